@@ -1,0 +1,1 @@
+"""Pingvas Studio: InvokeAI as a multi-tenant service."""

@@ -1,0 +1,3 @@
+from invokeai_saas.db.database import Database, tenant_clause, utcnow
+
+__all__ = ["Database", "tenant_clause", "utcnow"]

@@ -1,0 +1,107 @@
+"""One SQLAlchemy engine for SQLite (embedded) or Postgres (production).
+
+`Database.begin()` opens a transaction, or joins the one already open in this context,
+so services can call each other inside one unit of work. On Postgres each transaction
+carries the caller's tenant in `pingvas.tenant_id` for the row-level-security policies.
+"""
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from datetime import datetime, timezone
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.pool import StaticPool
+
+from tenant_middleware.context import current_tenant_id, is_system_scope
+
+_open_connection: ContextVar[Connection | None] = ContextVar("pingvas_open_connection", default=None)
+
+
+def utcnow() -> datetime:
+    """Naive UTC timestamp, as InvokeAI's SQLite rows store them."""
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def tenant_clause(table: sa.Table) -> sa.ColumnElement[bool]:
+    """Rows of `table` the current scope may see: its tenant's (or all, in system scope)."""
+    if is_system_scope():
+        return sa.true()
+    return table.c.tenant_id == current_tenant_id()  # None compiles to IS NULL
+
+
+class Database:
+    def __init__(self, url: str, schema: str | None = None, app_role: str | None = None) -> None:
+        self.url = sa.engine.make_url(url)
+        self.schema = schema
+        self.app_role = app_role
+        self.is_sqlite = self.url.get_backend_name() == "sqlite"
+        self.is_postgres = self.url.get_backend_name() == "postgresql"
+        self._lock = threading.RLock() if self.is_sqlite else None
+        self.engine = self._create_engine()
+
+    def _create_engine(self) -> Engine:
+        if self.is_sqlite:
+            engine = sa.create_engine(
+                self.url,
+                connect_args={"check_same_thread": False},
+                poolclass=StaticPool,
+            )
+            event.listen(engine, "connect", _sqlite_pragmas)
+            # pysqlite's implicit transactions break SAVEPOINT and DDL atomicity: emit BEGIN ourselves.
+            event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
+            return engine
+        connect_args: dict[str, str] = {}
+        if self.schema:
+            connect_args["options"] = f"-csearch_path={self.schema}"
+        engine = sa.create_engine(self.url, connect_args=connect_args, pool_size=10, max_overflow=20, pool_pre_ping=True)
+        if self.app_role:
+            role = self.app_role
+
+            @event.listens_for(engine, "connect")
+            def _set_role(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+                with dbapi_conn.cursor() as cur:
+                    cur.execute(f'SET ROLE "{role}"')
+                dbapi_conn.commit()
+
+        return engine
+
+    @contextmanager
+    def begin(self) -> Iterator[Connection]:
+        """A transaction; nested calls in the same context join the outer one."""
+        outer = _open_connection.get()
+        if outer is not None:
+            yield outer
+            return
+        if self._lock is not None:
+            self._lock.acquire()
+        try:
+            with self.engine.begin() as conn:
+                if self.is_postgres:
+                    conn.execute(
+                        sa.text("SELECT set_config('pingvas.tenant_id', :t, true), set_config('pingvas.system', :s, true)"),
+                        {"t": current_tenant_id() or "", "s": "on" if is_system_scope() else "off"},
+                    )
+                token = _open_connection.set(conn)
+                try:
+                    yield conn
+                finally:
+                    _open_connection.reset(token)
+        finally:
+            if self._lock is not None:
+                self._lock.release()
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+    dbapi_conn.isolation_level = None  # we emit BEGIN in the "begin" event
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA foreign_keys = ON")
+    cur.execute("PRAGMA journal_mode = WAL")
+    cur.execute("PRAGMA busy_timeout = 5000")
+    cur.close()

@@ -1,0 +1,24 @@
+import sqlalchemy as sa
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# Names of tables whose rows belong to one tenant; the migration enables RLS on each.
+TENANT_TABLES: list[str] = []
+
+
+def _tenant_id_column() -> sa.Column:
+    return sa.Column("tenant_id", sa.String(36), sa.ForeignKey("tenants.tenant_id", ondelete="CASCADE"), nullable=True, index=True)
+
+
+def tenant_table(name: str, *columns: sa.schema.SchemaItem) -> sa.Table:
+    """A table owned by a tenant: gets `tenant_id` and is registered for RLS."""
+    TENANT_TABLES.append(name)
+    return sa.Table(name, metadata, _tenant_id_column(), *columns)

@@ -1,0 +1,50 @@
+"""The database wrapper: transactions, joining, tenant scoping and Postgres RLS."""
+
+import uuid
+
+import pytest
+import sqlalchemy as sa
+
+from invokeai_saas.db import Database, tenant_clause, utcnow
+from invokeai_saas.db.tables.tenancy import api_keys, tenants, users
+from tenant_middleware.context import as_tenant, system_scope
+
+
+def _add_user(conn: sa.Connection, tenant_id: str | None) -> str:
+    user_id = str(uuid.uuid4())
+    now = utcnow()
+    conn.execute(
+        sa.insert(users).values(
+            user_id=user_id, email=f"{user_id}@example.com", password_hash="x", created_at=now, updated_at=now,
+            tenant_id=tenant_id, tenant_role="owner" if tenant_id else None,
+        )
+    )
+    return user_id
+
+
+def test_nested_begin_joins_outer_transaction(database: Database, tenant: str) -> None:
+    with pytest.raises(RuntimeError):
+        with database.begin() as outer:
+            user_id = _add_user(outer, tenant)
+            with database.begin() as inner:
+                assert inner is outer
+            raise RuntimeError("roll back")
+    with database.begin() as conn:
+        assert conn.execute(sa.select(users).where(users.c.user_id == user_id)).first() is None
+
+
+def test_tenant_clause_fails_closed(database: Database, tenant: str, other_tenant: str) -> None:
+    with database.begin() as conn:
+        mine = _add_user(conn, tenant)
+    with as_tenant(other_tenant), database.begin() as conn:
+        theirs = _add_user(conn, other_tenant)
+    with database.begin() as conn:
+        seen = {r.user_id for r in conn.execute(sa.select(users.c.user_id).where(tenant_clause(users)))}
+    assert mine in seen and theirs not in seen
+    with as_tenant(None), database.begin() as conn:
+        seen = {r.user_id for r in conn.execute(sa.select(users.c.user_id).where(tenant_clause(users)))}
+    assert mine not in seen and theirs not in seen
+    with system_scope(), database.begin() as conn:
+        seen = {r.user_id for r in conn.execute(sa.select(users.c.user_id).where(tenant_clause(users)))}
+    assert {mine, theirs} <= seen
+    assert tenants is not None and api_keys is not None

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from invokeai_saas.db.tables import TENANT_TABLES
+from invokeai_saas.db.tables.base import PUBLIC_READ
 
 _VISIBLE = (
     "current_setting('pingvas.system', true) = 'on' OR "
@@ -22,6 +23,9 @@ def enable_rls(conn: Connection, tables: list[str] | None = None) -> None:
         conn.execute(sa.text(f'ALTER TABLE "{table}" FORCE ROW LEVEL SECURITY'))
         conn.execute(sa.text(f'DROP POLICY IF EXISTS tenant_isolation ON "{table}"'))
         conn.execute(sa.text(f'CREATE POLICY tenant_isolation ON "{table}" USING ({_VISIBLE}) WITH CHECK ({_VISIBLE})'))
+        conn.execute(sa.text(f'DROP POLICY IF EXISTS platform_read ON "{table}"'))
+        if table in PUBLIC_READ:
+            conn.execute(sa.text(f'CREATE POLICY platform_read ON "{table}" FOR SELECT USING ({PUBLIC_READ[table]})'))
 
 
 def grant_app_role(conn: Connection, role: str, schema: str) -> None:

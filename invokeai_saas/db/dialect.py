@@ -1,0 +1,25 @@
+"""The few statements whose SQL differs between SQLite and Postgres."""
+
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+
+
+def _insert(conn: Connection, table: sa.Table):  # type: ignore[no-untyped-def]
+    return postgresql.insert(table) if conn.dialect.name == "postgresql" else sqlite.insert(table)
+
+
+def upsert(conn: Connection, table: sa.Table, values: dict[str, Any], key: Sequence[str], update: Sequence[str]) -> None:
+    """INSERT … ON CONFLICT (key) DO UPDATE SET the `update` columns."""
+    stmt = _insert(conn, table).values(**values)
+    stmt = stmt.on_conflict_do_update(index_elements=list(key), set_={c: stmt.excluded[c] for c in update})
+    conn.execute(stmt)
+
+
+def insert_ignore(conn: Connection, table: sa.Table, values: dict[str, Any] | list[dict[str, Any]], key: Sequence[str]) -> int:
+    """INSERT … ON CONFLICT (key) DO NOTHING; returns the number of rows inserted."""
+    stmt = _insert(conn, table).values(values).on_conflict_do_nothing(index_elements=list(key))
+    return conn.execute(stmt).rowcount

@@ -27,6 +27,7 @@ class Principal:
     role: TenantRole | None
     is_operator: bool = False
     api_key_id: str | None = None
+    tenant_suspended: bool = False
 
 
 @dataclass(frozen=True)
@@ -85,3 +86,8 @@ def bind_principal(principal: Principal | None) -> None:
     """Set the principal for the rest of the current context (used by ASGI middleware)."""
     _principal.set(principal)
     _scope.set(_Scope(principal.tenant_id if principal else None, False))
+
+
+def bind_tenant(tenant_id: str | None) -> None:
+    """Enter a tenant for the rest of this thread's context (a worker thread, per queue item)."""
+    _scope.set(_Scope(tenant_id, False))

@@ -24,3 +24,9 @@ def upgrade(db: Database) -> None:
 
 def _owner_connect_args(db: Database) -> dict[str, str]:
     return {"options": f"-csearch_path={db.schema}"} if db.schema else {}
+
+
+def upgrade_if_empty(db: Database) -> None:
+    """`serve` migrates an empty database itself; a non-empty one is upgraded with `pingvas migrate`."""
+    if "tenants" not in sa.inspect(db.engine).get_table_names(schema=db.schema):
+        upgrade(db)

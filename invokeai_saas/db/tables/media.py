@@ -29,7 +29,18 @@ images = tenant_table(
     sa.Column("user_id", sa.String(36), nullable=False, server_default="system", index=True),
     sa.Column("image_subfolder", sa.String(255), nullable=False, server_default=""),
     *_timestamps(),
-    sa.Index("ix_images_tenant_gallery", "tenant_id", "is_intermediate", "starred", "created_at"),
+    # The gallery page (ORDER BY starred DESC, created_at DESC, image_name DESC) reads this index
+    # backwards and stops at the page size; the INCLUDEd columns let Postgres count the page's
+    # total with an index-only scan.
+    sa.Index(
+        "ix_images_tenant_gallery",
+        "tenant_id",
+        "is_intermediate",
+        "starred",
+        "created_at",
+        "image_name",
+        postgresql_include=["image_category", "user_id"],
+    ),
     sa.Index("ix_images_tenant_created", "tenant_id", "created_at"),
 )
 

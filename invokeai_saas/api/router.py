@@ -1,0 +1,153 @@
+"""Pingvas' own HTTP routes: signup, the caller's tenant, members, invitations, API keys, operator actions."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Response, status
+from pydantic import BaseModel, Field
+
+from invokeai_saas.tenancy import ApiKeyInfo, CreatedApiKey, Member, TenancyService, TenantSummary
+from tenant_middleware.context import Principal, TenantRole, current_principal
+from tenant_middleware.errors import ErrorCode, ServiceError
+
+
+class SignupRequest(BaseModel):
+    email: str = Field(max_length=320)
+    password: str = Field(max_length=1024)
+    workspace_name: str = Field(max_length=1024)
+
+
+class SignedInResponse(BaseModel):
+    token: str
+    user_id: str
+    tenant_id: str | None
+
+
+class RoleChange(BaseModel):
+    role: TenantRole
+
+
+class InvitationRequest(BaseModel):
+    email: str = Field(max_length=320)
+    role: TenantRole = TenantRole.MEMBER
+
+
+class InvitationResponse(BaseModel):
+    invitation_id: str
+    email: str
+    role: TenantRole
+    expires_at: str
+    token: str
+    url: str
+
+
+class AcceptInvitationRequest(BaseModel):
+    token: str = Field(max_length=256)
+    password: str = Field(max_length=1024)
+    display_name: str | None = Field(default=None, max_length=1024)
+
+
+class ApiKeyRequest(BaseModel):
+    name: str = Field(max_length=1024)
+
+
+class TenantUpdate(BaseModel):
+    status: str | None = None
+    plan: str | None = None
+
+
+class SetupStatus(BaseModel):
+    setup_required: bool
+    multiuser_enabled: bool
+    strict_password_checking: bool = True
+    admin_email: str | None = None
+
+
+def require_principal() -> Principal:
+    principal = current_principal()
+    if principal is None:
+        raise ServiceError(ErrorCode.UNAUTHORIZED, "Sign in, or send an API key, to use this route")
+    return principal
+
+
+def require_member() -> Principal:
+    principal = require_principal()
+    if principal.tenant_id is None:
+        raise ServiceError(ErrorCode.NOT_FOUND, "You are not a member of a workspace")
+    return principal
+
+
+def require_operator() -> Principal:
+    principal = require_principal()
+    if not principal.is_operator:
+        raise ServiceError(ErrorCode.FORBIDDEN, "Platform operators only")
+    return principal
+
+
+Member_ = Annotated[Principal, Depends(require_member)]
+
+
+def build_router(tenancy: TenancyService) -> APIRouter:
+    router = APIRouter(prefix="/api/v1", tags=["pingvas"])
+
+    @router.post("/signup", status_code=status.HTTP_201_CREATED, response_model=SignedInResponse)
+    def signup(body: SignupRequest) -> SignedInResponse:
+        done = tenancy.signup(body.email, body.password, body.workspace_name)
+        return SignedInResponse(token=done.token, user_id=done.user_id, tenant_id=done.tenant_id)
+
+    @router.get("/auth/status", response_model=SetupStatus)
+    def auth_status() -> SetupStatus:
+        # Operators are created with `pingvas create-operator`, never through the web setup page.
+        return SetupStatus(setup_required=False, multiuser_enabled=True)
+
+    @router.post("/auth/setup", include_in_schema=False)
+    def auth_setup() -> None:
+        raise ServiceError(ErrorCode.FORBIDDEN, "Platform operators are created with `pingvas create-operator`")
+
+    @router.get("/tenant", response_model=TenantSummary)
+    def get_tenant(me: Member_) -> TenantSummary:
+        return tenancy.summary(me.tenant_id or "")
+
+    @router.get("/tenant/members", response_model=list[Member])
+    def list_members(me: Member_) -> list[Member]:
+        return tenancy.list_members(me.tenant_id or "")
+
+    @router.patch("/tenant/members/{user_id}", response_model=Member)
+    def change_role(user_id: str, body: RoleChange, me: Member_) -> Member:
+        return tenancy.change_role(me, user_id, body.role)
+
+    @router.delete("/tenant/members/{user_id}", status_code=status.HTTP_204_NO_CONTENT)
+    def remove_member(user_id: str, me: Member_) -> Response:
+        tenancy.remove_member(me, user_id)
+        return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+    @router.post("/tenant/invitations", status_code=status.HTTP_201_CREATED, response_model=InvitationResponse)
+    def invite(body: InvitationRequest, me: Member_) -> InvitationResponse:
+        inv = tenancy.invite(me, body.email, body.role)
+        return InvitationResponse(
+            invitation_id=inv.invitation_id, email=inv.email, role=inv.role, expires_at=inv.expires_at.isoformat(),
+            token=inv.token, url=f"/?invitation={inv.token}",
+        )
+
+    @router.post("/invitations/accept", status_code=status.HTTP_201_CREATED, response_model=SignedInResponse)
+    def accept_invitation(body: AcceptInvitationRequest) -> SignedInResponse:
+        done = tenancy.accept_invitation(body.token, body.password, body.display_name)
+        return SignedInResponse(token=done.token, user_id=done.user_id, tenant_id=done.tenant_id)
+
+    @router.get("/tenant/api-keys", response_model=list[ApiKeyInfo])
+    def list_api_keys(me: Member_) -> list[ApiKeyInfo]:
+        return tenancy.list_api_keys(me)
+
+    @router.post("/tenant/api-keys", status_code=status.HTTP_201_CREATED, response_model=CreatedApiKey)
+    def create_api_key(body: ApiKeyRequest, me: Member_) -> CreatedApiKey:
+        return tenancy.create_api_key(me, body.name)
+
+    @router.delete("/tenant/api-keys/{api_key_id}", status_code=status.HTTP_204_NO_CONTENT)
+    def revoke_api_key(api_key_id: str, me: Member_) -> Response:
+        tenancy.revoke_api_key(me, api_key_id)
+        return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+    @router.patch("/admin/tenants/{tenant_id}", response_model=TenantSummary)
+    def update_tenant(tenant_id: str, body: TenantUpdate, _op: Annotated[Principal, Depends(require_operator)]) -> TenantSummary:
+        return tenancy.update_tenant(tenant_id, status=body.status, plan=body.plan)
+
+    return router

@@ -1,0 +1,102 @@
+"""App factory: InvokeAI's own FastAPI app, with our services, middleware and routers.
+
+InvokeAI's `api_app` module builds its app at import time, so the order here matters:
+configure InvokeAI, apply patches, replace `ApiDependencies.initialize`, then import it.
+"""
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Mount
+
+import patches
+from invokeai_saas.db import Database
+from invokeai_saas.db.migrate import upgrade_if_empty
+from invokeai_saas.settings import Settings
+from invokeai_saas.tenancy import API_KEY_PREFIX, TenancyService
+from tenant_middleware.errors import CODE_FOR_STATUS, ErrorCode, ServiceError
+from tenant_middleware.middleware import TenantContextMiddleware
+
+logger = logging.getLogger("pingvas")
+
+
+def configure_invokeai(settings: Settings) -> None:
+    from invokeai.app.services.config.config_default import get_config
+
+    config = get_config()
+    config._root = settings.data_dir.resolve()
+    config.multiuser = True
+    config.host = settings.host
+    config.port = settings.port
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+
+
+def open_database(settings: Settings) -> Database:
+    if not settings.is_postgres:
+        (settings.data_dir / "databases").mkdir(parents=True, exist_ok=True)
+    return Database(settings.resolved_database_url, schema=settings.db_schema,
+                    app_role=settings.db_app_role if settings.is_postgres else None)
+
+
+def create_app(settings: Settings, run_processor: bool = True) -> tuple[FastAPI, Any]:
+    """Returns InvokeAI's app (wired for Pingvas) and the event loop InvokeAI bound its events to."""
+    patches.apply_all()
+    configure_invokeai(settings)
+    db = open_database(settings)
+    upgrade_if_empty(db)
+    tenancy = TenancyService(db, default_plan=settings.default_plan)
+
+    from invokeai.app.api.dependencies import ApiDependencies
+
+    from invokeai_saas.services import make_initializer
+
+    ApiDependencies.initialize = staticmethod(make_initializer(db, run_processor))  # type: ignore[method-assign]
+
+    from invokeai.app import api_app
+    from patches.sockets_tenant_rooms import set_tenant_lookup
+
+    from invokeai_saas.api.router import build_router
+
+    app: FastAPI = api_app.app
+    set_tenant_lookup(tenancy.tenant_of_user)
+    app.state.pingvas_db = db
+    app.state.pingvas_tenancy = tenancy
+    _install_routes_ahead_of_ui(app, build_router(tenancy))
+    _install_error_handlers(app)
+    app.add_middleware(TenantContextMiddleware, source=tenancy, api_key_prefix=API_KEY_PREFIX)
+    return app, api_app.loop
+
+
+def _install_routes_ahead_of_ui(app: FastAPI, router: Any) -> None:
+    """Our routes first: they override a few InvokeAI routes and must precede the UI's Mount("/")."""
+    before = list(app.router.routes)
+    app.include_router(router)
+    ours = [r for r in app.router.routes if r not in before]
+    app.router.routes[:] = ours + [r for r in before if not isinstance(r, Mount)] + [r for r in before if isinstance(r, Mount)]
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ServiceError)
+    async def service_error(_request: Request, exc: ServiceError) -> JSONResponse:
+        return JSONResponse(exc.body(), status_code=exc.status_code)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = CODE_FOR_STATUS.get(exc.status_code, ErrorCode.SERVER_ERROR if exc.status_code >= 500 else ErrorCode.INVALID_INPUT)
+        return JSONResponse({"detail": exc.detail, "code": code.value}, status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse(
+            {"detail": _jsonable(exc.errors()), "code": ErrorCode.INVALID_INPUT.value}, status_code=422
+        )
+
+
+def _jsonable(errors: Any) -> Any:
+    from fastapi.encoders import jsonable_encoder
+
+    return jsonable_encoder(errors, custom_encoder={Exception: str, bytes: lambda b: b.decode(errors="replace")})

@@ -1,0 +1,166 @@
+"""Build InvokeAI's InvocationServices with our SQL record services (replaces ApiDependencies.initialize)."""
+
+import asyncio
+from collections.abc import Callable
+from logging import Logger
+
+import torch
+from invokeai.app.api.dependencies import ApiDependencies
+from invokeai.app.services.auth.token_service import set_jwt_secret
+from invokeai.app.services.board_images.board_images_default import BoardImagesService
+from invokeai.app.services.boards.boards_default import BoardService
+from invokeai.app.services.bulk_download.bulk_download_default import BulkDownloadService
+from invokeai.app.services.config.config_default import InvokeAIAppConfig
+from invokeai.app.services.download.download_default import DownloadQueueService
+from invokeai.app.services.external_generation.external_generation_default import ExternalGenerationService
+from invokeai.app.services.external_generation.providers import (
+    AlibabaCloudProvider,
+    GeminiProvider,
+    OpenAIProvider,
+    SeedreamProvider,
+)
+from invokeai.app.services.image_files.image_files_disk import DiskImageFileStorage
+from invokeai.app.services.images.images_default import ImageService
+from invokeai.app.services.invocation_services import InvocationServices
+from invokeai.app.services.invocation_stats.invocation_stats_default import InvocationStatsService
+from invokeai.app.services.invoker import Invoker
+from invokeai.app.services.model_images.model_images_default import ModelImageFileStorageDisk
+from invokeai.app.services.model_manager.model_manager_default import ModelManagerService
+from invokeai.app.services.model_relationships.model_relationships_default import ModelRelationshipsService
+from invokeai.app.services.names.names_default import SimpleNameService
+from invokeai.app.services.object_serializer.object_serializer_disk import ObjectSerializerDisk
+from invokeai.app.services.object_serializer.object_serializer_forward_cache import ObjectSerializerForwardCache
+from invokeai.app.services.session_processor.session_processor_default import (
+    DefaultSessionProcessor,
+    DefaultSessionRunner,
+)
+from invokeai.app.services.session_queue.session_queue_common import SessionQueueItem
+from invokeai.app.services.style_preset_images.style_preset_images_disk import StylePresetImageFileStorageDisk
+from invokeai.app.services.urls.urls_default import LocalUrlService
+from invokeai.app.services.video_files.video_files_disk import DiskVideoFileStorage
+from invokeai.app.services.videos.videos_default import VideoService
+from invokeai.app.services.workflow_thumbnails.workflow_thumbnails_disk import WorkflowThumbnailFileStorageDisk
+from invokeai.backend.stable_diffusion.diffusion import conditioning_data as cd
+
+from invokeai_saas.db import Database
+from invokeai_saas.events import TenantEventService
+from invokeai_saas.invocation_cache import TenantInvocationCache
+from invokeai_saas.records.app_settings_sql import SqlAppSettingsService
+from invokeai_saas.records.board_image_records_sql import SqlBoardImageRecordStorage
+from invokeai_saas.records.board_records_sql import SqlBoardRecordStorage
+from invokeai_saas.records.board_video_records_sql import SqlBoardVideoRecordStorage
+from invokeai_saas.records.client_state_sql import SqlClientStatePersistence
+from invokeai_saas.records.gallery_sql import SqlGalleryService
+from invokeai_saas.records.image_moves_sql import SqlImageMoveService
+from invokeai_saas.records.image_records_sql import SqlImageRecordStorage
+from invokeai_saas.records.model_records_sql import SqlModelRecordService
+from invokeai_saas.records.model_relationship_records_sql import SqlModelRelationshipRecordStorage
+from invokeai_saas.records.session_queue_sql import SqlSessionQueue
+from invokeai_saas.records.style_preset_records_sql import SqlStylePresetRecordsStorage
+from invokeai_saas.records.system_prompt_records_sql import SqlSystemPromptRecordsStorage
+from invokeai_saas.records.users_sql import SqlUserService
+from invokeai_saas.records.video_records_sql import SqlVideoRecordStorage
+from invokeai_saas.records.workflow_records_sql import SqlWorkflowRecordsStorage
+from tenant_middleware.context import bind_tenant
+
+_CONDITIONING_TYPES = [
+    cd.ConditioningFieldData, cd.BasicConditioningInfo, cd.SDXLConditioningInfo, cd.FLUXConditioningInfo,
+    cd.SD3ConditioningInfo, cd.CogView4ConditioningInfo, cd.ZImageConditioningInfo, cd.ErnieImageConditioningInfo,
+    cd.Ideogram4ConditioningInfo, cd.QwenImageConditioningInfo, cd.Krea2ConditioningInfo, cd.AnimaConditioningInfo,
+    cd.WanConditioningInfo,
+]
+
+
+class TenantBoundSessionQueue(SqlSessionQueue):
+    """The queue as the session processor sees it: a claimed item's tenant becomes the worker
+    thread's scope, so everything the session writes (images, events, cache) is the item's tenant's."""
+
+    def dequeue(self, *args, **kwargs) -> SessionQueueItem | None:  # type: ignore[no-untyped-def]
+        item = super().dequeue(*args, **kwargs)
+        if item is not None:
+            bind_tenant(self.tenant_of(item.item_id))
+        return item
+
+
+def make_initializer(db: Database, run_processor: bool = True) -> Callable[..., None]:
+    def initialize(config: InvokeAIAppConfig, event_handler_id: int, loop: asyncio.AbstractEventLoop, logger: Logger) -> None:
+        services = build_services(db, config, event_handler_id, loop, logger, run_processor)
+        ApiDependencies.invoker = Invoker(services)
+
+    return initialize
+
+
+def build_services(
+    db: Database,
+    config: InvokeAIAppConfig,
+    event_handler_id: int,
+    loop: asyncio.AbstractEventLoop,
+    logger: Logger,
+    run_processor: bool = True,
+) -> InvocationServices:
+    output_folder = config.outputs_path
+    assert output_folder is not None
+    image_files = DiskImageFileStorage(f"{output_folder}/images")
+    set_jwt_secret(SqlAppSettingsService(db).get_jwt_secret())
+
+    events = TenantEventService(event_handler_id, loop=loop)
+    model_records = SqlModelRecordService(db, logger)
+    download_queue = DownloadQueueService(app_config=config, event_bus=events)
+    model_manager = ModelManagerService.build_model_manager(
+        app_config=config, model_record_service=model_records, download_queue=download_queue, events=events
+    )
+    external_generation = ExternalGenerationService(
+        providers={
+            p.provider_id: p(app_config=config, logger=logger)
+            for p in (AlibabaCloudProvider, GeminiProvider, OpenAIProvider, SeedreamProvider)
+        },
+        logger=logger,
+        record_store=model_records,
+    )
+    session_processor = DefaultSessionProcessor(session_runner=DefaultSessionRunner()) if run_processor else None
+    return InvocationServices(
+        board_image_records=SqlBoardImageRecordStorage(db),
+        board_images=BoardImagesService(),
+        board_records=SqlBoardRecordStorage(db),
+        boards=BoardService(),
+        bulk_download=BulkDownloadService(),
+        configuration=config,
+        events=events,
+        image_files=image_files,
+        image_moves=SqlImageMoveService(db, image_files, config, logger),
+        image_records=SqlImageRecordStorage(db),
+        images=ImageService(),
+        invocation_cache=TenantInvocationCache(max_cache_size=config.node_cache_size),
+        logger=logger,
+        model_images=ModelImageFileStorageDisk(config.models_path / "model_images"),
+        model_manager=model_manager,
+        model_relationships=ModelRelationshipsService(),
+        model_relationship_records=SqlModelRelationshipRecordStorage(db),
+        download_queue=download_queue,
+        external_generation=external_generation,
+        names=SimpleNameService(),
+        performance_statistics=InvocationStatsService(),
+        session_processor=session_processor,  # type: ignore[arg-type]
+        session_queue=TenantBoundSessionQueue(db),
+        urls=LocalUrlService(),
+        workflow_records=SqlWorkflowRecordsStorage(db),
+        tensors=ObjectSerializerForwardCache(
+            ObjectSerializerDisk[torch.Tensor](output_folder / "tensors", safe_globals=[torch.Tensor], ephemeral=True)
+        ),
+        conditioning=ObjectSerializerForwardCache(
+            ObjectSerializerDisk[cd.ConditioningFieldData](
+                output_folder / "conditioning", safe_globals=_CONDITIONING_TYPES, ephemeral=True
+            )
+        ),
+        style_preset_records=SqlStylePresetRecordsStorage(db),
+        style_preset_image_files=StylePresetImageFileStorageDisk(config.style_presets_path / "images"),
+        system_prompt_records=SqlSystemPromptRecordsStorage(db),
+        workflow_thumbnails=WorkflowThumbnailFileStorageDisk(config.workflow_thumbnails_path),
+        client_state_persistence=SqlClientStatePersistence(db),
+        users=SqlUserService(db),
+        videos=VideoService(),
+        video_files=DiskVideoFileStorage(f"{output_folder}/videos"),
+        video_records=SqlVideoRecordStorage(db),
+        board_video_records=SqlBoardVideoRecordStorage(db),
+        gallery=SqlGalleryService(db),
+    )

@@ -1,0 +1,382 @@
+"""Tenants (workspaces), their members, invitations and API keys.
+
+A user belongs to exactly one tenant; platform operators (InvokeAI's `is_admin`) belong to none
+and tenant owners never get `is_admin`. API keys are stored as a SHA-256 hash with a visible prefix.
+"""
+
+import hashlib
+import secrets
+import uuid
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from invokeai.app.services.auth.password_utils import hash_password, validate_password_strength
+from invokeai.app.services.auth.token_service import TokenData, create_access_token
+from invokeai.app.services.users.users_common import validate_email_with_special_domains
+from pydantic import BaseModel
+
+from billing.plans import PLANS
+from invokeai_saas.db import Database, utcnow
+from invokeai_saas.db.tables.tenancy import api_keys, tenant_invitations, tenants, users
+from tenant_middleware.context import Principal, TenantRole, system_scope
+from tenant_middleware.errors import ErrorCode, ServiceError
+
+API_KEY_PREFIX = "pvk_"
+_MISSING = object()
+MAX_NAME_LENGTH = 100
+MAX_PASSWORD_BYTES = 72  # bcrypt ignores bytes past 72: refuse rather than silently truncate
+
+
+class TenantSummary(BaseModel):
+    id: str
+    name: str
+    plan: str
+    status: str
+    member_count: int
+
+
+class Member(BaseModel):
+    user_id: str
+    email: str
+    display_name: str | None
+    role: TenantRole
+    is_active: bool
+    created_at: datetime
+
+
+class Invitation(BaseModel):
+    invitation_id: str
+    email: str
+    role: TenantRole
+    expires_at: datetime
+    token: str
+
+
+class ApiKeyInfo(BaseModel):
+    api_key_id: str
+    name: str
+    prefix: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+class CreatedApiKey(ApiKeyInfo):
+    secret: str
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    token: str
+    user_id: str
+    tenant_id: str | None
+
+
+def _sha256(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def normalize_email(email: str) -> str:
+    try:
+        return validate_email_with_special_domains(email.strip()).lower()
+    except ValueError as e:
+        raise ServiceError(ErrorCode.INVALID_INPUT, f"Invalid email address: {e}") from e
+
+
+def check_password(password: str) -> None:
+    if len(password.encode()) > MAX_PASSWORD_BYTES:
+        raise ServiceError(ErrorCode.INVALID_INPUT, f"Password must be at most {MAX_PASSWORD_BYTES} bytes long")
+    ok, reason = validate_password_strength(password)
+    if not ok:
+        raise ServiceError(ErrorCode.INVALID_INPUT, reason)
+
+
+def check_name(name: str, what: str) -> str:
+    name = name.strip()
+    if not name:
+        raise ServiceError(ErrorCode.INVALID_INPUT, f"{what} must not be empty")
+    if len(name) > MAX_NAME_LENGTH:
+        raise ServiceError(ErrorCode.INVALID_INPUT, f"{what} must be at most {MAX_NAME_LENGTH} characters")
+    return name
+
+
+def issue_token(user_id: str, email: str, is_admin: bool = False, token_epoch: int = 0) -> str:
+    return create_access_token(TokenData(user_id=user_id, email=email, is_admin=is_admin, token_epoch=token_epoch))
+
+
+class TenancyService:
+    def __init__(self, db: Database, default_plan: str = "starter", invitation_ttl: timedelta = timedelta(hours=72)):
+        self._db = db
+        self._default_plan = default_plan
+        self._invitation_ttl = invitation_ttl
+        self._tenant_of_user: dict[str, str | None] = {}
+
+    # --- accounts -------------------------------------------------------------------------
+
+    def signup(self, email: str, password: str, workspace_name: str) -> SignedIn:
+        email = normalize_email(email)
+        check_password(password)
+        name = check_name(workspace_name, "Workspace name")
+        tenant_id, user_id, now = str(uuid.uuid4()), str(uuid.uuid4()), utcnow()
+        with system_scope(), self._db.begin() as conn:
+            self._assert_email_free(conn, email)
+            conn.execute(
+                sa.insert(tenants).values(
+                    tenant_id=tenant_id, name=name, plan=self._default_plan, status="active", created_at=now, updated_at=now
+                )
+            )
+            self._insert_user(conn, user_id, email, password, tenant_id, TenantRole.OWNER, now)
+        return SignedIn(issue_token(user_id, email), user_id, tenant_id)
+
+    def create_operator(self, email: str, password: str, display_name: str | None = None) -> str:
+        """A platform operator: InvokeAI admin, member of no tenant."""
+        email = normalize_email(email)
+        check_password(password)
+        user_id = str(uuid.uuid4())
+        with system_scope(), self._db.begin() as conn:
+            self._assert_email_free(conn, email)
+            self._insert_user(conn, user_id, email, password, None, None, utcnow(), is_admin=True, display_name=display_name)
+        return user_id
+
+    def _assert_email_free(self, conn: sa.Connection, email: str) -> None:
+        if conn.execute(sa.select(users.c.user_id).where(sa.func.lower(users.c.email) == email)).first():
+            raise ServiceError(ErrorCode.EMAIL_TAKEN, "An account with this email already exists")
+
+    def _insert_user(
+        self,
+        conn: sa.Connection,
+        user_id: str,
+        email: str,
+        password: str,
+        tenant_id: str | None,
+        role: TenantRole | None,
+        now: datetime,
+        is_admin: bool = False,
+        display_name: str | None = None,
+    ) -> None:
+        conn.execute(
+            sa.insert(users).values(
+                user_id=user_id, email=email, display_name=display_name, password_hash=hash_password(password),
+                is_admin=is_admin, is_active=True, token_epoch=0, created_at=now, updated_at=now,
+                tenant_id=tenant_id, tenant_role=role.value if role else None,
+            )
+        )
+
+    def principal_for_token(self, user_id: str, token_epoch: int | None) -> Principal | None:
+        """The principal a verified token stands for; None if the user is gone, inactive or the token revoked."""
+        with system_scope(), self._db.begin() as conn:
+            row = conn.execute(
+                sa.select(users.c.user_id, users.c.is_admin, users.c.tenant_id, users.c.tenant_role, users.c.token_epoch,
+                          tenants.c.status)
+                .select_from(users.outerjoin(tenants, tenants.c.tenant_id == users.c.tenant_id))
+                .where(users.c.user_id == user_id, users.c.is_active)
+            ).first()
+        if row is None or (token_epoch is not None and token_epoch != row.token_epoch):
+            return None
+        role = TenantRole(row.tenant_role) if row.tenant_role else None
+        is_operator = bool(row.is_admin) and row.tenant_id is None
+        return Principal(row.user_id, row.tenant_id, role, is_operator, None, row.status == "suspended")
+
+    def tenant_of_user(self, user_id: str) -> str | None:
+        """The tenant a user belongs to (a user never changes tenant, so this is cached)."""
+        cached = self._tenant_of_user.get(user_id, _MISSING)
+        if cached is not _MISSING:
+            return cached  # type: ignore[return-value]
+        with system_scope(), self._db.begin() as conn:
+            tenant_id = conn.execute(sa.select(users.c.tenant_id).where(users.c.user_id == user_id)).scalar_one_or_none()
+        self._tenant_of_user[user_id] = tenant_id
+        return tenant_id
+
+    # --- tenant ---------------------------------------------------------------------------
+
+    def summary(self, tenant_id: str) -> TenantSummary:
+        with system_scope(), self._db.begin() as conn:
+            row = conn.execute(sa.select(tenants).where(tenants.c.tenant_id == tenant_id)).first()
+            if row is None:
+                raise ServiceError(ErrorCode.NOT_FOUND, "Workspace not found")
+            count = conn.execute(sa.select(sa.func.count()).where(users.c.tenant_id == tenant_id)).scalar_one()
+        return TenantSummary(id=row.tenant_id, name=row.name, plan=row.plan, status=row.status, member_count=count)
+
+    def tenant_status(self, tenant_id: str) -> str | None:
+        with system_scope(), self._db.begin() as conn:
+            return conn.execute(sa.select(tenants.c.status).where(tenants.c.tenant_id == tenant_id)).scalar_one_or_none()
+
+    def update_tenant(self, tenant_id: str, status: str | None = None, plan: str | None = None) -> TenantSummary:
+        """Operator action: suspend/reactivate a tenant or change its plan."""
+        values: dict[str, object] = {"updated_at": utcnow()}
+        if status is not None:
+            if status not in ("active", "suspended"):
+                raise ServiceError(ErrorCode.INVALID_INPUT, "Status must be 'active' or 'suspended'")
+            values["status"] = status
+        if plan is not None:
+            if plan not in PLANS:
+                raise ServiceError(ErrorCode.INVALID_INPUT, f"Unknown plan '{plan}'; one of {', '.join(PLANS)}")
+            values["plan"] = plan
+        with system_scope(), self._db.begin() as conn:
+            done = conn.execute(sa.update(tenants).where(tenants.c.tenant_id == tenant_id).values(**values)).rowcount
+        if not done:
+            raise ServiceError(ErrorCode.NOT_FOUND, "Workspace not found")
+        return self.summary(tenant_id)
+
+    # --- members --------------------------------------------------------------------------
+
+    def list_members(self, tenant_id: str) -> list[Member]:
+        with system_scope(), self._db.begin() as conn:
+            rows = conn.execute(
+                sa.select(users).where(users.c.tenant_id == tenant_id).order_by(users.c.created_at, users.c.user_id)
+            ).all()
+        return [
+            Member(user_id=r.user_id, email=r.email, display_name=r.display_name, role=TenantRole(r.tenant_role),
+                   is_active=bool(r.is_active), created_at=r.created_at)
+            for r in rows
+        ]
+
+    def change_role(self, actor: Principal, user_id: str, role: TenantRole) -> Member:
+        with system_scope(), self._db.begin() as conn:
+            target = self._member_row(conn, actor, user_id)
+            self._assert_may_manage(actor, TenantRole(target.tenant_role), role)
+            if target.tenant_role == TenantRole.OWNER.value and role != TenantRole.OWNER:
+                self._assert_not_last_owner(conn, actor.tenant_id)
+            conn.execute(sa.update(users).where(users.c.user_id == user_id).values(tenant_role=role.value, updated_at=utcnow()))
+        return next(m for m in self.list_members(actor.tenant_id or "") if m.user_id == user_id)
+
+    def remove_member(self, actor: Principal, user_id: str) -> None:
+        with system_scope(), self._db.begin() as conn:
+            target = self._member_row(conn, actor, user_id)
+            target_role = TenantRole(target.tenant_role)
+            if user_id != actor.user_id:
+                self._assert_may_manage(actor, target_role, target_role)
+            if target_role == TenantRole.OWNER:
+                self._assert_not_last_owner(conn, actor.tenant_id)
+            # The account goes with its membership: a user exists only inside one tenant.
+            conn.execute(sa.delete(users).where(users.c.user_id == user_id))
+
+    def _member_row(self, conn: sa.Connection, actor: Principal, user_id: str) -> sa.Row:
+        row = conn.execute(
+            sa.select(users).where(users.c.user_id == user_id, users.c.tenant_id == actor.tenant_id)
+        ).first()
+        if row is None or actor.tenant_id is None:
+            raise ServiceError(ErrorCode.NOT_FOUND, "Member not found")
+        return row
+
+    @staticmethod
+    def _assert_may_manage(actor: Principal, current: TenantRole, new: TenantRole) -> None:
+        if actor.role not in (TenantRole.OWNER, TenantRole.ADMIN):
+            raise ServiceError(ErrorCode.FORBIDDEN, "Only workspace owners and admins can manage members")
+        if TenantRole.OWNER in (current, new) and actor.role != TenantRole.OWNER:
+            raise ServiceError(ErrorCode.FORBIDDEN, "Only a workspace owner can change or remove an owner")
+
+    @staticmethod
+    def _assert_not_last_owner(conn: sa.Connection, tenant_id: str | None) -> None:
+        owners = conn.execute(
+            sa.select(sa.func.count()).where(users.c.tenant_id == tenant_id, users.c.tenant_role == TenantRole.OWNER.value)
+        ).scalar_one()
+        if owners <= 1:
+            raise ServiceError(ErrorCode.LAST_OWNER, "A workspace must keep at least one owner; make someone else owner first")
+
+    # --- invitations ----------------------------------------------------------------------
+
+    def invite(self, actor: Principal, email: str, role: TenantRole) -> Invitation:
+        if actor.role not in (TenantRole.OWNER, TenantRole.ADMIN):
+            raise ServiceError(ErrorCode.FORBIDDEN, "Only workspace owners and admins can invite members")
+        if role == TenantRole.OWNER and actor.role != TenantRole.OWNER:
+            raise ServiceError(ErrorCode.FORBIDDEN, "Only a workspace owner can invite an owner")
+        email = normalize_email(email)
+        token, now = secrets.token_urlsafe(32), utcnow()
+        invitation_id, expires_at = str(uuid.uuid4()), now + self._invitation_ttl
+        with system_scope(), self._db.begin() as conn:
+            self._assert_email_free(conn, email)
+            conn.execute(
+                sa.insert(tenant_invitations).values(
+                    invitation_id=invitation_id, tenant_id=actor.tenant_id, email=email, role=role.value,
+                    token_hash=_sha256(token), invited_by=actor.user_id, expires_at=expires_at, created_at=now,
+                )
+            )
+        return Invitation(invitation_id=invitation_id, email=email, role=role, expires_at=expires_at, token=token)
+
+    def accept_invitation(self, token: str, password: str, display_name: str | None = None) -> SignedIn:
+        check_password(password)
+        if display_name is not None:
+            display_name = check_name(display_name, "Display name")
+        now, user_id = utcnow(), str(uuid.uuid4())
+        with system_scope(), self._db.begin() as conn:
+            inv = conn.execute(
+                sa.select(tenant_invitations).where(tenant_invitations.c.token_hash == _sha256(token))
+            ).first()
+            if inv is None or inv.accepted_at is not None or inv.expires_at < now:
+                raise ServiceError(ErrorCode.NOT_FOUND, "Invitation not found, already used or expired")
+            self._assert_email_free(conn, inv.email)
+            claimed = conn.execute(
+                sa.update(tenant_invitations)
+                .where(tenant_invitations.c.invitation_id == inv.invitation_id, tenant_invitations.c.accepted_at.is_(None))
+                .values(accepted_at=now)
+            ).rowcount
+            if not claimed:
+                raise ServiceError(ErrorCode.NOT_FOUND, "Invitation not found, already used or expired")
+            self._insert_user(conn, user_id, inv.email, password, inv.tenant_id, TenantRole(inv.role), now,
+                              display_name=display_name)
+        return SignedIn(issue_token(user_id, inv.email), user_id, inv.tenant_id)
+
+    # --- API keys -------------------------------------------------------------------------
+
+    def create_api_key(self, actor: Principal, name: str) -> CreatedApiKey:
+        name = check_name(name, "Key name")
+        if actor.tenant_id is None:
+            raise ServiceError(ErrorCode.FORBIDDEN, "API keys belong to workspace members")
+        secret = API_KEY_PREFIX + secrets.token_urlsafe(32)
+        key_id, now = str(uuid.uuid4()), utcnow()
+        prefix = secret[: len(API_KEY_PREFIX) + 8]
+        with system_scope(), self._db.begin() as conn:
+            conn.execute(
+                sa.insert(api_keys).values(
+                    api_key_id=key_id, tenant_id=actor.tenant_id, user_id=actor.user_id, name=name, prefix=prefix,
+                    secret_hash=_sha256(secret), created_at=now,
+                )
+            )
+        return CreatedApiKey(api_key_id=key_id, name=name, prefix=prefix, created_at=now, last_used_at=None,
+                             revoked_at=None, secret=secret)
+
+    def list_api_keys(self, actor: Principal) -> list[ApiKeyInfo]:
+        with system_scope(), self._db.begin() as conn:
+            rows = conn.execute(
+                sa.select(api_keys).where(api_keys.c.tenant_id == actor.tenant_id).order_by(api_keys.c.created_at)
+            ).all()
+        return [ApiKeyInfo.model_validate(r._asdict()) for r in rows]
+
+    def revoke_api_key(self, actor: Principal, api_key_id: str) -> None:
+        with system_scope(), self._db.begin() as conn:
+            row = conn.execute(
+                sa.select(api_keys.c.user_id).where(api_keys.c.api_key_id == api_key_id, api_keys.c.tenant_id == actor.tenant_id)
+            ).first()
+            if row is None or actor.tenant_id is None:
+                raise ServiceError(ErrorCode.NOT_FOUND, "API key not found")
+            if row.user_id != actor.user_id and actor.role not in (TenantRole.OWNER, TenantRole.ADMIN):
+                raise ServiceError(ErrorCode.FORBIDDEN, "Only the key's creator or a workspace admin can revoke it")
+            conn.execute(
+                sa.update(api_keys).where(api_keys.c.api_key_id == api_key_id, api_keys.c.revoked_at.is_(None)).values(revoked_at=utcnow())
+            )
+
+    def authenticate_api_key(self, secret: str) -> tuple[Principal, str] | None:
+        """The member a live key acts as, and a short-lived InvokeAI token for them; None if unknown or revoked."""
+        if not secret.startswith(API_KEY_PREFIX):
+            return None
+        with system_scope(), self._db.begin() as conn:
+            row = conn.execute(
+                sa.select(api_keys.c.api_key_id, api_keys.c.user_id, api_keys.c.last_used_at, users.c.email, users.c.token_epoch)
+                .select_from(api_keys.join(users, users.c.user_id == api_keys.c.user_id))
+                .where(api_keys.c.secret_hash == _sha256(secret), api_keys.c.revoked_at.is_(None))
+            ).first()
+            if row is None:
+                return None
+            now = utcnow()
+            if row.last_used_at is None or now - row.last_used_at > timedelta(minutes=1):
+                conn.execute(sa.update(api_keys).where(api_keys.c.api_key_id == row.api_key_id).values(last_used_at=now))
+        principal = self.principal_for_token(row.user_id, None)
+        if principal is None:
+            return None
+        token = create_access_token(
+            TokenData(user_id=row.user_id, email=row.email, is_admin=False, token_epoch=row.token_epoch),
+            timedelta(minutes=5),
+        )
+        return replace(principal, api_key_id=row.api_key_id), token

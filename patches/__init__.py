@@ -1,0 +1,36 @@
+"""Every change to InvokeAI's own behaviour, one module per patch, applied before InvokeAI's app is imported.
+
+Each patch was written against one InvokeAI release; `apply_all()` refuses to run on any other.
+"""
+
+from importlib.metadata import version
+
+PINNED_INVOKEAI = "6.14.2"
+
+
+class InvokeAIVersionMismatch(RuntimeError):
+    pass
+
+
+def check_invokeai_version() -> None:
+    installed = version("invokeai")
+    if installed != PINNED_INVOKEAI:
+        raise InvokeAIVersionMismatch(
+            f"Pingvas patches are written for InvokeAI {PINNED_INVOKEAI}, but {installed} is installed. "
+            "Re-check every module in patches/ against the new release before changing the pin."
+        )
+
+
+_applied = False
+
+
+def apply_all() -> None:
+    """Check the version, then apply each patch once (idempotent)."""
+    global _applied
+    check_invokeai_version()
+    if _applied:
+        return
+    from patches import sockets_tenant_rooms
+
+    sockets_tenant_rooms.apply()
+    _applied = True

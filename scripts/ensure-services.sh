@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Make sure the servers the tests talk to are up: use them when reachable, else install and start them.
+set -euo pipefail
+
+pg_up() { (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null; }
+
+if ! pg_up; then
+  echo "Postgres not reachable on 127.0.0.1:5432: installing/starting it" >&2
+  if ! command -v pg_ctlcluster >/dev/null 2>&1; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+  fi
+  version=$(ls /etc/postgresql | sort -V | tail -n 1)
+  hba=/etc/postgresql/$version/main/pg_hba.conf
+  # Local test server only: trust loopback connections, as the CI machines do.
+  grep -q "pingvas-test" "$hba" || sed -i '1i host all all 127.0.0.1/32 trust # pingvas-test\nhost all all ::1/128 trust # pingvas-test' "$hba"
+  pg_ctlcluster --skip-systemctl-redirect "$version" main start || pg_ctlcluster --skip-systemctl-redirect "$version" main restart
+  for _ in $(seq 1 30); do pg_up && break; sleep 1; done
+fi
+pg_up || { echo "Postgres did not come up" >&2; exit 1; }
+echo "Postgres: ok"

@@ -1,1 +1,35 @@
-from tests.db_fixtures import database, other_tenant, tenant  # noqa: F401
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from invokeai_saas.db import Database
+from tests.db_fixtures import APP_ROLE, create_pg_database, database, drop_pg_database, other_tenant, pg_url, tenant  # noqa: F401
+from tests.studio import Studio
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgres"])
+def studio(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Studio]:
+    """A running studio per backend, shared by the session; tests isolate by signing up fresh tenants."""
+    data_dir = tmp_path_factory.mktemp(f"studio-{request.param}")
+    pg_name = None
+    if request.param == "sqlite":
+        env = {"PINGVAS_DATABASE_URL": ""}
+        db = Database(f"sqlite:///{data_dir / 'databases' / 'pingvas.db'}")
+    else:
+        pg_name = create_pg_database()
+        url = pg_url(pg_name)
+        env = {"PINGVAS_DATABASE_URL": url, "PINGVAS_DB_SCHEMA": "pingvas", "PINGVAS_DB_APP_ROLE": APP_ROLE}
+        db = Database(url, schema="pingvas", app_role=APP_ROLE)
+    studio = Studio(request.param, data_dir, env, db)
+    studio.start()
+    try:
+        yield studio
+    finally:
+        studio.stop()
+        if pg_name:
+            drop_pg_database(pg_name)
+
+
+def unique_email(prefix: str = "user") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}@example.com"

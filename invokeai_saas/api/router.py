@@ -2,7 +2,7 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Response, status
+from fastapi import APIRouter, Depends, status
 from pydantic import BaseModel, Field
 
 from invokeai_saas.tenancy import ApiKeyInfo, CreatedApiKey, Member, TenancyService, TenantSummary
@@ -53,6 +53,11 @@ class ApiKeyRequest(BaseModel):
 class TenantUpdate(BaseModel):
     status: str | None = None
     plan: str | None = None
+
+
+class Deleted(BaseModel):
+    id: str
+    deleted: bool = True
 
 
 class SetupStatus(BaseModel):
@@ -115,10 +120,11 @@ def build_router(tenancy: TenancyService) -> APIRouter:
     def change_role(user_id: str, body: RoleChange, me: Member_) -> Member:
         return tenancy.change_role(me, user_id, body.role)
 
-    @router.delete("/tenant/members/{user_id}", status_code=status.HTTP_204_NO_CONTENT)
-    def remove_member(user_id: str, me: Member_) -> Response:
+    # Deletions answer 200 with a body: InvokeAI's gzip + sliding-token middlewares mishandle empty 204s.
+    @router.delete("/tenant/members/{user_id}", response_model=Deleted)
+    def remove_member(user_id: str, me: Member_) -> Deleted:
         tenancy.remove_member(me, user_id)
-        return Response(status_code=status.HTTP_204_NO_CONTENT)
+        return Deleted(id=user_id)
 
     @router.post("/tenant/invitations", status_code=status.HTTP_201_CREATED, response_model=InvitationResponse)
     def invite(body: InvitationRequest, me: Member_) -> InvitationResponse:
@@ -141,10 +147,10 @@ def build_router(tenancy: TenancyService) -> APIRouter:
     def create_api_key(body: ApiKeyRequest, me: Member_) -> CreatedApiKey:
         return tenancy.create_api_key(me, body.name)
 
-    @router.delete("/tenant/api-keys/{api_key_id}", status_code=status.HTTP_204_NO_CONTENT)
-    def revoke_api_key(api_key_id: str, me: Member_) -> Response:
+    @router.delete("/tenant/api-keys/{api_key_id}", response_model=Deleted)
+    def revoke_api_key(api_key_id: str, me: Member_) -> Deleted:
         tenancy.revoke_api_key(me, api_key_id)
-        return Response(status_code=status.HTTP_204_NO_CONTENT)
+        return Deleted(id=api_key_id)
 
     @router.patch("/admin/tenants/{tenant_id}", response_model=TenantSummary)
     def update_tenant(tenant_id: str, body: TenantUpdate, _op: Annotated[Principal, Depends(require_operator)]) -> TenantSummary:

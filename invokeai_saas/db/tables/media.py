@@ -41,6 +41,17 @@ images = tenant_table(
         "image_name",
         postgresql_include=["image_category", "user_id"],
     ),
+    # The same for a member's own uncategorized images (board "none" filters by user_id).
+    sa.Index(
+        "ix_images_tenant_user_gallery",
+        "tenant_id",
+        "user_id",
+        "is_intermediate",
+        "starred",
+        "created_at",
+        "image_name",
+        postgresql_include=["image_category"],
+    ),
     sa.Index("ix_images_tenant_created", "tenant_id", "created_at"),
 )
 

@@ -1,0 +1,380 @@
+"""InvokeAI's image records on SQLAlchemy Core, scoped to the current tenant."""
+
+from collections.abc import Iterator, Sequence
+from datetime import date as Date
+from datetime import datetime, time, timedelta
+from typing import Optional
+
+import sqlalchemy as sa
+from sqlalchemy.engine import RowMapping
+
+from invokeai.app.invocations.fields import MetadataField, MetadataFieldValidator
+from invokeai.app.services.image_records.image_records_base import ImageRecordStorageBase
+from invokeai.app.services.image_records.image_records_common import (
+    IMAGE_DTO_COLS,
+    ImageCategory,
+    ImageNamesResult,
+    ImageRecord,
+    ImageRecordChanges,
+    ImageRecordDeleteException,
+    ImageRecordNotFoundException,
+    ImageRecordSaveException,
+    ResourceOrigin,
+    deserialize_image_record,
+)
+from invokeai.app.services.shared.pagination import OffsetPaginatedResults
+from invokeai.app.services.shared.sqlite.sqlite_common import SQLiteDirection
+from invokeai.app.services.virtual_boards.virtual_boards_common import VirtualSubBoardDTO
+from invokeai_saas.db import Database, tenant_clause, utcnow
+from invokeai_saas.db.dialect import insert_ignore
+from invokeai_saas.db.tables.media import board_images, images
+from tenant_middleware.context import current_tenant_id
+
+Condition = sa.ColumnElement[bool]
+
+# The columns stock InvokeAI reads into an ImageRecord (everything but metadata and user_id).
+_RECORD_COLUMNS = [images.c[name.removeprefix("images.")] for name in IMAGE_DTO_COLS.split(", ")]
+# Bound parameters per IN (...) list, well under every backend's limit.
+_CHUNK = 500
+
+
+def _chunks(names: Sequence[str]) -> Iterator[Sequence[str]]:
+    for start in range(0, len(names), _CHUNK):
+        yield names[start : start + _CHUNK]
+
+
+def _to_record(row: RowMapping) -> ImageRecord:
+    return deserialize_image_record(dict(row))
+
+
+def _in_any_board() -> Condition:
+    return sa.exists().where(board_images.c.image_name == images.c.image_name, tenant_clause(board_images))
+
+
+def _in_board(board_id: str) -> Condition:
+    return sa.exists().where(
+        board_images.c.image_name == images.c.image_name,
+        board_images.c.board_id == board_id,
+        tenant_clause(board_images),
+    )
+
+
+def _matches(search_term: str) -> Condition:
+    # Stock: `metadata LIKE %term% OR created_at LIKE %term%`, case-insensitive as SQLite's LIKE is.
+    pattern = f"%{search_term.lower()}%"
+    return sa.or_(images.c.metadata.ilike(pattern), sa.cast(images.c.created_at, sa.Text).ilike(pattern))
+
+
+def _category_in(categories: list[ImageCategory]) -> Condition:
+    return images.c.image_category.in_(sorted({c.value for c in categories}))
+
+
+def _gallery_order(starred_first: bool, order_dir: SQLiteDirection) -> list[sa.UnaryExpression]:
+    direction = sa.desc if order_dir == SQLiteDirection.Descending else sa.asc
+    # image_name breaks created_at ties so pages never overlap or skip.
+    keys = [direction(images.c.created_at), direction(images.c.image_name)]
+    return [images.c.starred.desc(), *keys] if starred_first else keys
+
+
+def _owner_filter(user_id: Optional[str], is_admin: bool) -> list[Condition]:
+    return [images.c.user_id == user_id] if user_id is not None and not is_admin else []
+
+
+class SqlImageRecordStorage(ImageRecordStorageBase):
+    def __init__(self, db: Database) -> None:
+        super().__init__()
+        self._db = db
+
+    def _row_with(self, column: sa.ColumnElement, image_name: str) -> Optional[RowMapping]:
+        with self._db.begin() as conn:
+            return conn.execute(sa.select(column).where(images.c.image_name == image_name, tenant_clause(images))).mappings().first()
+
+    def get(self, image_name: str) -> ImageRecord:
+        with self._db.begin() as conn:
+            row = conn.execute(sa.select(*_RECORD_COLUMNS).where(images.c.image_name == image_name, tenant_clause(images))).mappings().first()
+        if row is None:
+            raise ImageRecordNotFoundException
+        return _to_record(row)
+
+    def get_user_id(self, image_name: str) -> Optional[str]:
+        row = self._row_with(images.c.user_id, image_name)
+        return None if row is None else row["user_id"]
+
+    def exists(self, image_name: str) -> bool:
+        return self._row_with(images.c.image_name, image_name) is not None
+
+    def get_metadata(self, image_name: str) -> Optional[MetadataField]:
+        row = self._row_with(images.c.metadata, image_name)
+        if row is None:
+            raise ImageRecordNotFoundException
+        raw = row["metadata"]
+        return MetadataFieldValidator.validate_json(raw) if raw is not None else None
+
+    def update(self, image_name: str, changes: ImageRecordChanges) -> None:
+        values: dict[str, object] = {}
+        if changes.image_category is not None:
+            values["image_category"] = changes.image_category.value
+        if changes.session_id is not None:
+            values["session_id"] = changes.session_id
+        if changes.is_intermediate is not None:
+            values["is_intermediate"] = changes.is_intermediate
+        if changes.starred is not None:
+            values["starred"] = changes.starred
+        if not values:
+            return
+        try:
+            with self._db.begin() as conn:
+                conn.execute(
+                    sa.update(images)
+                    .where(images.c.image_name == image_name, tenant_clause(images))
+                    .values(**values, updated_at=utcnow())
+                )
+        except sa.exc.SQLAlchemyError as e:
+            raise ImageRecordSaveException from e
+
+    def _filters(
+        self,
+        image_origin: Optional[ResourceOrigin],
+        categories: Optional[list[ImageCategory]],
+        is_intermediate: Optional[bool],
+        board_id: Optional[str],
+        search_term: Optional[str],
+        user_id: Optional[str],
+        is_admin: bool,
+    ) -> list[Condition]:
+        where = [tenant_clause(images)]
+        if image_origin is not None:
+            where.append(images.c.image_origin == image_origin.value)
+        if categories is not None:
+            where.append(_category_in(categories))
+        if is_intermediate is not None:
+            where.append(images.c.is_intermediate == is_intermediate)
+        if board_id == "none":  # "none" = images on no board; per user unless admin
+            where.append(~_in_any_board())
+            where += _owner_filter(user_id, is_admin)
+        elif board_id is not None:
+            where.append(_in_board(board_id))
+        else:
+            where += _owner_filter(user_id, is_admin)
+        if search_term:
+            where.append(_matches(search_term))
+        return where
+
+    def get_many(
+        self,
+        offset: int = 0,
+        limit: int = 10,
+        starred_first: bool = True,
+        order_dir: SQLiteDirection = SQLiteDirection.Descending,
+        image_origin: Optional[ResourceOrigin] = None,
+        categories: Optional[list[ImageCategory]] = None,
+        is_intermediate: Optional[bool] = None,
+        board_id: Optional[str] = None,
+        search_term: Optional[str] = None,
+        user_id: Optional[str] = None,
+        is_admin: bool = False,
+    ) -> OffsetPaginatedResults[ImageRecord]:
+        where = self._filters(image_origin, categories, is_intermediate, board_id, search_term, user_id, is_admin)
+        page = sa.select(*_RECORD_COLUMNS).where(*where).order_by(*_gallery_order(starred_first, order_dir))
+        with self._db.begin() as conn:
+            rows = conn.execute(page.limit(limit).offset(offset)).mappings().all()
+            total = conn.execute(sa.select(sa.func.count()).select_from(images).where(*where)).scalar_one()
+        return OffsetPaginatedResults(items=[_to_record(r) for r in rows], offset=offset, limit=limit, total=total)
+
+    def delete(self, image_name: str) -> None:
+        try:
+            with self._db.begin() as conn:
+                conn.execute(sa.delete(images).where(images.c.image_name == image_name, tenant_clause(images)))
+        except sa.exc.SQLAlchemyError as e:
+            raise ImageRecordDeleteException from e
+
+    def delete_many(self, image_names: list[str]) -> None:
+        try:
+            with self._db.begin() as conn:
+                for chunk in _chunks(image_names):
+                    conn.execute(sa.delete(images).where(images.c.image_name.in_(chunk), tenant_clause(images)))
+        except sa.exc.SQLAlchemyError as e:
+            raise ImageRecordDeleteException from e
+
+    def get_intermediates_count(self, user_id: Optional[str] = None) -> int:
+        where = [tenant_clause(images), images.c.is_intermediate == sa.true()]
+        if user_id is not None:
+            where.append(images.c.user_id == user_id)
+        with self._db.begin() as conn:
+            return conn.execute(sa.select(sa.func.count()).select_from(images).where(*where)).scalar_one()
+
+    def get_intermediates(self) -> list[tuple[str, str]]:
+        query = sa.select(images.c.image_name, images.c.image_subfolder).where(
+            tenant_clause(images), images.c.is_intermediate == sa.true()
+        )
+        with self._db.begin() as conn:
+            return [(r.image_name, r.image_subfolder) for r in conn.execute(query)]
+
+    def delete_intermediates_by_names(self, image_names: list[str]) -> list[str]:
+        # The is_intermediate predicate rides on the DELETE itself, so an image promoted in the
+        # meantime keeps its record; RETURNING reports exactly the rows this call removed.
+        removed: set[str] = set()
+        try:
+            with self._db.begin() as conn:
+                for chunk in _chunks(image_names):
+                    stmt = (
+                        sa.delete(images)
+                        .where(images.c.image_name.in_(chunk), images.c.is_intermediate == sa.true(), tenant_clause(images))
+                        .returning(images.c.image_name)
+                    )
+                    removed.update(conn.scalars(stmt))
+        except sa.exc.SQLAlchemyError as e:
+            raise ImageRecordDeleteException from e
+        return [name for name in dict.fromkeys(image_names) if name in removed]
+
+    def save(
+        self,
+        image_name: str,
+        image_origin: ResourceOrigin,
+        image_category: ImageCategory,
+        width: int,
+        height: int,
+        has_workflow: bool,
+        is_intermediate: Optional[bool] = False,
+        starred: Optional[bool] = False,
+        session_id: Optional[str] = None,
+        node_id: Optional[str] = None,
+        metadata: Optional[str] = None,
+        user_id: Optional[str] = None,
+        image_subfolder: str = "",
+    ) -> datetime:
+        now = utcnow()
+        values = {
+            "tenant_id": current_tenant_id(),
+            "image_name": image_name,
+            "image_origin": image_origin.value,
+            "image_category": image_category.value,
+            "width": width,
+            "height": height,
+            "node_id": node_id,
+            "session_id": session_id,
+            "metadata": metadata,
+            "is_intermediate": bool(is_intermediate),
+            "starred": bool(starred),
+            "has_workflow": has_workflow,
+            "user_id": user_id or "system",
+            "image_subfolder": image_subfolder,
+            "created_at": now,
+            "updated_at": now,
+        }
+        try:
+            with self._db.begin() as conn:
+                # Stock is INSERT OR IGNORE: saving an existing name keeps the existing row.
+                insert_ignore(conn, images, values, key=["image_name"])
+                created_at = conn.execute(
+                    sa.select(images.c.created_at).where(images.c.image_name == image_name, tenant_clause(images))
+                ).scalar_one_or_none()
+        except sa.exc.SQLAlchemyError as e:
+            raise ImageRecordSaveException from e
+        if created_at is None:  # the name is taken by another tenant's image
+            raise ImageRecordSaveException
+        return created_at
+
+    def get_most_recent_image_for_board(self, board_id: str) -> Optional[ImageRecord]:
+        query = (
+            sa.select(*_RECORD_COLUMNS)
+            .join(board_images, board_images.c.image_name == images.c.image_name)
+            .where(
+                board_images.c.board_id == board_id,
+                images.c.is_intermediate == sa.false(),
+                tenant_clause(images),
+                tenant_clause(board_images),
+            )
+            .order_by(images.c.starred.desc(), images.c.created_at.desc(), images.c.image_name.desc())
+            .limit(1)
+        )
+        with self._db.begin() as conn:
+            row = conn.execute(query).mappings().first()
+        return None if row is None else _to_record(row)
+
+    def _names_result(self, where: list[Condition], starred_first: bool, order_dir: SQLiteDirection) -> ImageNamesResult:
+        names_query = sa.select(images.c.image_name).where(*where).order_by(*_gallery_order(starred_first, order_dir))
+        starred_query = sa.select(sa.func.count()).select_from(images).where(images.c.starred == sa.true(), *where)
+        with self._db.begin() as conn:
+            starred_count = conn.execute(starred_query).scalar_one() if starred_first else 0
+            names = list(conn.scalars(names_query))
+        return ImageNamesResult(image_names=names, starred_count=starred_count, total_count=len(names))
+
+    def get_image_names(
+        self,
+        starred_first: bool = True,
+        order_dir: SQLiteDirection = SQLiteDirection.Descending,
+        image_origin: Optional[ResourceOrigin] = None,
+        categories: Optional[list[ImageCategory]] = None,
+        is_intermediate: Optional[bool] = None,
+        board_id: Optional[str] = None,
+        search_term: Optional[str] = None,
+        user_id: Optional[str] = None,
+        is_admin: bool = False,
+    ) -> ImageNamesResult:
+        where = self._filters(image_origin, categories, is_intermediate, board_id, search_term, user_id, is_admin)
+        return self._names_result(where, starred_first, order_dir)
+
+    def get_image_dates(self, user_id: Optional[str] = None, is_admin: bool = False) -> list[VirtualSubBoardDTO]:
+        day = sa.func.date(images.c.created_at)  # 'YYYY-MM-DD' text on SQLite, a date on Postgres
+        general = images.c.image_category == ImageCategory.GENERAL.value
+        per_day = (
+            sa.select(
+                day.label("day"),
+                sa.func.sum(sa.case((general, 1), else_=0)).label("image_count"),
+                sa.func.sum(sa.case((general, 0), else_=1)).label("asset_count"),
+            )
+            .where(tenant_clause(images), images.c.is_intermediate == sa.false(), *_owner_filter(user_id, is_admin))
+            .group_by(day)
+            .subquery()
+        )
+        # As stock, the cover is the day's newest image of anyone (in the tenant), not only the user's.
+        cover = (
+            sa.select(images.c.image_name)
+            .where(tenant_clause(images), images.c.is_intermediate == sa.false(), day == per_day.c.day)
+            .order_by(images.c.created_at.desc(), images.c.image_name.desc())
+            .limit(1)
+            .scalar_subquery()
+        )
+        query = sa.select(per_day, cover.label("cover_image_name")).order_by(per_day.c.day.desc())
+        with self._db.begin() as conn:
+            rows = conn.execute(query).all()
+        return [
+            VirtualSubBoardDTO(
+                virtual_board_id=f"by_date:{r.day}",
+                board_name=str(r.day),
+                date=str(r.day),
+                image_count=r.image_count,
+                asset_count=r.asset_count,
+                cover_image_name=r.cover_image_name,
+            )
+            for r in rows
+        ]
+
+    def get_image_names_by_date(
+        self,
+        date: str,
+        starred_first: bool = True,
+        order_dir: SQLiteDirection = SQLiteDirection.Descending,
+        categories: Optional[list[ImageCategory]] = None,
+        search_term: Optional[str] = None,
+        user_id: Optional[str] = None,
+        is_admin: bool = False,
+    ) -> ImageNamesResult:
+        try:
+            start = datetime.combine(Date.fromisoformat(date), time())
+        except ValueError:  # stock compares DATE(created_at) to the string: a malformed date matches nothing
+            return ImageNamesResult(image_names=[], starred_count=0, total_count=0)
+        # A half-open range on created_at (not DATE(created_at) = ?) so the index serves it.
+        where = [
+            tenant_clause(images),
+            images.c.created_at >= start,
+            images.c.created_at < start + timedelta(days=1),
+            images.c.is_intermediate == sa.false(),
+            *_owner_filter(user_id, is_admin),
+        ]
+        if categories is not None:
+            where.append(_category_in(categories))
+        if search_term:
+            where.append(_matches(search_term))
+        return self._names_result(where, starred_first, order_dir)

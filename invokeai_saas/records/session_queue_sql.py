@@ -1,0 +1,909 @@
+"""InvokeAI's session queue on SQLAlchemy Core, scoped to tenants.
+
+Scopes:
+- Route-facing methods (everything keyed by `queue_id`, plus `get_queue_item`, `cancel_queue_item`,
+  `delete_queue_item`) see only the caller's tenant: another tenant's item is "not found".
+- `dequeue()` claims across every tenant (system scope); `tenant_of()` tells the runner which
+  tenant to enter while it runs the item.
+- Processor-only transitions (`complete/fail/suspend/resume_queue_item`, `set/save_queue_item_session`,
+  `enqueue_workflow_call_child`, `cancel_workflow_call_children`) act as the item's tenant when the
+  caller has no tenant scope (the processor thread); a caller scoped to a tenant stays filtered to it.
+- Every event is emitted with the owning tenant as the current scope, and the queue status it
+  carries counts only that tenant's items.
+"""
+
+import asyncio
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, Coroutine, Optional
+
+import sqlalchemy as sa
+from pydantic_core import to_jsonable_python
+from sqlalchemy.engine import Connection, Row
+
+from invokeai.app.services.invoker import Invoker
+from invokeai.app.services.session_queue.session_queue_base import SessionQueueBase
+from invokeai.app.services.session_queue.session_queue_common import (
+    DEFAULT_QUEUE_ID,
+    QUEUE_ITEM_STATUS,
+    Batch,
+    BatchStatus,
+    CancelAllExceptCurrentResult,
+    CancelByBatchIDsResult,
+    CancelByDestinationResult,
+    CancelByQueueIDResult,
+    ClearResult,
+    DeleteAllExceptCurrentResult,
+    DeleteByDestinationResult,
+    EnqueueBatchResult,
+    IsEmptyResult,
+    IsFullResult,
+    ItemIdsResult,
+    NodeFieldValue,
+    PruneResult,
+    RetryItemsResult,
+    SessionQueueCountsByDestination,
+    SessionQueueItem,
+    SessionQueueItemNotFoundError,
+    SessionQueueItemSummary,
+    SessionQueueStatus,
+    TooManySessionsError,
+    calc_session_count,
+    prepare_values_to_insert,
+)
+from invokeai.app.services.shared.graph import GraphExecutionState
+from invokeai.app.services.shared.pagination import CursorPaginatedResults
+from invokeai.app.services.shared.sqlite.sqlite_common import SQLiteDirection
+from invokeai_saas.db.database import Database, tenant_clause, utcnow
+from invokeai_saas.db.tables.session_queue import session_queue as sq
+from invokeai_saas.db.tables.tenancy import users
+from tenant_middleware.context import as_tenant, current_tenant_id, is_system_scope, system_scope
+
+TERMINAL = ("completed", "failed", "canceled")
+# Keeps `IN (...)` lists under SQLite's lowest bind-parameter limit, as stock does.
+MAX_IDS_PER_STATEMENT = 900
+# Column order of stock's `ValueToInsertTuple`.
+_INSERT_KEYS = (
+    "queue_id",
+    "session",
+    "session_id",
+    "batch_id",
+    "field_values",
+    "priority",
+    "workflow",
+    "origin",
+    "destination",
+    "retried_from_item_id",
+    "user_id",
+)
+_ITEM_COLUMNS = [c for c in sq.c if c.name != "tenant_id"]
+_STATUS_FIELDS = ("status", "status_sequence", "error_type", "error_message", "error_traceback")
+_STATUS_FIELDS += ("created_at", "updated_at", "started_at", "completed_at", "device")
+
+
+def _not_found(item_id: int) -> SessionQueueItemNotFoundError:
+    return SessionQueueItemNotFoundError(f"No queue item with id {item_id}")
+
+
+def _status_values(status: str) -> dict[str, Any]:
+    """What stock's triggers and UPDATEs set when an item moves to `status`."""
+    now = utcnow()
+    values: dict[str, Any] = {
+        "status": status,
+        "status_sequence": sa.func.coalesce(sq.c.status_sequence, 0) + 1,
+        "updated_at": now,
+    }
+    if status == "in_progress":
+        values["started_at"] = now
+    if status in TERMINAL:
+        values["completed_at"] = now
+    return values
+
+
+def _item_select() -> sa.Select:
+    """Items with their owner's display name and e-mail, within the caller's scope."""
+    return (
+        sa.select(*_ITEM_COLUMNS, users.c.display_name.label("user_display_name"), users.c.email.label("user_email"))
+        .select_from(sq.outerjoin(users, sq.c.user_id == users.c.user_id))
+        .where(tenant_clause(sq))
+    )
+
+
+def _to_item(row: Row) -> SessionQueueItem:
+    return SessionQueueItem.queue_item_from_dict(dict(row._mapping))
+
+
+def _counts(conn: Connection, where: sa.ColumnElement[bool]) -> dict[str, int]:
+    rows = conn.execute(sa.select(sq.c.status, sa.func.count()).where(where, tenant_clause(sq)).group_by(sq.c.status))
+    return {status: count for status, count in rows}
+
+
+def _status_counts(counts: dict[str, int]) -> dict[str, int]:
+    statuses = ("pending", "in_progress", "waiting", "completed", "failed", "canceled")
+    return {s: counts.get(s, 0) for s in statuses} | {"total": sum(counts.values())}
+
+
+def _not_finished() -> sa.ColumnElement[bool]:
+    return sq.c.status.not_in(TERMINAL)
+
+
+def _cancelable_backlog() -> sa.ColumnElement[bool]:
+    # In-progress items are canceled one by one (see _cancel_in_progress) so each worker is signaled.
+    return sa.and_(_not_finished(), sq.c.status != "in_progress")
+
+
+class SqlSessionQueue(SessionQueueBase):
+    _invoker: Invoker
+
+    def __init__(self, db: Database) -> None:
+        super().__init__()
+        self._db = db
+
+    def start(self, invoker: Invoker) -> None:
+        self._invoker = invoker
+        config = invoker.services.configuration
+        with system_scope():
+            self._set_in_progress_to_canceled()
+            if config.clear_queue_on_startup:
+                cleared = self.clear(DEFAULT_QUEUE_ID)
+                if cleared.deleted > 0:
+                    invoker.services.logger.info(f"Cleared all {cleared.deleted} queue items")
+                return
+            if config.max_queue_history is not None:
+                deleted = self._prune_terminal_to_limit(DEFAULT_QUEUE_ID, config.max_queue_history)
+                if deleted > 0:
+                    invoker.services.logger.info(
+                        f"Pruned {deleted} completed/failed/canceled queue items (kept up to {config.max_queue_history})"
+                    )
+
+    # region scopes
+
+    def tenant_of(self, item_id: int) -> str | None:
+        """The tenant owning an item (None if missing or a platform item). Do not call inside an open transaction."""
+        with system_scope(), self._db.begin() as conn:
+            return conn.execute(sa.select(sq.c.tenant_id).where(sq.c.item_id == item_id)).scalar_one_or_none()
+
+    @contextmanager
+    def _owner_scope(self, find_tenant: Callable[[], str | None]) -> Iterator[None]:
+        """For processor-only calls: with no tenant scope, act as the item's tenant; else stay in the caller's."""
+        if current_tenant_id() is not None and not is_system_scope():
+            yield
+            return
+        with as_tenant(find_tenant()):
+            yield
+
+    def _item_owner_scope(self, item_id: int) -> Any:
+        return self._owner_scope(lambda: self.tenant_of(item_id))
+
+    # endregion
+
+    # region enqueue / dequeue
+
+    def enqueue_batch(
+        self, queue_id: str, batch: Batch, prepend: bool, user_id: str = "system"
+    ) -> Coroutine[Any, Any, EnqueueBatchResult]:
+        # asyncio.to_thread copies the caller's context, so the tenant scope goes along.
+        return asyncio.to_thread(self._enqueue_batch, queue_id, batch, prepend, user_id)
+
+    def _enqueue_batch(self, queue_id: str, batch: Batch, prepend: bool, user_id: str) -> EnqueueBatchResult:
+        max_new_queue_items = self._invoker.services.configuration.max_queue_size - self._pending_count(queue_id)
+        priority = self._highest_pending_priority(queue_id) + 1 if prepend else 0
+        values = prepare_values_to_insert(
+            queue_id=queue_id, batch=batch, priority=priority, max_new_queue_items=max_new_queue_items, user_id=user_id
+        )
+        with self._db.begin() as conn:
+            self._insert_items(conn, [dict(zip(_INSERT_KEYS, v, strict=True)) for v in values])
+            item_ids = conn.execute(
+                sa.select(sq.c.item_id)
+                .where(sq.c.batch_id == batch.batch_id, tenant_clause(sq))
+                .order_by(sq.c.item_id.desc())
+            ).scalars().all()
+        result = EnqueueBatchResult(
+            queue_id=queue_id,
+            requested=calc_session_count(batch=batch),
+            enqueued=len(values),
+            batch=batch,
+            priority=priority,
+            item_ids=list(item_ids),
+        )
+        self._invoker.services.events.emit_batch_enqueued(result, user_id=user_id)
+        return result
+
+    def _insert_items(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
+        if not rows:
+            return
+        now = utcnow()
+        stamp = {"tenant_id": current_tenant_id(), "created_at": now, "updated_at": now}
+        conn.execute(sa.insert(sq), [row | stamp for row in rows])
+
+    def _pending_count(self, queue_id: str) -> int:
+        with self._db.begin() as conn:
+            return conn.execute(
+                sa.select(sa.func.count()).where(sq.c.queue_id == queue_id, sq.c.status == "pending", tenant_clause(sq))
+            ).scalar_one()
+
+    def _highest_pending_priority(self, queue_id: str) -> int:
+        with self._db.begin() as conn:
+            highest = conn.execute(
+                sa.select(sa.func.max(sq.c.priority)).where(
+                    sq.c.queue_id == queue_id, sq.c.status == "pending", tenant_clause(sq)
+                )
+            ).scalar_one()
+        return highest or 0
+
+    def dequeue(self, device: Optional[str] = None) -> Optional[SessionQueueItem]:
+        """Claims the next pending item of any tenant: highest priority, then oldest (stock's FIFO order)."""
+        with system_scope():
+            with self._db.begin() as conn:
+                claimed = conn.execute(
+                    sa.select(sq.c.item_id, sq.c.tenant_id)
+                    .where(sq.c.status == "pending")
+                    .order_by(sq.c.priority.desc(), sq.c.item_id)
+                    .limit(1)
+                    # Postgres: concurrent workers skip rows another claim holds. SQLite ignores it;
+                    # there the Database lock serializes the whole transaction.
+                    .with_for_update(skip_locked=True)
+                ).first()
+                if claimed is None:
+                    return None
+                values = _status_values("in_progress") | ({"device": device} if device is not None else {})
+                conn.execute(sa.update(sq).where(sq.c.item_id == claimed.item_id).values(**values))
+            with as_tenant(claimed.tenant_id):
+                queue_item = self.get_queue_item(claimed.item_id)
+                self._emit_status_changed(queue_item)
+        return queue_item
+
+    # endregion
+
+    # region reads
+
+    def get_queue_item(self, item_id: int) -> SessionQueueItem:
+        with self._db.begin() as conn:
+            row = conn.execute(_item_select().where(sq.c.item_id == item_id)).first()
+        if row is None:
+            raise _not_found(item_id)
+        return _to_item(row)
+
+    def get_next(self, queue_id: str) -> Optional[SessionQueueItem]:
+        query = (
+            _item_select()
+            .where(sq.c.queue_id == queue_id, sq.c.status == "pending")
+            .order_by(sq.c.priority.desc(), sq.c.created_at, sq.c.item_id)
+        )
+        return self._first_item(query)
+
+    def get_current(self, queue_id: str) -> Optional[SessionQueueItem]:
+        return self._first_item(
+            _item_select().where(sq.c.queue_id == queue_id, sq.c.status == "in_progress").order_by(sq.c.item_id)
+        )
+
+    def _first_item(self, query: sa.Select) -> Optional[SessionQueueItem]:
+        with self._db.begin() as conn:
+            row = conn.execute(query.limit(1)).first()
+        return _to_item(row) if row is not None else None
+
+    def list_queue_items(
+        self,
+        queue_id: str,
+        limit: int,
+        priority: int,
+        cursor: Optional[int] = None,
+        status: Optional[QUEUE_ITEM_STATUS] = None,
+        destination: Optional[str] = None,
+    ) -> CursorPaginatedResults[SessionQueueItem]:
+        query = _item_select().where(sq.c.queue_id == queue_id)
+        if status is not None:
+            query = query.where(sq.c.status == status)
+        if destination is not None:
+            query = query.where(sq.c.destination == destination)
+        if cursor is not None:
+            # Stock's SQL lacks these parentheses, so its cursor clause escaped the other filters.
+            query = query.where(
+                sa.or_(sq.c.priority < priority, sa.and_(sq.c.priority == priority, sq.c.item_id > cursor))
+            )
+        query = query.order_by(sq.c.priority.desc(), sq.c.item_id).limit(limit + 1)
+        with self._db.begin() as conn:
+            items = [_to_item(row) for row in conn.execute(query)]
+        has_more = len(items) > limit
+        return CursorPaginatedResults(items=items[:limit], limit=limit, has_more=has_more)
+
+    def list_all_queue_items(self, queue_id: str, destination: Optional[str] = None) -> list[SessionQueueItem]:
+        query = _item_select().where(sq.c.queue_id == queue_id)
+        if destination is not None:
+            query = query.where(sq.c.destination == destination)
+        with self._db.begin() as conn:
+            return [_to_item(row) for row in conn.execute(query.order_by(sq.c.priority.desc(), sq.c.item_id))]
+
+    def get_queue_item_ids(
+        self,
+        queue_id: str,
+        order_dir: SQLiteDirection = SQLiteDirection.Descending,
+        user_id: Optional[str] = None,
+    ) -> ItemIdsResult:
+        query = sa.select(sq.c.item_id).where(sq.c.queue_id == queue_id, tenant_clause(sq))
+        if user_id is not None:
+            query = query.where(sq.c.user_id == user_id)
+        descending = order_dir == SQLiteDirection.Descending
+        order = [c.desc() if descending else c.asc() for c in (sq.c.created_at, sq.c.item_id)]
+        with self._db.begin() as conn:
+            item_ids = list(conn.execute(query.order_by(*order)).scalars())
+        return ItemIdsResult(item_ids=item_ids, total_count=len(item_ids))
+
+    def get_queue_item_summaries_by_ids(self, queue_id: str, item_ids: list[int]) -> list[SessionQueueItemSummary]:
+        if not item_ids:
+            return []
+        fields = [
+            *(sq.c[name] for name in SessionQueueItemSummary.model_fields if name in sq.c),
+            users.c.display_name.label("user_display_name"),
+            users.c.email.label("user_email"),
+        ]
+        base = (
+            sa.select(*fields)
+            .select_from(sq.outerjoin(users, sq.c.user_id == users.c.user_id))
+            .where(sq.c.queue_id == queue_id, tenant_clause(sq))
+        )
+        summaries: dict[int, SessionQueueItemSummary] = {}
+        with self._db.begin() as conn:
+            for start in range(0, len(item_ids), MAX_IDS_PER_STATEMENT):
+                chunk = item_ids[start : start + MAX_IDS_PER_STATEMENT]
+                for row in conn.execute(base.where(sq.c.item_id.in_(chunk))):
+                    summaries[row.item_id] = SessionQueueItemSummary.queue_item_summary_from_dict(dict(row._mapping))
+        return [summaries[i] for i in item_ids if i in summaries]
+
+    def is_empty(self, queue_id: str) -> IsEmptyResult:
+        return IsEmptyResult(is_empty=self._item_count(queue_id) == 0)
+
+    def is_full(self, queue_id: str) -> IsFullResult:
+        return IsFullResult(is_full=self._item_count(queue_id) >= self._invoker.services.configuration.max_queue_size)
+
+    def _item_count(self, queue_id: str) -> int:
+        with self._db.begin() as conn:
+            return conn.execute(
+                sa.select(sa.func.count()).where(sq.c.queue_id == queue_id, tenant_clause(sq))
+            ).scalar_one()
+
+    def get_queue_status(
+        self,
+        queue_id: str,
+        user_id: Optional[str] = None,
+        acting_user_id: Optional[str] = None,
+        is_admin: bool = False,
+    ) -> SessionQueueStatus:
+        """Counts cover the caller's tenant (stock: the whole queue); per-user counts and redaction as stock."""
+        with self._db.begin() as conn:
+            counts = _counts(conn, sq.c.queue_id == queue_id)
+            user_counts: dict[str, int] = {}
+            if user_id is not None:
+                user_counts = _counts(conn, sa.and_(sq.c.queue_id == queue_id, sq.c.user_id == user_id))
+            current = conn.execute(
+                sa.select(sq.c.item_id, sq.c.session_id, sq.c.batch_id, sq.c.user_id)
+                .where(sq.c.queue_id == queue_id, sq.c.status == "in_progress", tenant_clause(sq))
+                .order_by(sq.c.item_id)
+                .limit(1)
+            ).first()
+        owner_user_id = user_id if acting_user_id is None else acting_user_id
+        shown = current is not None and (is_admin or owner_user_id is None or current.user_id == owner_user_id)
+        return SessionQueueStatus(
+            queue_id=queue_id,
+            item_id=current.item_id if shown else None,
+            session_id=current.session_id if shown else None,
+            batch_id=current.batch_id if shown else None,
+            **_status_counts(counts),
+            user_pending=user_counts.get("pending", 0) if user_id is not None else None,
+            user_in_progress=user_counts.get("in_progress", 0) if user_id is not None else None,
+        )
+
+    def get_batch_status(self, queue_id: str, batch_id: str, user_id: Optional[str] = None) -> BatchStatus:
+        where = [sq.c.queue_id == queue_id, sq.c.batch_id == batch_id, tenant_clause(sq)]
+        if user_id is not None:
+            where.append(sq.c.user_id == user_id)
+        with self._db.begin() as conn:
+            rows = conn.execute(
+                sa.select(sq.c.status, sa.func.count(), sa.func.min(sq.c.origin), sa.func.min(sq.c.destination))
+                .where(*where)
+                .group_by(sq.c.status)
+            ).all()
+        return BatchStatus(
+            batch_id=batch_id,
+            origin=rows[0][2] if rows else None,
+            destination=rows[0][3] if rows else None,
+            queue_id=queue_id,
+            **_status_counts({row[0]: row[1] for row in rows}),
+        )
+
+    def get_counts_by_destination(
+        self, queue_id: str, destination: str, user_id: Optional[str] = None
+    ) -> SessionQueueCountsByDestination:
+        where = sa.and_(sq.c.queue_id == queue_id, sq.c.destination == destination)
+        if user_id is not None:
+            where = sa.and_(where, sq.c.user_id == user_id)
+        with self._db.begin() as conn:
+            counts = _counts(conn, where)
+        return SessionQueueCountsByDestination(queue_id=queue_id, destination=destination, **_status_counts(counts))
+
+    # endregion
+
+    # region status transitions
+
+    def _transition(
+        self,
+        item_id: int,
+        status: QUEUE_ITEM_STATUS,
+        error_type: Optional[str] = None,
+        error_message: Optional[str] = None,
+        error_traceback: Optional[str] = None,
+        device: Optional[str] = None,
+        queue_item: Optional[SessionQueueItem] = None,
+    ) -> tuple[SessionQueueItem, bool]:
+        """Moves an item to `status` unless it is finished; returns it and whether this call moved it.
+
+        The guard and the UPDATE share one transaction with the row locked (Postgres) or the
+        Database lock held (SQLite), so of two racing cancels exactly one sees `True`.
+        """
+        if queue_item is not None and queue_item.item_id != item_id:
+            raise ValueError(f"Queue item {queue_item.item_id} does not match requested item {item_id}")
+        updated: Row | None = None
+        with self._db.begin() as conn:
+            found = conn.execute(
+                sa.select(sq.c.status, sq.c.tenant_id).where(sq.c.item_id == item_id, tenant_clause(sq)).with_for_update()
+            ).first()
+            if found is None:
+                raise _not_found(item_id)
+            if found.status not in TERMINAL:
+                values = _status_values(status) | {
+                    "error_type": error_type,
+                    "error_message": error_message,
+                    "error_traceback": error_traceback,
+                }
+                if device is not None:
+                    values["device"] = device
+                conn.execute(sa.update(sq).where(sq.c.item_id == item_id).values(**values))
+                updated = conn.execute(
+                    sa.select(*(sq.c[name] for name in _STATUS_FIELDS)).where(sq.c.item_id == item_id)
+                ).one()
+        with as_tenant(found.tenant_id):
+            if updated is None:
+                return self.get_queue_item(item_id), False
+            if queue_item is None:
+                queue_item = self.get_queue_item(item_id)
+            else:
+                for name, value in updated._mapping.items():
+                    setattr(queue_item, name, value)
+            self._emit_status_changed(queue_item)
+        return queue_item, True
+
+    def _set_queue_item_status(self, item_id: int, status: QUEUE_ITEM_STATUS, **kwargs: Any) -> SessionQueueItem:
+        return self._transition(item_id, status, **kwargs)[0]
+
+    def _emit_status_changed(self, queue_item: SessionQueueItem) -> None:
+        """Stock's status-changed event; call in the item's tenant so the counts are that tenant's."""
+        batch_status = self.get_batch_status(queue_id=queue_item.queue_id, batch_id=queue_item.batch_id)
+        queue_status = self.get_queue_status(
+            queue_id=queue_item.queue_id, user_id=queue_item.user_id, acting_user_id=queue_item.user_id
+        )
+        self._invoker.services.events.emit_queue_item_status_changed(queue_item, batch_status, queue_status)
+
+    def complete_queue_item(self, item_id: int, queue_item: Optional[SessionQueueItem] = None) -> SessionQueueItem:
+        with self._item_owner_scope(item_id):
+            return self._set_queue_item_status(item_id, "completed", queue_item=queue_item)
+
+    def suspend_queue_item(self, item_id: int, queue_item: Optional[SessionQueueItem] = None) -> SessionQueueItem:
+        with self._item_owner_scope(item_id):
+            return self._set_queue_item_status(item_id, "waiting", queue_item=queue_item)
+
+    def resume_queue_item(self, item_id: int, queue_item: Optional[SessionQueueItem] = None) -> SessionQueueItem:
+        with self._item_owner_scope(item_id):
+            return self._set_queue_item_status(item_id, "pending", queue_item=queue_item)
+
+    def fail_queue_item(
+        self, item_id: int, error_type: str, error_message: str, error_traceback: str
+    ) -> SessionQueueItem:
+        with self._item_owner_scope(item_id):
+            return self._set_queue_item_status(
+                item_id,
+                "failed",
+                error_type=error_type,
+                error_message=error_message,
+                error_traceback=error_traceback,
+            )
+
+    def cancel_queue_item(self, item_id: int) -> SessionQueueItem:
+        for chain_item_id in self._chain_item_ids(item_id):
+            self._set_queue_item_status(chain_item_id, "canceled")
+        return self.get_queue_item(item_id)
+
+    def save_queue_item_session(self, item_id: int, session: GraphExecutionState) -> None:
+        # exclude_none: nulls in the graph fail validation when the session is loaded again.
+        session_json = session.model_dump_json(warnings=False, exclude_none=True)
+        with self._item_owner_scope(item_id), self._db.begin() as conn:
+            result = conn.execute(
+                sa.update(sq)
+                .where(sq.c.item_id == item_id, tenant_clause(sq))
+                .values(session=session_json, updated_at=utcnow())
+            )
+        if result.rowcount == 0:
+            raise _not_found(item_id)
+
+    def set_queue_item_session(self, item_id: int, session: GraphExecutionState) -> SessionQueueItem:
+        with self._item_owner_scope(item_id):
+            self.save_queue_item_session(item_id, session)
+            return self.get_queue_item(item_id)
+
+    # endregion
+
+    # region workflow-call chains
+
+    def _child_ids(self, item_id: int) -> list[int]:
+        with self._db.begin() as conn:
+            return list(
+                conn.execute(
+                    sa.select(sq.c.item_id)
+                    .where(sq.c.parent_item_id == item_id, tenant_clause(sq))
+                    .order_by(sq.c.item_id)
+                ).scalars()
+            )
+
+    def _descendant_ids(self, item_id: int) -> list[int]:
+        descendants: list[int] = []
+        todo = [item_id]
+        while todo:
+            children = self._child_ids(todo.pop(0))
+            descendants.extend(children)
+            todo.extend(children)
+        return descendants
+
+    def _chain_item_ids(self, item_id: int) -> list[int]:
+        """The item, its ancestors and every descendant of its root; raises if the item is not visible."""
+        ancestors: list[int] = []
+        item = self.get_queue_item(item_id)
+        while item.parent_item_id is not None:
+            ancestors.append(item.parent_item_id)
+            item = self.get_queue_item(item.parent_item_id)
+        root = ancestors[-1] if ancestors else item_id
+        return list(dict.fromkeys(ancestors + [item_id] + self._descendant_ids(root)))
+
+    def _current_chain_item_ids(self, queue_id: str) -> set[int]:
+        """Chains of every in-progress item, or else of the next child whose parent is waiting."""
+        with self._db.begin() as conn:
+            in_progress = list(
+                conn.execute(
+                    sa.select(sq.c.item_id)
+                    .where(sq.c.queue_id == queue_id, sq.c.status == "in_progress", tenant_clause(sq))
+                    .order_by(sq.c.item_id)
+                ).scalars()
+            )
+            next_child: int | None = None
+            if not in_progress:
+                parent = sq.alias("parent")
+                next_child = conn.execute(
+                    sa.select(sq.c.item_id)
+                    .join(parent, parent.c.item_id == sq.c.parent_item_id)
+                    .where(
+                        sq.c.queue_id == queue_id,
+                        sq.c.status == "pending",
+                        parent.c.status == "waiting",
+                        tenant_clause(sq),
+                        tenant_clause(parent),
+                    )
+                    .order_by(sq.c.priority.desc(), sq.c.created_at, sq.c.item_id)
+                    .limit(1)
+                ).scalar_one_or_none()
+        roots = in_progress or ([next_child] if next_child is not None else [])
+        return {chain_id for item_id in roots for chain_id in self._chain_item_ids(item_id)}
+
+    def enqueue_workflow_call_child(
+        self,
+        parent_queue_item: SessionQueueItem,
+        child_session: GraphExecutionState,
+        field_values: list[NodeFieldValue] | None = None,
+    ) -> SessionQueueItem:
+        call = parent_queue_item.session.waiting_workflow_call_execution
+        if call is None:
+            raise ValueError("Parent queue item is missing active workflow call execution metadata.")
+        parent = parent_queue_item
+        row = {
+            "queue_id": parent.queue_id,
+            "session": child_session.model_dump_json(warnings=False, exclude_none=True),
+            "session_id": child_session.id,
+            "batch_id": parent.batch_id,
+            "field_values": json.dumps(field_values, default=to_jsonable_python) if field_values is not None else None,
+            "priority": parent.priority,
+            "workflow": None,
+            "origin": parent.origin,
+            "destination": parent.destination,
+            "retried_from_item_id": None,
+            "user_id": parent.user_id,
+            "workflow_call_id": call.id,
+            "parent_item_id": parent.item_id,
+            "parent_session_id": parent.session_id,
+            "root_item_id": parent.root_item_id or parent.item_id,
+            "workflow_call_depth": call.depth,
+            "status": "pending",
+        }
+        with self._item_owner_scope(parent.item_id):
+            with self._db.begin() as conn:
+                # The child joins its parent's tenant; a parent the caller cannot see is not found.
+                visible = sa.select(sq.c.item_id).where(sq.c.item_id == parent.item_id, tenant_clause(sq))
+                if conn.execute(visible).first() is None:
+                    raise _not_found(parent.item_id)
+                pending = conn.execute(
+                    sa.select(sa.func.count()).where(
+                        sq.c.queue_id == parent.queue_id, sq.c.status == "pending", tenant_clause(sq)
+                    )
+                ).scalar_one()
+                if pending >= self._invoker.services.configuration.max_queue_size:
+                    raise TooManySessionsError(
+                        "call_saved_workflow exceeds remaining queue capacity for child workflow executions"
+                    )
+                now = utcnow()
+                item_id = conn.execute(
+                    sa.insert(sq)
+                    .values(**row, tenant_id=current_tenant_id(), created_at=now, updated_at=now)
+                    .returning(sq.c.item_id)
+                ).scalar_one()
+            queue_item = self.get_queue_item(item_id)
+            self._emit_status_changed(queue_item)
+        return queue_item
+
+    def cancel_workflow_call_children(
+        self, workflow_call_id: str, exclude_item_ids: set[int] | None = None
+    ) -> list[int]:
+        exclude_item_ids = exclude_item_ids or set()
+        with self._owner_scope(lambda: self._tenant_of_workflow_call(workflow_call_id)):
+            with self._db.begin() as conn:
+                children = conn.execute(
+                    sa.select(sq.c.item_id)
+                    .where(sq.c.workflow_call_id == workflow_call_id, tenant_clause(sq))
+                    .order_by(sq.c.item_id)
+                ).scalars().all()
+            candidates: list[int] = []
+            for child_id in children:
+                candidates += [child_id, *self._descendant_ids(child_id)]
+            canceled: list[int] = []
+            for item_id in dict.fromkeys(candidates):
+                if item_id in exclude_item_ids or self.get_queue_item(item_id).status in TERMINAL:
+                    continue
+                self._set_queue_item_status(item_id, "canceled")
+                canceled.append(item_id)
+        return canceled
+
+    def _tenant_of_workflow_call(self, workflow_call_id: str) -> str | None:
+        with system_scope(), self._db.begin() as conn:
+            return conn.execute(
+                sa.select(sq.c.tenant_id).where(sq.c.workflow_call_id == workflow_call_id).limit(1)
+            ).scalar_one_or_none()
+
+    # endregion
+
+    # region bulk cancel / delete
+
+    def _cancel_in_progress(self, match: sa.ColumnElement[bool]) -> list[int]:
+        """Cancels matching in-progress items one by one, so each emits the event that stops its worker."""
+        with self._db.begin() as conn:
+            item_ids = conn.execute(
+                sa.select(sq.c.item_id)
+                .where(match, sq.c.status == "in_progress", tenant_clause(sq))
+                .order_by(sq.c.item_id)
+            ).scalars().all()
+        canceled: list[int] = []
+        for item_id in item_ids:
+            try:
+                if self._transition(item_id, "canceled")[1]:
+                    canceled.append(item_id)
+            except SessionQueueItemNotFoundError:
+                continue  # deleted concurrently: nothing left to cancel
+        return canceled
+
+    @staticmethod
+    def _item_ids_by_user(conn: Connection, where: sa.ColumnElement[bool]) -> dict[str, list[int]]:
+        by_user: dict[str, list[int]] = {}
+        rows = conn.execute(sa.select(sq.c.item_id, sq.c.user_id).where(where).order_by(sq.c.item_id))
+        for item_id, user_id in rows:
+            by_user.setdefault(user_id, []).append(item_id)
+        return by_user
+
+    def _emit_queue_items_canceled(self, queue_id: str, item_ids_by_user: dict[str, list[int]]) -> None:
+        if item_ids_by_user:
+            self._invoker.services.events.emit_queue_items_canceled(queue_id, item_ids_by_user)
+
+    def _bulk_cancel(self, queue_id: str, match: sa.ColumnElement[bool]) -> int:
+        """Cancels the unfinished backlog matching `match` in one UPDATE, then each in-progress match."""
+        where = sa.and_(match, _cancelable_backlog(), tenant_clause(sq))
+        with self._db.begin() as conn:
+            by_user = self._item_ids_by_user(conn, where)
+            conn.execute(sa.update(sq).where(where).values(**_status_values("canceled")))
+        count = sum(len(ids) for ids in by_user.values()) + len(self._cancel_in_progress(match))
+        self._emit_queue_items_canceled(queue_id, by_user)
+        return count
+
+    def _user_match(self, match: sa.ColumnElement[bool], user_id: Optional[str]) -> sa.ColumnElement[bool]:
+        return sa.and_(match, sq.c.user_id == user_id) if user_id is not None else match
+
+    def cancel_by_batch_ids(
+        self, queue_id: str, batch_ids: list[str], user_id: Optional[str] = None
+    ) -> CancelByBatchIDsResult:
+        match = self._user_match(sa.and_(sq.c.queue_id == queue_id, sq.c.batch_id.in_(batch_ids)), user_id)
+        return CancelByBatchIDsResult(canceled=self._bulk_cancel(queue_id, match))
+
+    def cancel_by_destination(
+        self, queue_id: str, destination: str, user_id: Optional[str] = None
+    ) -> CancelByDestinationResult:
+        match = self._user_match(sa.and_(sq.c.queue_id == queue_id, sq.c.destination == destination), user_id)
+        return CancelByDestinationResult(canceled=self._bulk_cancel(queue_id, match))
+
+    def cancel_by_queue_id(self, queue_id: str) -> CancelByQueueIDResult:
+        return CancelByQueueIDResult(canceled=self._bulk_cancel(queue_id, sq.c.queue_id == queue_id))
+
+    def cancel_all_except_current(self, queue_id: str, user_id: Optional[str] = None) -> CancelAllExceptCurrentResult:
+        where = self._except_current(queue_id, user_id)
+        with self._db.begin() as conn:
+            by_user = self._item_ids_by_user(conn, where)
+            conn.execute(sa.update(sq).where(where).values(**_status_values("canceled")))
+        self._emit_queue_items_canceled(queue_id, by_user)
+        return CancelAllExceptCurrentResult(canceled=sum(len(ids) for ids in by_user.values()))
+
+    def delete_all_except_current(self, queue_id: str, user_id: Optional[str] = None) -> DeleteAllExceptCurrentResult:
+        where = self._except_current(queue_id, user_id)
+        with self._db.begin() as conn:
+            by_user = self._item_ids_by_user(conn, where)
+            conn.execute(sa.delete(sq).where(where))
+        self._emit_queue_items_canceled(queue_id, by_user)
+        return DeleteAllExceptCurrentResult(deleted=sum(len(ids) for ids in by_user.values()))
+
+    def _except_current(self, queue_id: str, user_id: Optional[str]) -> sa.ColumnElement[bool]:
+        """Pending or waiting items outside every current workflow-call chain."""
+        current = self._current_chain_item_ids(queue_id)
+        where = sa.and_(sq.c.queue_id == queue_id, sq.c.status.in_(("pending", "waiting")), tenant_clause(sq))
+        if current:
+            where = sa.and_(where, sq.c.item_id.not_in(current))
+        return self._user_match(where, user_id)
+
+    def delete_by_destination(
+        self, queue_id: str, destination: str, user_id: Optional[str] = None
+    ) -> DeleteByDestinationResult:
+        match = self._user_match(sa.and_(sq.c.queue_id == queue_id, sq.c.destination == destination), user_id)
+        # Running items are canceled first so their workers stop; their own events already signaled them.
+        signaled = set(self._cancel_in_progress(match))
+        where = sa.and_(match, tenant_clause(sq))
+        with self._db.begin() as conn:
+            by_user = self._item_ids_by_user(conn, where)
+            count = sum(len(ids) for ids in by_user.values())
+            conn.execute(sa.delete(sq).where(where))
+        unsignaled = {user: [i for i in ids if i not in signaled] for user, ids in by_user.items()}
+        self._emit_queue_items_canceled(queue_id, {user: ids for user, ids in unsignaled.items() if ids})
+        return DeleteByDestinationResult(deleted=count)
+
+    def clear(self, queue_id: str, user_id: Optional[str] = None) -> ClearResult:
+        match = self._user_match(sq.c.queue_id == queue_id, user_id)
+        self._cancel_in_progress(match)
+        with self._db.begin() as conn:
+            deleted = conn.execute(sa.delete(sq).where(match, tenant_clause(sq))).rowcount
+        self._invoker.services.events.emit_queue_cleared(queue_id, user_id)
+        return ClearResult(deleted=deleted)
+
+    def prune(self, queue_id: str, user_id: Optional[str] = None) -> PruneResult:
+        match = self._user_match(sa.and_(sq.c.queue_id == queue_id, sq.c.status.in_(TERMINAL)), user_id)
+        with self._db.begin() as conn:
+            deleted = conn.execute(sa.delete(sq).where(match, tenant_clause(sq))).rowcount
+        return PruneResult(deleted=deleted)
+
+    def delete_queue_item(self, item_id: int) -> None:
+        chain = self._chain_item_ids(item_id)
+        if any(self.get_queue_item(i).status not in TERMINAL for i in chain):
+            self.cancel_queue_item(item_id)
+        self.delete_queue_items_by_id(chain)
+
+    def delete_queue_items_by_id(self, item_ids: list[int]) -> None:
+        if not item_ids:
+            return
+        with self._db.begin() as conn:
+            for start in range(0, len(item_ids), MAX_IDS_PER_STATEMENT):
+                chunk = item_ids[start : start + MAX_IDS_PER_STATEMENT]
+                conn.execute(sa.delete(sq).where(sq.c.item_id.in_(chunk), tenant_clause(sq)))
+
+    # endregion
+
+    # region retry
+
+    def retry_items_by_id(self, queue_id: str, item_ids: list[int]) -> RetryItemsResult:
+        room = self._invoker.services.configuration.max_queue_size - self._pending_count(queue_id)
+        if room <= 0:
+            return RetryItemsResult(queue_id=queue_id, retried_item_ids=[])
+        rows: list[dict[str, Any]] = []
+        retried: list[int] = []
+        retried_by_user: dict[str, list[int]] = {}
+        seen_roots: set[int] = set()
+        for item_id in item_ids:
+            root = self._retryable_root(queue_id, item_id, seen_roots)
+            if root is None:
+                continue
+            retried.append(root.item_id)
+            retried_by_user.setdefault(root.user_id, []).append(root.item_id)
+            rows.append(self._retry_row(root))
+            if len(rows) >= room:
+                break
+        with self._db.begin() as conn:
+            self._insert_items(conn, rows)
+        result = RetryItemsResult(queue_id=queue_id, retried_item_ids=retried)
+        self._invoker.services.events.emit_queue_items_retried(
+            result, user_ids=list(retried_by_user), retried_item_ids_by_user=retried_by_user
+        )
+        return result
+
+    def _retryable_root(self, queue_id: str, item_id: int, seen_roots: set[int]) -> SessionQueueItem | None:
+        """The failed/canceled root of a failed/canceled item, once per root; None to skip."""
+        try:
+            item = self.get_queue_item(item_id)
+        except SessionQueueItemNotFoundError:
+            return None
+        if item.queue_id != queue_id or item.status not in ("failed", "canceled"):
+            return None
+        root_id = item.root_item_id or item.item_id
+        if root_id in seen_roots:
+            return None
+        seen_roots.add(root_id)
+        root = self.get_queue_item(root_id)
+        return root if root.status in ("failed", "canceled") else None
+
+    @staticmethod
+    def _retry_row(root: SessionQueueItem) -> dict[str, Any]:
+        session = GraphExecutionState(graph=root.session.graph)
+        return {
+            "queue_id": root.queue_id,
+            "session": session.model_dump_json(warnings=False, exclude_none=True),
+            "session_id": session.id,
+            "batch_id": root.batch_id,
+            "field_values": json.dumps(root.field_values, default=to_jsonable_python) if root.field_values else None,
+            "priority": root.priority,
+            "workflow": json.dumps(root.workflow, default=to_jsonable_python) if root.workflow else None,
+            "origin": root.origin,
+            "destination": root.destination,
+            "retried_from_item_id": root.retried_from_item_id if root.retried_from_item_id is not None else root.item_id,
+            "user_id": root.user_id,
+        }
+
+    # endregion
+
+    # region startup maintenance (system scope)
+
+    def _set_in_progress_to_canceled(self) -> None:
+        """Cancels the chains of items a killed process left in progress or waiting (single node)."""
+        with self._db.begin() as conn:
+            interrupted = conn.execute(
+                sa.select(sq.c.item_id).where(sq.c.status.in_(("in_progress", "waiting")), tenant_clause(sq))
+            ).scalars().all()
+        doomed: set[int] = set()
+        for item_id in interrupted:
+            doomed.update(self._chain_item_ids(item_id))
+        if not doomed:
+            return
+        with self._db.begin() as conn:
+            conn.execute(
+                sa.update(sq)
+                .where(
+                    sq.c.item_id.in_(doomed),
+                    sq.c.status.in_(("pending", "in_progress", "waiting")),
+                    tenant_clause(sq),
+                )
+                .values(**_status_values("canceled"))
+            )
+
+    def _prune_terminal_to_limit(self, queue_id: str, keep: int) -> int:
+        """Deletes finished items beyond the `keep` most recent ones of each tenant."""
+        recency = sa.func.coalesce(sq.c.completed_at, sq.c.updated_at, sq.c.created_at)
+        ranked = (
+            sa.select(
+                sq.c.item_id,
+                sa.func.row_number()
+                .over(partition_by=sq.c.tenant_id, order_by=(recency.desc(), sq.c.item_id.desc()))
+                .label("recency_rank"),
+            )
+            .where(sq.c.queue_id == queue_id, sq.c.status.in_(TERMINAL), tenant_clause(sq))
+            .subquery()
+        )
+        with self._db.begin() as conn:
+            doomed = sa.select(ranked.c.item_id).where(ranked.c.recency_rank > keep)
+            return conn.execute(sa.delete(sq).where(sq.c.item_id.in_(doomed))).rowcount
+
+    # endregion

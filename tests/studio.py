@@ -1,0 +1,115 @@
+"""A real Pingvas Studio server (`pingvas serve` in a subprocess) for HTTP and Socket.IO tests."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from invokeai_saas.db import Database
+from invokeai_saas.tenancy import TenancyService
+
+ROOT = Path(__file__).resolve().parent.parent
+BOOT_TIMEOUT_S = 120
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Account:
+    token: str
+    user_id: str
+    tenant_id: str | None
+    email: str
+    password: str = "Passw0rd!x"
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+@dataclass
+class Studio:
+    backend: str
+    data_dir: Path
+    env: dict[str, str]
+    db: Database
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen | None = None
+    log_path: Path | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.log_path = self.data_dir / "server.log"
+        log = open(self.log_path, "w")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "invokeai_saas.cli", "serve", "--port", str(self.port), "--data-dir", str(self.data_dir)],
+            cwd=ROOT, env={**os.environ, **self.env}, stdout=log, stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + BOOT_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"studio exited at boot:\n{self.log_tail()}")
+            try:
+                if httpx.get(f"{self.url}/api/v1/auth/status", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        raise RuntimeError(f"studio did not answer within {BOOT_TIMEOUT_S}s:\n{self.log_tail()}")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        self.db.dispose()
+
+    def log_tail(self, lines: int = 60) -> str:
+        if not self.log_path or not self.log_path.exists():
+            return ""
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def client(self, account: Account | None = None) -> httpx.Client:
+        return httpx.Client(base_url=self.url, headers=account.headers if account else {}, timeout=60)
+
+    def signup(self, email: str, workspace: str = "Acme") -> Account:
+        password = "Passw0rd!x"
+        r = httpx.post(f"{self.url}/api/v1/signup", json={"email": email, "password": password, "workspace_name": workspace})
+        assert r.status_code == 201, r.text
+        body = r.json()
+        return Account(body["token"], body["user_id"], body["tenant_id"], email, password)
+
+    def login(self, email: str, password: str) -> Account:
+        r = httpx.post(f"{self.url}/api/v1/auth/login", json={"email": email, "password": password})
+        assert r.status_code == 200, r.text
+        body = r.json()
+        return Account(body["token"], body["user"]["user_id"], None, email, password)
+
+    def operator(self, email: str = "ops@pingvas.example") -> Account:
+        password = "Operat0r!pass"
+        TenancyService(self.db).create_operator(email, password)
+        return self.login(email, password)
+
+    def wait_for(self, predicate: Any, timeout: float = 120, interval: float = 0.25) -> Any:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = predicate()
+            if value:
+                return value
+            time.sleep(interval)
+        raise AssertionError(f"condition not met within {timeout}s\n{self.log_tail()}")

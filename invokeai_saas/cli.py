@@ -73,12 +73,21 @@ def worker(
 def migrate(data_dir: DataDir = None) -> None:
     """Bring the database schema up to date (Alembic)."""
     from invokeai_saas.app import open_database
-    from invokeai_saas.db.migrate import upgrade
+    from invokeai_saas.db.migrate import current_revision, upgrade
 
     settings = _settings(data_dir)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    upgrade(open_database(settings))
-    typer.echo("Database is up to date.")
+    db = open_database(settings)
+    try:
+        before = current_revision(db)
+        upgrade(db)
+        after = current_revision(db)
+    finally:
+        db.dispose()
+    if before == after:
+        typer.echo(f"Database is up to date (revision {after}).")
+    else:
+        typer.echo(f"Database upgraded from revision {before or '(empty)'} to {after}.")
 
 
 @app.command("create-operator")

@@ -1,14 +1,27 @@
-"""Bring a database to the current schema (Alembic owns it)."""
+"""Bring a database to the current schema: Alembic owns it.
+
+The Alembic environment lives in `invokeai_saas/db/migrations/` (configured from Python here;
+`invokeai_saas/db/alembic.ini` exists only for the `alembic` command line, e.g. to generate a
+revision). `upgrade(db)` runs `alembic upgrade head` on a connection of the schema owner and then
+grants the app's restricted role DML on the tables (grants are deployment, not schema).
+"""
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import Connection, Engine
 
 from invokeai_saas.db.database import Database
-from invokeai_saas.db.rls import enable_rls, grant_app_role
-from invokeai_saas.db.tables import metadata
+from invokeai_saas.db.rls import grant_app_role
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+VERSION_TABLE = "alembic_version"
 
 
 @contextmanager
@@ -24,21 +37,76 @@ def owner_engine(db: Database) -> Iterator[Engine]:
         engine.dispose()
 
 
-def upgrade(db: Database) -> None:
-    # TODO(alembic): replaced by `alembic upgrade head` once the initial revision is generated.
-    with owner_engine(db) as engine, engine.begin() as conn:
-        if db.is_postgres and db.schema:
-            conn.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{db.schema}"'))
-        metadata.create_all(conn)
-        if db.is_postgres:
-            enable_rls(conn)
-            if db.app_role:
-                grant_app_role(conn, db.app_role, db.schema or "public")
+def include_name(name: str | None, type_: str, parent_names: dict) -> bool:  # type: ignore[type-arg]
+    """Autogenerate/compare filter: Alembic's own version table is not part of the metadata."""
+    return not (type_ == "table" and name == VERSION_TABLE)
+
+
+def _config() -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return cfg
+
+
+def alembic_config(db: Database, connection: Connection | None = None) -> Config:
+    """An Alembic config for `db`; env.py runs on `connection` (which the caller commits)."""
+    cfg = _config()
+    cfg.attributes["connection"] = connection
+    cfg.attributes["schema"] = db.schema if db.is_postgres else None
+    return cfg
+
+
+def head_revision() -> str | None:
+    return ScriptDirectory.from_config(_config()).get_current_head()
+
+
+@contextmanager
+def _owner_transaction(db: Database) -> Iterator[Connection]:
+    """One transaction as the schema owner. On SQLite, foreign keys are off while it runs (batch
+    migrations recreate tables, and dropping a referenced table with them on would cascade), and
+    checked before commit."""
+    with owner_engine(db) as engine, engine.connect() as conn:
+        if not db.is_sqlite:
+            with conn.begin():
+                yield conn
+            return
+        raw = conn.connection.dbapi_connection
+        assert raw is not None
+        raw.execute("PRAGMA foreign_keys = OFF")  # autocommit here: a no-op inside a transaction
+        try:
+            with conn.begin():
+                yield conn
+                bad = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                if bad:
+                    raise RuntimeError(f"migration left foreign-key violations: {bad[:10]}")
+        finally:
+            raw.execute("PRAGMA foreign_keys = ON")
+
+
+def upgrade(db: Database, revision: str = "head") -> None:
+    """`alembic upgrade <revision>`, then (Postgres) grant the app role DML on every table."""
+    with _owner_transaction(db) as conn:
+        command.upgrade(alembic_config(db, conn), revision)
+        if db.is_postgres and db.app_role:
+            grant_app_role(conn, db.app_role, db.schema or "public")
+
+
+def downgrade(db: Database, revision: str) -> None:
+    """`alembic downgrade <revision>` (e.g. "base" drops every table)."""
+    with _owner_transaction(db) as conn:
+        command.downgrade(alembic_config(db, conn), revision)
+
+
+def current_revision(db: Database) -> str | None:
+    """The revision the database is at (None: never migrated, or downgraded to base)."""
+    with owner_engine(db) as engine, engine.connect() as conn:
+        opts = {"version_table_schema": db.schema} if db.is_postgres and db.schema else {}
+        return MigrationContext.configure(conn, opts=opts).get_current_revision()
 
 
 def upgrade_if_empty(db: Database) -> None:
     """`serve` migrates an empty database itself; a non-empty one is upgraded with `pingvas migrate`."""
     with owner_engine(db) as engine:
-        has_schema = "tenants" in sa.inspect(engine).get_table_names(schema=db.schema)
-    if not has_schema:
+        tables = set(sa.inspect(engine).get_table_names(schema=db.schema if db.is_postgres else None))
+    if VERSION_TABLE not in tables or "tenants" not in tables:
         upgrade(db)

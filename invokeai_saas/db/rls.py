@@ -5,27 +5,55 @@ and every transaction sets `pingvas.tenant_id`; rows of another tenant are invis
 even to a query that forgot its filter.
 """
 
+from collections.abc import Mapping, Sequence
+
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from invokeai_saas.db.tables import TENANT_TABLES
 from invokeai_saas.db.tables.base import PUBLIC_READ
 
-_VISIBLE = (
+# The tenant-isolation condition. Migrations copy it literally (a revision must not change
+# meaning when this module changes later); this value is what new revisions are generated with.
+TENANT_VISIBLE = (
     "current_setting('pingvas.system', true) = 'on' OR "
     "tenant_id IS NOT DISTINCT FROM NULLIF(current_setting('pingvas.tenant_id', true), '')"
 )
 
 
-def enable_rls(conn: Connection, tables: list[str] | None = None) -> None:
-    for table in tables if tables is not None else TENANT_TABLES:
+def enable_rls(
+    conn: Connection,
+    tables: Sequence[str] | None = None,
+    public_read: Mapping[str, str] | None = None,
+    visible: str = TENANT_VISIBLE,
+) -> None:
+    """ENABLE + FORCE row-level security on `tables`, with the tenant-isolation policy
+    (`visible`) and, for tables in `public_read`, a SELECT-only `platform_read` policy.
+
+    Migrations pass all three explicitly (frozen as of their revision); the defaults are the
+    current code's TENANT_TABLES / PUBLIC_READ.
+    """
+    if tables is None:
+        tables = TENANT_TABLES
+        public_read = PUBLIC_READ if public_read is None else public_read
+    public_read = public_read or {}
+    for table in tables:
         conn.execute(sa.text(f'ALTER TABLE "{table}" ENABLE ROW LEVEL SECURITY'))
         conn.execute(sa.text(f'ALTER TABLE "{table}" FORCE ROW LEVEL SECURITY'))
         conn.execute(sa.text(f'DROP POLICY IF EXISTS tenant_isolation ON "{table}"'))
-        conn.execute(sa.text(f'CREATE POLICY tenant_isolation ON "{table}" USING ({_VISIBLE}) WITH CHECK ({_VISIBLE})'))
+        conn.execute(sa.text(f'CREATE POLICY tenant_isolation ON "{table}" USING ({visible}) WITH CHECK ({visible})'))
         conn.execute(sa.text(f'DROP POLICY IF EXISTS platform_read ON "{table}"'))
-        if table in PUBLIC_READ:
-            conn.execute(sa.text(f'CREATE POLICY platform_read ON "{table}" FOR SELECT USING ({PUBLIC_READ[table]})'))
+        if table in public_read:
+            conn.execute(sa.text(f'CREATE POLICY platform_read ON "{table}" FOR SELECT USING ({public_read[table]})'))
+
+
+def disable_rls(conn: Connection, tables: Sequence[str]) -> None:
+    """Undo `enable_rls` (for a downgrade that keeps the tables)."""
+    for table in tables:
+        conn.execute(sa.text(f'DROP POLICY IF EXISTS platform_read ON "{table}"'))
+        conn.execute(sa.text(f'DROP POLICY IF EXISTS tenant_isolation ON "{table}"'))
+        conn.execute(sa.text(f'ALTER TABLE "{table}" NO FORCE ROW LEVEL SECURITY'))
+        conn.execute(sa.text(f'ALTER TABLE "{table}" DISABLE ROW LEVEL SECURITY'))
 
 
 def grant_app_role(conn: Connection, role: str, schema: str) -> None:

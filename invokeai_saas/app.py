@@ -62,6 +62,7 @@ def create_app(settings: Settings, run_processor: bool = True) -> tuple[FastAPI,
     from invokeai_saas.api.router import build_router
 
     app: FastAPI = api_app.app
+    patches.apply_to_app(app)
     set_tenant_lookup(tenancy.tenant_of_user)
     app.state.pingvas_db = db
     app.state.pingvas_tenancy = tenancy

@@ -30,7 +30,15 @@ def apply_all() -> None:
     check_invokeai_version()
     if _applied:
         return
-    from patches import sockets_tenant_rooms
+    from patches import image_access_not_found, sockets_tenant_rooms
 
     sockets_tenant_rooms.apply()
+    image_access_not_found.apply()
     _applied = True
+
+
+def apply_to_app(app) -> None:  # type: ignore[no-untyped-def]
+    """Patches that need InvokeAI's built app (its routes)."""
+    from patches import route_not_found
+
+    route_not_found.apply_to_app(app)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-26 05:18:57.247736
+Create Date: 2026-11-26 05:21:29.235350
 
 """
 from collections.abc import Sequence

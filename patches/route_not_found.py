@@ -1,0 +1,72 @@
+"""Two stock routes answer 500 for a name that does not exist; they answer 404 instead.
+
+Why: "bad input never yields a 500". `GET /api/v2/models/i/{key}/image` builds a FileResponse for a
+file that isn't there and fails while sending it (the server then drops the connection);
+`DELETE /api/v1/board_images/` wraps the image lookup in a catch-all that turns "no such image"
+(including another tenant's) into 500. Applied to the built app, by wrapping the route's endpoint.
+"""
+
+import asyncio
+import functools
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from fastapi import FastAPI, HTTPException
+from fastapi.routing import APIRoute
+
+
+class PatchTargetMissing(RuntimeError):
+    pass
+
+
+def _api_routes(routes: list[Any], prefix: str = "") -> Iterator[tuple[str, APIRoute]]:
+    """Every APIRoute with its full path; FastAPI >= 0.14x keeps included routers as lazy branches."""
+    for route in routes:
+        if isinstance(route, APIRoute):
+            yield prefix + route.path, route
+        elif hasattr(route, "original_router"):
+            yield from _api_routes(route.original_router.routes, prefix + (route.include_context.prefix or ""))
+
+
+def wrap_endpoint(app: FastAPI, method: str, path: str, make_wrapper: Callable[[Callable[..., Any]], Callable[..., Any]]) -> None:
+    for full_path, route in _api_routes(app.router.routes):
+        if full_path == path and method in route.methods:
+            original = route.endpoint
+            wrapped = functools.wraps(original)(make_wrapper(original))
+            if asyncio.iscoroutinefunction(original) != asyncio.iscoroutinefunction(wrapped):
+                raise PatchTargetMissing(f"{method} {path}: wrapper must match the endpoint's sync/async kind")
+            route.endpoint = wrapped
+            route.dependant.call = wrapped
+            return
+    raise PatchTargetMissing(f"route {method} {path} not found in InvokeAI's app")
+
+
+def _model_image_404(original: Callable[..., Any]) -> Callable[..., Any]:
+    def get_model_image(**kwargs: Any) -> Any:
+        from invokeai.app.api.dependencies import ApiDependencies
+
+        try:
+            path = ApiDependencies.invoker.services.model_images.get_path(kwargs["key"])
+        except Exception:
+            raise HTTPException(status_code=404, detail="Model image not found") from None
+        if not path.is_file():
+            raise HTTPException(status_code=404, detail="Model image not found")
+        return original(**kwargs)
+
+    return get_model_image
+
+
+def _board_image_404(original: Callable[..., Any]) -> Callable[..., Any]:
+    def remove_image_from_board(**kwargs: Any) -> Any:
+        from invokeai.app.api.dependencies import ApiDependencies
+
+        if not ApiDependencies.invoker.services.image_records.exists(kwargs["image_name"]):
+            raise HTTPException(status_code=404, detail="Image not found")
+        return original(**kwargs)
+
+    return remove_image_from_board
+
+
+def apply_to_app(app: FastAPI) -> None:
+    wrap_endpoint(app, "GET", "/api/v2/models/i/{key}/image", _model_image_404)
+    wrap_endpoint(app, "DELETE", "/api/v1/board_images/", _board_image_404)

@@ -4,11 +4,13 @@ Why: InvokeAI's shared rooms (a queue id such as "default", "workflows:shared", 
 are global, so every user subscribed to queue "default" receives every other user's sanitized queue
 events, and `subscribe_queue` joins any room by name. We keep InvokeAI's socket code and translate
 room names instead: a shared room becomes `tenant:<id>:<room>`, using the socket's tenant when it
-joins and the event's tenant when one is emitted. `user:<id>` rooms (unique per user) and the
+joins and the event's tenant when one is emitted. Client-supplied room ids (queue and bulk-download
+subscriptions) must be plain ids, so a client cannot name "admin" or another user's room. `user:<id>` rooms (unique per user) and the
 platform operators' `admin` room are left as they are. An event whose tenant cannot be determined
 is not sent to any shared room (fail closed).
 """
 
+import re
 from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any
@@ -133,6 +135,23 @@ def _user_id_from_handshake(environ: dict | None, auth: dict | None) -> str | No
     return data.user_id if data else None
 
 
+_PLAIN_ROOM_ID = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
+
+
+def _plain_id_only(original: Callable[..., Any], field: str) -> Callable[..., Any]:
+    """Stock code joins whatever room name the client sends ("admin", "user:<someone>" included)."""
+
+    async def wrapped(self: Any, sid: str, data: Any) -> None:
+        value = data.get(field) if isinstance(data, dict) else None
+        if not isinstance(value, str) or not _PLAIN_ROOM_ID.match(value) or value == "admin":
+            sockets.logger.warning(f"Refusing {original.__name__} for socket {sid}: invalid {field}")
+            return
+        await original(self, sid, data)
+
+    wrapped.__name__ = original.__name__
+    return wrapped
+
+
 _EVENT_HANDLERS = (
     "_handle_queue_event",
     "_handle_model_event",
@@ -150,3 +169,7 @@ def apply() -> None:
         setattr(cls, name, _with_event_tenant(getattr(cls, name)))
     cls._handle_connect = _connect_with_tenant(cls._handle_connect)
     cls._handle_disconnect = _disconnect_forgetting_tenant(cls._handle_disconnect)
+    cls._handle_sub_queue = _plain_id_only(cls._handle_sub_queue, "queue_id")
+    cls._handle_unsub_queue = _plain_id_only(cls._handle_unsub_queue, "queue_id")
+    cls._handle_sub_bulk_download = _plain_id_only(cls._handle_sub_bulk_download, "bulk_download_id")
+    cls._handle_unsub_bulk_download = _plain_id_only(cls._handle_unsub_bulk_download, "bulk_download_id")

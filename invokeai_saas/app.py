@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Mount
 
 import patches
+from invokeai_saas.branding import STATIC_PREFIX, branding_router, branding_static
 from invokeai_saas.db import Database
 from invokeai_saas.db.migrate import upgrade_if_empty
 from invokeai_saas.settings import Settings
@@ -66,18 +67,21 @@ def create_app(settings: Settings, run_processor: bool = True) -> tuple[FastAPI,
     set_tenant_lookup(tenancy.tenant_of_user)
     app.state.pingvas_db = db
     app.state.pingvas_tenancy = tenancy
-    _install_routes_ahead_of_ui(app, build_router(tenancy))
+    app.mount(STATIC_PREFIX, branding_static(), name="pingvas-static")
+    _install_routes_ahead_of_ui(app, [build_router(tenancy), branding_router()])
     _install_error_handlers(app)
     app.add_middleware(TenantContextMiddleware, source=tenancy, api_key_prefix=API_KEY_PREFIX)
     return app, api_app.loop
 
 
-def _install_routes_ahead_of_ui(app: FastAPI, router: Any) -> None:
+def _install_routes_ahead_of_ui(app: FastAPI, routers: list[Any]) -> None:
     """Our routes first: they override a few InvokeAI routes and must precede the UI's Mount("/")."""
     before = list(app.router.routes)
-    app.include_router(router)
+    for router in routers:
+        app.include_router(router)
     ours = [r for r in app.router.routes if r not in before]
-    app.router.routes[:] = ours + [r for r in before if not isinstance(r, Mount)] + [r for r in before if isinstance(r, Mount)]
+    is_ui = [r for r in before if isinstance(r, Mount) and r.path in ("", "/")]
+    app.router.routes[:] = ours + [r for r in before if r not in is_ui] + is_ui
 
 
 def _install_error_handlers(app: FastAPI) -> None:

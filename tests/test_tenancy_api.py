@@ -169,3 +169,12 @@ def _png_bytes() -> bytes:
     buf = io.BytesIO()
     Image.new("RGB", (8, 8), "red").save(buf, format="PNG")
     return buf.getvalue()
+
+
+def test_ui_is_served_under_the_product_name(studio: Studio) -> None:
+    page = httpx.get(f"{studio.url}/")
+    assert page.status_code == 200 and "<title>Pingvas Studio</title>" in page.text
+    assert httpx.get(f"{studio.url}/pingvas/static/branding.css").status_code == 200
+    # InvokeAI's own UI assets still come from its mount
+    asset = next(part.split('"')[0] for part in page.text.split('src="')[1:] if part.startswith("./assets") or part.startswith("/assets") or "assets/" in part.split('"')[0])
+    assert httpx.get(f"{studio.url}/{asset.lstrip('./')}").status_code == 200

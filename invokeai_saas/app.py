@@ -7,7 +7,7 @@ configure InvokeAI, apply patches, replace `ApiDependencies.initialize`, then im
 import logging
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -81,7 +81,21 @@ def _install_routes_ahead_of_ui(app: FastAPI, routers: list[Any]) -> None:
         app.include_router(router)
     ours = [r for r in app.router.routes if r not in before]
     is_ui = [r for r in before if isinstance(r, Mount) and r.path in ("", "/")]
-    app.router.routes[:] = ours + [r for r in before if r not in is_ui] + is_ui
+    before_catch_all = list(app.router.routes)
+    app.include_router(_unknown_api_route())
+    catch_all = [r for r in app.router.routes if r not in before_catch_all]
+    app.router.routes[:] = ours + [r for r in before if r not in is_ui] + catch_all + is_ui
+
+
+def _unknown_api_route() -> APIRouter:
+    """An unknown /api path is a JSON 404, not the UI's index.html (which the UI mount would serve)."""
+    router = APIRouter(include_in_schema=False)
+
+    @router.api_route("/api/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
+    def unknown_api(rest: str) -> None:
+        raise ServiceError(ErrorCode.NOT_FOUND, f"No such API route: /api/{rest}")
+
+    return router
 
 
 def _install_error_handlers(app: FastAPI) -> None:

@@ -61,6 +61,7 @@ from invokeai_saas.records.system_prompt_records_sql import SqlSystemPromptRecor
 from invokeai_saas.records.users_sql import SqlUserService
 from invokeai_saas.records.video_records_sql import SqlVideoRecordStorage
 from invokeai_saas.records.workflow_records_sql import SqlWorkflowRecordsStorage
+from invokeai_saas.session_processors import NoSessionProcessor
 from tenant_middleware.context import bind_tenant
 
 _CONDITIONING_TYPES = [
@@ -117,7 +118,9 @@ def build_services(
         logger=logger,
         record_store=model_records,
     )
-    session_processor = DefaultSessionProcessor(session_runner=DefaultSessionRunner()) if run_processor else None
+    session_processor = (
+        DefaultSessionProcessor(session_runner=DefaultSessionRunner()) if run_processor else NoSessionProcessor()
+    )
     return InvocationServices(
         board_image_records=SqlBoardImageRecordStorage(db),
         board_images=BoardImagesService(),
@@ -140,7 +143,7 @@ def build_services(
         external_generation=external_generation,
         names=SimpleNameService(),
         performance_statistics=InvocationStatsService(),
-        session_processor=session_processor,  # type: ignore[arg-type]
+        session_processor=session_processor,
         session_queue=TenantBoundSessionQueue(db),
         urls=LocalUrlService(),
         workflow_records=SqlWorkflowRecordsStorage(db),

@@ -46,6 +46,7 @@ class Studio:
     port: int = field(default_factory=free_port)
     process: subprocess.Popen | None = None
     log_path: Path | None = None
+    command: str = "serve"
 
     @property
     def url(self) -> str:
@@ -55,7 +56,7 @@ class Studio:
         self.log_path = self.data_dir / "server.log"
         log = open(self.log_path, "w")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "invokeai_saas.cli", "serve", "--port", str(self.port), "--data-dir", str(self.data_dir)],
+            [sys.executable, "-m", "invokeai_saas.cli", self.command, "--port", str(self.port), "--data-dir", str(self.data_dir)],
             cwd=ROOT, env={**os.environ, **self.env}, stdout=log, stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + BOOT_TIMEOUT_S

@@ -38,6 +38,16 @@ def fresh_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Databas
         yield db
         db.dispose()
         return
+    yield from _fresh_pg()
+
+
+@pytest.fixture
+def fresh_pg() -> Iterator[Database]:
+    """An empty Postgres database (row-level security exists only there)."""
+    yield from _fresh_pg()
+
+
+def _fresh_pg() -> Iterator[Database]:
     name = create_pg_database()
     db = Database(pg_url(name), schema="pingvas", app_role=APP_ROLE)
     try:
@@ -78,9 +88,8 @@ def test_head_matches_metadata(fresh_db: Database) -> None:
     assert set(metadata.tables) | {VERSION_TABLE} == _tables(fresh_db)
 
 
-def test_rls_enabled_and_forced_on_every_tenant_table(fresh_db: Database) -> None:
-    if not fresh_db.is_postgres:
-        pytest.skip("row-level security is Postgres-only")
+def test_rls_enabled_and_forced_on_every_tenant_table(fresh_pg: Database) -> None:
+    fresh_db = fresh_pg
     upgrade(fresh_db)
     flags = _rls_flags(fresh_db)
     assert TENANT_TABLES

@@ -178,3 +178,10 @@ def test_ui_is_served_under_the_product_name(studio: Studio) -> None:
     # InvokeAI's own UI assets still come from its mount
     asset = next(part.split('"')[0] for part in page.text.split('src="')[1:] if part.startswith("./assets") or part.startswith("/assets") or "assets/" in part.split('"')[0])
     assert httpx.get(f"{studio.url}/{asset.lstrip('./')}").status_code == 200
+
+
+def test_unknown_api_path_is_a_json_404(studio: Studio) -> None:
+    owner = studio.signup(unique_email())
+    with studio.client(owner) as c:
+        _refusal(c.get("/api/v1/no/such/route"), 404, "not_found")
+        _refusal(c.post("/api/v9/anything", json={}), 404, "not_found")

@@ -14,7 +14,12 @@ from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
 from PIL import Image
+
+from invokeai_saas.db import utcnow
+from invokeai_saas.db.tables.media import videos
+from tenant_middleware.context import as_tenant
 
 from tests.conftest import unique_email
 from tests.studio import Account, Studio
@@ -42,6 +47,7 @@ class TenantObjects:
     session: str = ""
     api_key: str = ""
     client_key: str = ""
+    video: str = ""
     names: dict[str, str] = field(default_factory=dict)
 
     def ids_by_param(self) -> dict[str, Any]:
@@ -50,11 +56,11 @@ class TenantObjects:
             "style_preset_id": self.preset, "system_prompt_id": self.prompt, "item_id": self.item_id,
             "batch_id": self.batch, "session_id": self.session, "api_key_id": self.api_key,
             "user_id": self.account.user_id, "tenant_id": self.account.tenant_id, "key": self.client_key,
-            "destination": self.names["destination"], "queue_id": "default",
+            "destination": self.names["destination"], "queue_id": "default", "video_name": self.video,
         }
 
     def secrets(self) -> set[str]:
-        return {self.image, self.board, self.workflow, self.preset, self.prompt, self.batch, self.session,
+        return {self.image, self.video, self.board, self.workflow, self.preset, self.prompt, self.batch, self.session,
                 self.api_key, self.account.user_id, self.account.tenant_id or "", self.account.email, *self.names.values()}
 
 
@@ -114,7 +120,22 @@ def seed_tenant_a(studio: Studio) -> TenantObjects:
         r = c.post("/api/v1/tenant/api-keys", json={"name": f"alice-ci-{tag}"})
         a.api_key = r.json()["api_key_id"]
         a.names["api_key_secret"] = r.json()["secret"]
+    a.video = _insert_video_row(studio, account)
     return a
+
+
+def _insert_video_row(studio: Studio, account: Account) -> str:
+    """A's video: uploads need a real MP4, so the record is written as the video service would."""
+    name = f"{uuid.uuid4()}.mp4"
+    now = utcnow()
+    with as_tenant(account.tenant_id), studio.db.begin() as conn:
+        conn.execute(sa.insert(videos).values(
+            video_name=name, video_origin="external", video_category="user", width=64, height=64, duration=1.0, fps=8.0,
+            user_id=account.user_id, tenant_id=account.tenant_id, created_at=now, updated_at=now,
+        ))
+    with studio.client(account) as c:
+        assert c.get(f"/api/v1/videos/i/{name}").status_code == 200
+    return name
 
 
 def snapshot(studio: Studio, a: TenantObjects) -> dict[str, Any]:
@@ -122,6 +143,7 @@ def snapshot(studio: Studio, a: TenantObjects) -> dict[str, Any]:
     with studio.client(a.account) as c:
         image = c.get(f"/api/v1/images/i/{a.image}").json()
         return {
+            "video": c.get(f"/api/v1/videos/i/{a.video}").status_code,
             "image": {k: image[k] for k in ("image_name", "starred", "board_id", "image_category", "is_intermediate")},
             "board": {k: v for k, v in c.get(f"/api/v1/boards/{a.board}").json().items() if k in ("board_name", "board_visibility", "archived")},
             "workflow": c.get(f"/api/v1/workflows/i/{a.workflow}").json()["workflow"]["name"],
@@ -214,7 +236,7 @@ def walk(studio: Studio) -> dict[str, Any]:
             absent = call(method, *_request_for(path, op, fake, fake_bodies))
             sent = url + json.dumps(params) + json.dumps(body)
             leaked = sorted(s for s in a.secrets() if s and s not in sent and s in r.text)
-            names_a = any(str(v) in url for v in (a.image, a.board, a.workflow, a.preset, a.prompt, a.batch, a.api_key, a.account.user_id, a.account.tenant_id, a.client_key) if v) or (
+            names_a = any(str(v) in url for v in (a.image, a.video, a.board, a.workflow, a.preset, a.prompt, a.batch, a.api_key, a.account.user_id, a.account.tenant_id, a.client_key) if v) or (
                 "{item_id}" in path)
             results.append({"route": f"{method.upper()} {path}", "status": r.status_code, "absent_status": absent.status_code,
                             "leaked": leaked, "names_a": names_a, "body": r.text[:300]})

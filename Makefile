@@ -27,4 +27,4 @@ test: setup services
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: setup services
-	$(PY) bench/gallery_enqueue.py
+	$(PY) bench/gallery_enqueue.py --write

@@ -20,7 +20,6 @@ from invokeai.app.services.external_generation.providers import (
     SeedreamProvider,
 )
 from invokeai.app.services.image_files.image_files_disk import DiskImageFileStorage
-from invokeai.app.services.images.images_default import ImageService
 from invokeai.app.services.invocation_services import InvocationServices
 from invokeai.app.services.invocation_stats.invocation_stats_default import InvocationStatsService
 from invokeai.app.services.invoker import Invoker
@@ -44,6 +43,7 @@ from invokeai.backend.stable_diffusion.diffusion import conditioning_data as cd
 
 from invokeai_saas.db import Database
 from invokeai_saas.events import TenantEventService
+from invokeai_saas.images import SqlImageService
 from invokeai_saas.invocation_cache import TenantInvocationCache
 from invokeai_saas.records.app_settings_sql import SqlAppSettingsService
 from invokeai_saas.records.board_image_records_sql import SqlBoardImageRecordStorage
@@ -118,11 +118,12 @@ def build_services(
         logger=logger,
         record_store=model_records,
     )
+    board_image_records = SqlBoardImageRecordStorage(db)
     session_processor = (
         DefaultSessionProcessor(session_runner=DefaultSessionRunner()) if run_processor else NoSessionProcessor()
     )
     return InvocationServices(
-        board_image_records=SqlBoardImageRecordStorage(db),
+        board_image_records=board_image_records,
         board_images=BoardImagesService(),
         board_records=SqlBoardRecordStorage(db),
         boards=BoardService(),
@@ -132,7 +133,7 @@ def build_services(
         image_files=image_files,
         image_moves=SqlImageMoveService(db, image_files, config, logger),
         image_records=SqlImageRecordStorage(db),
-        images=ImageService(),
+        images=SqlImageService(db, board_image_records),
         invocation_cache=TenantInvocationCache(max_cache_size=config.node_cache_size),
         logger=logger,
         model_images=ModelImageFileStorageDisk(config.models_path / "model_images"),

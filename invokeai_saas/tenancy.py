@@ -6,6 +6,7 @@ and tenant owners never get `is_admin`. API keys are stored as a SHA-256 hash wi
 
 import hashlib
 import secrets
+import time
 import uuid
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -23,6 +24,7 @@ from tenant_middleware.context import Principal, TenantRole, system_scope
 from tenant_middleware.errors import ErrorCode, ServiceError
 
 API_KEY_PREFIX = "pvk_"
+PRINCIPAL_TTL_S = 2.0
 _MISSING = object()
 MAX_NAME_LENGTH = 100
 MAX_PASSWORD_BYTES = 72  # bcrypt ignores bytes past 72: refuse rather than silently truncate
@@ -111,6 +113,7 @@ class TenancyService:
         self._default_plan = default_plan
         self._invitation_ttl = invitation_ttl
         self._tenant_of_user: dict[str, str | None] = {}
+        self._principals: dict[tuple[str, int | None], tuple[float, Principal | None]] = {}
 
     # --- accounts -------------------------------------------------------------------------
 
@@ -164,7 +167,26 @@ class TenancyService:
         )
 
     def principal_for_token(self, user_id: str, token_epoch: int | None) -> Principal | None:
-        """The principal a verified token stands for; None if the user is gone, inactive or the token revoked."""
+        """The principal a verified token stands for; None if the user is gone, inactive or the token revoked.
+
+        Cached for PRINCIPAL_TTL_S: a role change or suspension takes up to that long to apply, while
+        InvokeAI's own per-request user check still refuses a deactivated user at once.
+        """
+        key, now = (user_id, token_epoch), time.monotonic()
+        cached = self._principals.get(key)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        principal = self._load_principal(user_id, token_epoch)
+        if len(self._principals) > 10_000:
+            self._principals.clear()
+        self._principals[key] = (now + PRINCIPAL_TTL_S, principal)
+        return principal
+
+    def forget_principal(self, user_id: str) -> None:
+        for key in [k for k in self._principals if k[0] == user_id]:
+            self._principals.pop(key, None)
+
+    def _load_principal(self, user_id: str, token_epoch: int | None) -> Principal | None:
         with system_scope(), self._db.begin() as conn:
             row = conn.execute(
                 sa.select(users.c.user_id, users.c.is_admin, users.c.tenant_id, users.c.tenant_role, users.c.token_epoch,
@@ -217,6 +239,7 @@ class TenancyService:
             done = conn.execute(sa.update(tenants).where(tenants.c.tenant_id == tenant_id).values(**values)).rowcount
         if not done:
             raise ServiceError(ErrorCode.NOT_FOUND, "Workspace not found")
+        self._principals.clear()  # members' cached principals carry the old status
         return self.summary(tenant_id)
 
     # --- members --------------------------------------------------------------------------
@@ -239,6 +262,7 @@ class TenancyService:
             if target.tenant_role == TenantRole.OWNER.value and role != TenantRole.OWNER:
                 self._assert_not_last_owner(conn, actor.tenant_id)
             conn.execute(sa.update(users).where(users.c.user_id == user_id).values(tenant_role=role.value, updated_at=utcnow()))
+        self.forget_principal(user_id)
         return next(m for m in self.list_members(actor.tenant_id or "") if m.user_id == user_id)
 
     def remove_member(self, actor: Principal, user_id: str) -> None:
@@ -251,6 +275,7 @@ class TenancyService:
                 self._assert_not_last_owner(conn, actor.tenant_id)
             # The account goes with its membership: a user exists only inside one tenant.
             conn.execute(sa.delete(users).where(users.c.user_id == user_id))
+        self.forget_principal(user_id)
 
     def _member_row(self, conn: sa.Connection, actor: Principal, user_id: str) -> sa.Row:
         row = conn.execute(

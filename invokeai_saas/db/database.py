@@ -57,7 +57,7 @@ class Database:
         connect_args: dict[str, str] = {}
         if self.schema:
             connect_args["options"] = f"-csearch_path={self.schema}"
-        engine = sa.create_engine(self.url, connect_args=connect_args, pool_size=10, max_overflow=20, pool_pre_ping=True)
+        engine = sa.create_engine(self.url, connect_args=connect_args, pool_size=10, max_overflow=20, pool_recycle=1800)
         if self.app_role:
             role = self.app_role
 

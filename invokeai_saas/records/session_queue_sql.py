@@ -187,12 +187,13 @@ class SqlSessionQueue(SessionQueueBase):
         return asyncio.to_thread(self._enqueue_batch, queue_id, batch, prepend, user_id)
 
     def _enqueue_batch(self, queue_id: str, batch: Batch, prepend: bool, user_id: str) -> EnqueueBatchResult:
-        max_new_queue_items = self._invoker.services.configuration.max_queue_size - self._pending_count(queue_id)
-        priority = self._highest_pending_priority(queue_id) + 1 if prepend else 0
-        values = prepare_values_to_insert(
-            queue_id=queue_id, batch=batch, priority=priority, max_new_queue_items=max_new_queue_items, user_id=user_id
-        )
+        # One transaction for the size check and the insert: fewer round trips, and the check holds.
         with self._db.begin() as conn:
+            max_new_queue_items = self._invoker.services.configuration.max_queue_size - self._pending_count(queue_id)
+            priority = self._highest_pending_priority(queue_id) + 1 if prepend else 0
+            values = prepare_values_to_insert(
+                queue_id=queue_id, batch=batch, priority=priority, max_new_queue_items=max_new_queue_items, user_id=user_id
+            )
             self._insert_items(conn, [dict(zip(_INSERT_KEYS, v, strict=True)) for v in values])
             item_ids = conn.execute(
                 sa.select(sq.c.item_id)

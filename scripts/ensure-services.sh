@@ -18,3 +18,10 @@ if ! pg_up; then
 fi
 pg_up || { echo "Postgres did not come up" >&2; exit 1; }
 echo "Postgres: ok"
+
+if [ ! -x /usr/bin/chromium ]; then
+  echo "Chromium missing (UI tests): installing Debian's chromium package" >&2
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
+[ -x /usr/bin/chromium ] || { echo "Chromium did not install" >&2; exit 1; }
+echo "Chromium: ok"

@@ -5,6 +5,7 @@ import pytest
 
 from invokeai_saas.db import Database
 from tests.db_fixtures import APP_ROLE, create_pg_database, database, drop_pg_database, other_tenant, pg_url, tenant  # noqa: F401
+from tests.generation import install_tiny_model
 from tests.studio import Studio
 
 
@@ -29,6 +30,13 @@ def studio(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         studio.stop()
         if pg_name:
             drop_pg_database(pg_name)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_key(studio: Studio, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The tiny random-weight SD 1.5 model, installed once per studio by an operator; its model key."""
+    operator = studio.operator(unique_email("ops"))
+    yield install_tiny_model(studio, operator, tmp_path_factory.mktemp(f"tiny-{studio.backend}"))
 
 
 def unique_email(prefix: str = "user") -> str:

@@ -1,21 +1,13 @@
 """A real text-to-image run through the queue with a tiny random-weight SD 1.5 model, on each database."""
 
 import io
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from PIL import Image
 
 from tests.conftest import unique_email
-from tests.generation import generate, install_tiny_model
+from tests.generation import generate
 from tests.studio import Studio
-
-
-@pytest.fixture(scope="session")
-def tiny_model_key(studio: Studio, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    operator = studio.operator(unique_email("ops"))
-    yield install_tiny_model(studio, operator, tmp_path_factory.mktemp(f"tiny-{studio.backend}"))
 
 
 def test_member_generates_an_image_only_their_tenant_sees(studio: Studio, tiny_model_key: str, tmp_path: Path) -> None:

@@ -1,0 +1,140 @@
+"""InvokeAI's own web UI, driven by headless Chromium, works for a tenant member on each database.
+
+The member signs in through the UI's login page, generates an image with the tiny SD 1.5 model from
+the Generate tab, and saves a workflow from the workflow editor; the API then confirms both belong
+to the member's tenant and that another tenant sees neither. Screenshots of each step are written
+to the test's tmp dir (`01-signed-in.png`, `02-generated.png`, `03-workflow-saved.png`).
+
+Chromium is Debian's (`/usr/bin/chromium`, installed by scripts/ensure-services.sh); Playwright
+never downloads a browser here. If it cannot start, the test fails rather than skips.
+"""
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Error, Page, expect, sync_playwright
+
+from tests.conftest import unique_email
+from tests.studio import Account, Studio
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+UI_TIMEOUT_MS = 30_000
+GENERATION_TIMEOUT_MS = 90_000
+expect.set_options(timeout=UI_TIMEOUT_MS)  # the UI's first load on a cold server can take several seconds
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: run scripts/ensure-services.sh (apt-get install chromium)", pytrace=False)
+    with sync_playwright() as p:
+        try:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        except Error as e:
+            pytest.fail(f"headless Chromium ({CHROMIUM}) did not start under Playwright: {e}", pytrace=False)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def page(browser: Browser, studio: Studio) -> Iterator[Page]:
+    context = browser.new_context(base_url=studio.url, viewport={"width": 1440, "height": 900})
+    context.set_default_timeout(UI_TIMEOUT_MS)
+    page = context.new_page()
+    try:
+        yield page
+    finally:
+        context.close()
+
+
+def sign_in(page: Page, member: Account) -> None:
+    page.goto("/")
+    expect(page.get_by_role("heading", name="Sign In to InvokeAI")).to_be_visible()
+    page.get_by_placeholder("Email").fill(member.email)
+    page.get_by_placeholder("Password").fill(member.password)
+    page.get_by_role("button", name="Sign In").click()
+    # The Generate tab's prompt box only renders for a signed-in user.
+    expect(page.locator("textarea[name=prompt]")).to_be_visible()
+    expect(page.get_by_role("button", name="User Menu")).to_be_visible()
+
+
+def generate_in_ui(page: Page, prompt: str) -> None:
+    page.locator("textarea[name=prompt]").fill(prompt)
+    for dimension in ("Width", "Height"):  # the tiny model is fastest at its smallest size
+        field = page.get_by_role("spinbutton", name=dimension)
+        field.fill("64")
+        field.press("Enter")
+        expect(field).to_have_value("64")
+    invoke = page.get_by_role("button", name="Add to Queue").first
+    # Enabled only once the model is selected and the UI's Socket.IO connection is up.
+    expect(invoke).to_be_enabled()
+    with page.expect_response(lambda r: r.url.endswith("/api/v1/queue/default/enqueue_batch")) as enqueued:
+        invoke.click()
+    assert enqueued.value.ok, enqueued.value.text()
+
+
+def save_workflow_in_ui(page: Page, name: str) -> str:
+    page.get_by_role("button", name="Workflows").first.click()
+    page.get_by_role("button", name="New Workflow Create a new").click()
+    page.get_by_role("button", name="Workflow Editor Menu").click()
+    page.get_by_role("menuitem", name="Save Workflow As").click()
+    dialog = page.get_by_role("alertdialog").filter(has_text="Save Workflow As")
+    dialog.get_by_placeholder("Workflow Name").fill(name)
+    with page.expect_response(lambda r: r.request.method == "POST" and r.url.endswith("/api/v1/workflows/")) as saved:
+        dialog.get_by_role("button", name="Save As").click()
+    assert saved.value.ok, saved.value.text()
+    expect(page.get_by_text("Workflow Saved").first).to_be_visible()  # the UI's own success toast
+    expect(dialog).to_be_hidden()
+    expect(page.get_by_text(name).first).to_be_visible()  # the editor now shows the saved workflow's name
+    return saved.value.json()["workflow_id"]
+
+
+def test_member_signs_in_generates_and_saves_a_workflow_in_the_web_ui(
+    studio: Studio, tiny_model_key: str, page: Page, tmp_path: Path
+) -> None:
+    member = studio.signup(unique_email("ui"), "UI Co")
+    outsider = studio.signup(unique_email("outsider"), "Other Co")
+
+    # (1) The UI's own login page signs the member in.
+    sign_in(page, member)
+    page.screenshot(path=tmp_path / "01-signed-in.png")
+
+    # (2) Generate from the UI; the image lands in the gallery and in the member's tenant.
+    expect(page.get_by_text("tiny-sd15").first).to_be_visible()  # the only model, selected by the UI
+    generate_in_ui(page, "a lighthouse at dusk")
+    with studio.client(member) as c:
+        def new_image() -> dict | None:
+            images = c.get("/api/v1/images/", params={"limit": 10, "is_intermediate": False}).json()
+            return images if images["total"] else None
+
+        images = studio.wait_for(new_image, timeout=GENERATION_TIMEOUT_MS / 1000)
+    assert images["total"] == 1, images
+    image = images["items"][0]
+    assert (image["width"], image["height"]) == (64, 64), image  # the size typed into the UI
+    expect(page.locator(f"img[src*='{image['image_name']}']").first).to_be_visible(timeout=GENERATION_TIMEOUT_MS)
+    page.screenshot(path=tmp_path / "02-generated.png")
+    with studio.client(outsider) as c:
+        assert c.get("/api/v1/images/", params={"limit": 10}).json()["total"] == 0
+        assert c.get(f"/api/v1/images/i/{image['image_name']}").status_code == 404
+
+    # (3) Save a workflow from the workflow editor; it belongs to the member's tenant only.
+    name = f"UI workflow {uuid.uuid4().hex[:8]}"
+    workflow_id = save_workflow_in_ui(page, name)
+    page.screenshot(path=tmp_path / "03-workflow-saved.png")
+    with studio.client(member) as c:
+        listed = c.get("/api/v1/workflows/", params={"categories": "user", "per_page": 100}).json()
+        assert [(w["workflow_id"], w["name"]) for w in listed["items"]] == [(workflow_id, name)], listed
+        assert c.get(f"/api/v1/workflows/i/{workflow_id}").status_code == 200
+    with studio.client(outsider) as c:
+        for params in ({"categories": "user"}, {}, {"is_public": True}):
+            listed = c.get("/api/v1/workflows/", params={**params, "per_page": 100}).json()
+            assert workflow_id not in [w["workflow_id"] for w in listed["items"]], (params, listed)
+        assert c.get(f"/api/v1/workflows/i/{workflow_id}").status_code == 404

@@ -1,7 +1,8 @@
 """InvokeAI's image service, reading a gallery page in one transaction instead of one per image.
 
 Stock `get_many` looks up each image's board separately (51 queries for a 50-image page), which
-costs nothing on an in-process SQLite file but a round trip each on Postgres.
+costs nothing on an in-process SQLite file but a round trip each on Postgres. Here the page, its
+boards and the count are two queries in one transaction.
 """
 
 from typing import Optional
@@ -13,14 +14,14 @@ from invokeai.app.services.shared.pagination import OffsetPaginatedResults
 from invokeai.app.services.shared.sqlite.sqlite_common import SQLiteDirection
 
 from invokeai_saas.db import Database
-from invokeai_saas.records.board_image_records_sql import SqlBoardImageRecordStorage
+from invokeai_saas.records.image_records_sql import SqlImageRecordStorage
 
 
 class SqlImageService(ImageService):
-    def __init__(self, db: Database, board_image_records: SqlBoardImageRecordStorage) -> None:
+    def __init__(self, db: Database, image_records: SqlImageRecordStorage) -> None:
         super().__init__()
         self._db = db
-        self._board_image_records = board_image_records
+        self._image_records = image_records
 
     @property
     def _services(self):  # type: ignore[no-untyped-def]
@@ -45,12 +46,10 @@ class SqlImageService(ImageService):
         is_admin: bool = False,
     ) -> OffsetPaginatedResults[ImageDTO]:
         urls = self._services.urls
-        with self._db.begin():
-            page = self._services.image_records.get_many(
-                offset, limit, starred_first, order_dir, image_origin, categories, is_intermediate, board_id,
-                search_term, user_id, is_admin,
-            )
-            boards = self._board_image_records.get_boards_for_images([r.image_name for r in page.items])
+        page, boards = self._image_records.get_page_with_boards(
+            offset, limit, starred_first, order_dir, image_origin, categories, is_intermediate, board_id,
+            search_term, user_id, is_admin,
+        )
         items = [
             image_record_to_dto(
                 image_record=r,

@@ -118,12 +118,12 @@ def build_services(
         logger=logger,
         record_store=model_records,
     )
-    board_image_records = SqlBoardImageRecordStorage(db)
+    image_records = SqlImageRecordStorage(db)
     session_processor = (
         DefaultSessionProcessor(session_runner=DefaultSessionRunner()) if run_processor else NoSessionProcessor()
     )
     return InvocationServices(
-        board_image_records=board_image_records,
+        board_image_records=SqlBoardImageRecordStorage(db),
         board_images=BoardImagesService(),
         board_records=SqlBoardRecordStorage(db),
         boards=BoardService(),
@@ -132,8 +132,8 @@ def build_services(
         events=events,
         image_files=image_files,
         image_moves=SqlImageMoveService(db, image_files, config, logger),
-        image_records=SqlImageRecordStorage(db),
-        images=SqlImageService(db, board_image_records),
+        image_records=image_records,
+        images=SqlImageService(db, image_records),
         invocation_cache=TenantInvocationCache(max_cache_size=config.node_cache_size),
         logger=logger,
         model_images=ModelImageFileStorageDisk(config.models_path / "model_images"),

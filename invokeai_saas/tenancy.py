@@ -6,7 +6,6 @@ and tenant owners never get `is_admin`. API keys are stored as a SHA-256 hash wi
 
 import hashlib
 import secrets
-import time
 import uuid
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -20,6 +19,7 @@ from pydantic import BaseModel
 from billing.plans import PLANS
 from invokeai_saas.db import Database, utcnow
 from invokeai_saas.db.tables.tenancy import api_keys, tenant_invitations, tenants, users
+from invokeai_saas.ttl_cache import TtlCache
 from tenant_middleware.context import Principal, TenantRole, system_scope
 from tenant_middleware.errors import ErrorCode, ServiceError
 
@@ -113,7 +113,7 @@ class TenancyService:
         self._default_plan = default_plan
         self._invitation_ttl = invitation_ttl
         self._tenant_of_user: dict[str, str | None] = {}
-        self._principals: dict[tuple[str, int | None], tuple[float, Principal | None]] = {}
+        self._principals: TtlCache[Principal | None] = TtlCache(PRINCIPAL_TTL_S)
 
     # --- accounts -------------------------------------------------------------------------
 
@@ -169,22 +169,16 @@ class TenancyService:
     def principal_for_token(self, user_id: str, token_epoch: int | None) -> Principal | None:
         """The principal a verified token stands for; None if the user is gone, inactive or the token revoked.
 
-        Cached for PRINCIPAL_TTL_S: a role change or suspension takes up to that long to apply, while
-        InvokeAI's own per-request user check still refuses a deactivated user at once.
+        Cached for PRINCIPAL_TTL_S: a role change or suspension made on another pod takes up to that
+        long to apply here (changes made through this process apply at once).
         """
-        key, now = (user_id, token_epoch), time.monotonic()
-        cached = self._principals.get(key)
-        if cached is not None and cached[0] > now:
-            return cached[1]
-        principal = self._load_principal(user_id, token_epoch)
-        if len(self._principals) > 10_000:
-            self._principals.clear()
-        self._principals[key] = (now + PRINCIPAL_TTL_S, principal)
-        return principal
+        return self._principals.get((user_id, token_epoch), lambda: self._load_principal(user_id, token_epoch))
+
+    def cached_principal(self, user_id: str, token_epoch: int | None) -> Principal | None:
+        return self._principals.peek((user_id, token_epoch))
 
     def forget_principal(self, user_id: str) -> None:
-        for key in [k for k in self._principals if k[0] == user_id]:
-            self._principals.pop(key, None)
+        self._principals.forget(lambda key: key[0] == user_id)  # type: ignore[index]
 
     def _load_principal(self, user_id: str, token_epoch: int | None) -> Principal | None:
         with system_scope(), self._db.begin() as conn:

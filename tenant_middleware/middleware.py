@@ -27,6 +27,9 @@ _SUSPENDED_BLOCKED = [
 
 
 class PrincipalSource(Protocol):
+    def cached_principal(self, user_id: str, token_epoch: int | None) -> Principal | None:
+        """A recently resolved principal, without I/O (safe on the event loop); None if not cached."""
+
     def principal_for_token(self, user_id: str, token_epoch: int | None) -> Principal | None: ...
 
     def authenticate_api_key(self, secret: str) -> tuple[Principal, str] | None: ...
@@ -54,7 +57,9 @@ class TenantContextMiddleware:
         elif token:
             data = verify_token(token)
             if data is not None:
-                principal = await anyio.to_thread.run_sync(self.source.principal_for_token, data.user_id, data.token_epoch)
+                principal = self.source.cached_principal(data.user_id, data.token_epoch)
+                if principal is None:
+                    principal = await anyio.to_thread.run_sync(self.source.principal_for_token, data.user_id, data.token_epoch)
         bind_principal(principal)
         if principal is not None and principal.tenant_suspended and _is_blocked_when_suspended(scope):
             await _refuse(scope, send, ErrorCode.TENANT_SUSPENDED, "This workspace is suspended; it can be read but not used to generate or upload")

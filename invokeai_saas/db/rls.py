@@ -16,8 +16,10 @@ from invokeai_saas.db.tables.base import PUBLIC_READ
 # The tenant-isolation condition. Migrations copy it literally (a revision must not change
 # meaning when this module changes later); this value is what new revisions are generated with.
 TENANT_VISIBLE = (
-    "current_setting('pingvas.system', true) = 'on' OR "
-    "tenant_id IS NOT DISTINCT FROM NULLIF(current_setting('pingvas.tenant_id', true), '')"
+    # Ordered so a tenant's own row is decided by the first test (one setting read per row).
+    "tenant_id = current_setting('pingvas.tenant_id', true) OR "
+    "(tenant_id IS NULL AND coalesce(current_setting('pingvas.tenant_id', true), '') = '') OR "
+    "current_setting('pingvas.system', true) = 'on'"
 )
 
 

@@ -88,16 +88,6 @@ class SqlBoardImageRecordStorage(BoardImageRecordStorageBase):
         with self._db.begin() as conn:
             return conn.scalars(query).first()
 
-    def get_boards_for_images(self, image_names: list[str]) -> dict[str, str]:
-        """Board of each named image that is on one (one query for a whole gallery page)."""
-        if not image_names:
-            return {}
-        query = sa.select(board_images.c.image_name, board_images.c.board_id).where(
-            board_images.c.image_name.in_(image_names), tenant_clause(board_images)
-        )
-        with self._db.begin() as conn:
-            return {row.image_name: row.board_id for row in conn.execute(query)}
-
     def _count_for_board(self, board_id: str, categories: list[ImageCategory]) -> int:
         query = (
             sa.select(sa.func.count())

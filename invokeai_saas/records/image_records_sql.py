@@ -48,7 +48,9 @@ def _to_record(row: RowMapping) -> ImageRecord:
 
 
 def _in_any_board() -> Condition:
-    return sa.exists().where(board_images.c.image_name == images.c.image_name, tenant_clause(board_images))
+    # Probe by primary key only: a board_images row shares its image's tenant (add_image_to_board
+    # checks both), and a tenant_id term here makes Postgres scan the tenant's whole board index per image.
+    return sa.exists().where(board_images.c.image_name == images.c.image_name)
 
 
 def _in_board(board_id: str) -> Condition:
@@ -174,12 +176,44 @@ class SqlImageRecordStorage(ImageRecordStorageBase):
         user_id: Optional[str] = None,
         is_admin: bool = False,
     ) -> OffsetPaginatedResults[ImageRecord]:
+        page, _boards = self.get_page_with_boards(
+            offset, limit, starred_first, order_dir, image_origin, categories, is_intermediate, board_id, search_term,
+            user_id, is_admin,
+        )
+        return page
+
+    def get_page_with_boards(
+        self,
+        offset: int = 0,
+        limit: int = 10,
+        starred_first: bool = True,
+        order_dir: SQLiteDirection = SQLiteDirection.Descending,
+        image_origin: Optional[ResourceOrigin] = None,
+        categories: Optional[list[ImageCategory]] = None,
+        is_intermediate: Optional[bool] = None,
+        board_id: Optional[str] = None,
+        search_term: Optional[str] = None,
+        user_id: Optional[str] = None,
+        is_admin: bool = False,
+    ) -> tuple[OffsetPaginatedResults[ImageRecord], dict[str, str]]:
+        """`get_many`, plus the board of each image on the page, in one transaction and query."""
         where = self._filters(image_origin, categories, is_intermediate, board_id, search_term, user_id, is_admin)
-        page = sa.select(*_RECORD_COLUMNS).where(*where).order_by(*_gallery_order(starred_first, order_dir))
+        order = _gallery_order(starred_first, order_dir)
+        # Names first (an index-only walk that stops after the page), then the page's full rows:
+        # otherwise Postgres fetches and sorts every matching row to return fifty.
+        names = sa.select(images.c.image_name).where(*where).order_by(*order).limit(limit).offset(offset).subquery()
+        page = (
+            sa.select(*_RECORD_COLUMNS, board_images.c.board_id.label("page_board_id"))
+            .join(names, names.c.image_name == images.c.image_name)
+            .outerjoin(board_images, board_images.c.image_name == images.c.image_name)
+            .order_by(*order)
+        )
         with self._db.begin() as conn:
-            rows = conn.execute(page.limit(limit).offset(offset)).mappings().all()
+            rows = conn.execute(page).mappings().all()
             total = conn.execute(sa.select(sa.func.count()).select_from(images).where(*where)).scalar_one()
-        return OffsetPaginatedResults(items=[_to_record(r) for r in rows], offset=offset, limit=limit, total=total)
+        records = [_to_record({k: v for k, v in r.items() if k != "page_board_id"}) for r in rows]
+        boards = {r["image_name"]: r["page_board_id"] for r in rows if r["page_board_id"] is not None}
+        return OffsetPaginatedResults(items=records, offset=offset, limit=limit, total=total), boards
 
     def delete(self, image_name: str) -> None:
         try:

@@ -28,6 +28,10 @@ from invokeai.app.services.users.users_common import (
 from sqlalchemy.engine import Connection
 
 from invokeai_saas.db import Database, tenant_clause, utcnow
+from invokeai_saas.ttl_cache import TtlCache
+
+# Changes made through this process apply at once; made elsewhere (another pod, the CLI), within this.
+USER_CACHE_TTL_S = 2.0
 from invokeai_saas.db.tables.tenancy import users
 
 _DTO_COLUMNS = (
@@ -88,6 +92,7 @@ def _count_active_admins(conn: Connection) -> int:
 class SqlUserService(UserServiceBase):
     def __init__(self, db: Database) -> None:
         self._db = db
+        self._by_id: TtlCache[UserDTO | None] = TtlCache(USER_CACHE_TTL_S)
 
     def create(self, user_data: UserCreateRequest, strict_password_checking: bool = True) -> UserDTO:
         return self._create(user_data, strict_password_checking, require_no_admin=False)
@@ -132,6 +137,10 @@ class SqlUserService(UserServiceBase):
         return created
 
     def get(self, user_id: str) -> UserDTO | None:
+        # InvokeAI reads the caller's record on every request; a short cache saves a transaction each.
+        return self._by_id.get(user_id, lambda: self._load(user_id))
+
+    def _load(self, user_id: str) -> UserDTO | None:
         with self._db.begin() as conn:
             return self._get_where(conn, users.c.user_id == user_id)
 
@@ -148,7 +157,7 @@ class SqlUserService(UserServiceBase):
             return self._get_where(conn, users.c.email == email)
 
     def update(self, user_id: str, changes: UserUpdateRequest, strict_password_checking: bool = True) -> UserDTO:
-        user = self.get(user_id)
+        user = self._load(user_id)
         if user is None:
             raise ValueError(f"User {user_id} not found")
         _assert_system_user_protected(user_id, is_admin=changes.is_admin, is_active=changes.is_active, password=changes.password)
@@ -174,17 +183,22 @@ class SqlUserService(UserServiceBase):
             self._assert_not_last_admin(conn, user_id, is_admin=changes.is_admin, is_active=changes.is_active)
             conn.execute(sa.update(users).where(users.c.user_id == user_id).values(**values, updated_at=utcnow()))
             updated = self._get_where(conn, users.c.user_id == user_id)
+        self._forget(user_id)
         if updated is None:
             raise RuntimeError("Failed to retrieve updated user")
         return updated
 
     def delete(self, user_id: str) -> None:
-        if self.get(user_id) is None:
+        if self._load(user_id) is None:
             raise ValueError(f"User {user_id} not found")
         _assert_system_user_protected(user_id, is_deleting=True)
         with self._db.begin() as conn:
             self._assert_not_last_admin(conn, user_id, is_deleting=True)
             conn.execute(sa.delete(users).where(users.c.user_id == user_id))
+        self._forget(user_id)
+
+    def _forget(self, user_id: str) -> None:
+        self._by_id.forget(lambda key: key == user_id)
 
     def authenticate(self, email: str, password: str) -> UserDTO | None:
         with self._db.begin() as conn:

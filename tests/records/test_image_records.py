@@ -238,6 +238,17 @@ def test_most_recent_image_for_board(store: SqlImageRecordStorage, tenant: str, 
     assert cover is not None and cover.image_name == old
 
 
+def test_page_with_boards_gives_each_images_board(store: SqlImageRecordStorage, tenant: str, database: Database) -> None:
+    board = SqlBoardRecordStorage(database).save("B", "alice").board_id
+    on_board, loose = _save(store, "on", at=DAY), _save(store, "loose", at=DAY + timedelta(minutes=1))
+    SqlBoardImageRecordStorage(database).add_image_to_board(board, on_board)
+    page, boards = store.get_page_with_boards(0, 10, True, SQLiteDirection.Descending, None, None, False, None, None, "alice", False)
+    assert [r.image_name for r in page.items] == [loose, on_board] and page.total == 2
+    assert boards == {on_board: board}
+    loose_page, loose_boards = store.get_page_with_boards(0, 10, True, SQLiteDirection.Descending, None, None, False, "none", None, "alice", False)
+    assert [r.image_name for r in loose_page.items] == [loose] and loose_boards == {}
+
+
 def test_other_tenant_sees_nothing(store: SqlImageRecordStorage, tenant: str, other_tenant: str, database: Database) -> None:
     board = SqlBoardRecordStorage(database).save("B", "alice").board_id
     mine = _save(store, "mine", metadata='{"a": 1}', starred=True, at=DAY)

@@ -37,7 +37,11 @@ RLS_PUBLIC_READ: dict[str, str] = {
     'system_prompts': 'tenant_id IS NULL AND is_public = TRUE',
     'workflow_library': "tenant_id IS NULL AND category = 'default'",
 }
-RLS_TENANT_VISIBLE = "current_setting('pingvas.system', true) = 'on' OR tenant_id IS NOT DISTINCT FROM NULLIF(current_setting('pingvas.tenant_id', true), '')"
+RLS_TENANT_VISIBLE = (
+    "tenant_id = current_setting('pingvas.tenant_id', true) OR "
+    "(tenant_id IS NULL AND coalesce(current_setting('pingvas.tenant_id', true), '') = '') OR "
+    "current_setting('pingvas.system', true) = 'on'"
+)
 
 
 def upgrade() -> None:

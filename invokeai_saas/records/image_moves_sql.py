@@ -25,6 +25,7 @@ from invokeai.app.services.image_moves.image_moves_default import (
 )
 from invokeai.app.services.image_records.image_records_common import ImageCategory
 from invokeai_saas.db import Database
+from invokeai_saas.ttl_cache import TtlCache
 from invokeai_saas.db.tables.image_moves import image_subfolder_move_items as items
 from invokeai_saas.db.tables.image_moves import image_subfolder_move_jobs as jobs
 from invokeai_saas.db.tables.media import images
@@ -33,10 +34,14 @@ from tenant_middleware.context import system_scope
 _TERMINAL = ("committed", "error")
 
 
+ACTIVE_JOB_TTL_S = 1.0
+
+
 class SqlImageMoveService(ImageMoveService):
     def __init__(self, db: Database, image_files: ImageFileStorageBase, config: InvokeAIAppConfig, logger: Logger) -> None:
         super().__init__(db, image_files, config, logger)  # type: ignore[arg-type]
         self._database = db
+        self._active_job: TtlCache[bool] = TtlCache(ACTIVE_JOB_TTL_S)
 
     @contextmanager
     def _tx(self) -> Iterator[Connection]:
@@ -107,7 +112,8 @@ class SqlImageMoveService(ImageMoveService):
                 raise ValueError("Cannot create image move job while another active image move job exists")
             job_id = _insert_job(conn, "planned")
             conn.execute(sa.insert(items), [_item_values(job_id, move, "planned") for move in moves])
-            return job_id
+        self._active_job.clear()  # this pod sees its own job at once
+        return job_id
 
     def create_error_move_job(self, move: PlannedImageMove, message: str) -> int:
         with self._tx() as conn:
@@ -225,6 +231,14 @@ class SqlImageMoveService(ImageMoveService):
         )
         with self._tx() as conn:
             return conn.scalar(query) is not None
+
+    def is_maintenance_active(self) -> bool:
+        """Asked before every image write and enqueue: a job started on another pod is seen within
+        ACTIVE_JOB_TTL_S (this pod's own jobs at once, through the in-memory state stock checks first)."""
+        with self._future_lock:
+            self._refresh_finished_future_locked()
+            busy_here = self._future_operation is not None or (self._future is not None and not self._future.done())
+        return busy_here or self._active_job.get("active", lambda: self._get_active_job_id() is not None)
 
     def _get_active_job_id(self) -> int | None:
         with self._tx() as conn:

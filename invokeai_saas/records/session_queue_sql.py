@@ -194,12 +194,8 @@ class SqlSessionQueue(SessionQueueBase):
             values = prepare_values_to_insert(
                 queue_id=queue_id, batch=batch, priority=priority, max_new_queue_items=max_new_queue_items, user_id=user_id
             )
-            self._insert_items(conn, [dict(zip(_INSERT_KEYS, v, strict=True)) for v in values])
-            item_ids = conn.execute(
-                sa.select(sq.c.item_id)
-                .where(sq.c.batch_id == batch.batch_id, tenant_clause(sq))
-                .order_by(sq.c.item_id.desc())
-            ).scalars().all()
+            inserted = self._insert_items(conn, [dict(zip(_INSERT_KEYS, v, strict=True)) for v in values])
+        item_ids = sorted(inserted, reverse=True)
         result = EnqueueBatchResult(
             queue_id=queue_id,
             requested=calc_session_count(batch=batch),
@@ -211,12 +207,13 @@ class SqlSessionQueue(SessionQueueBase):
         self._invoker.services.events.emit_batch_enqueued(result, user_id=user_id)
         return result
 
-    def _insert_items(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
+    def _insert_items(self, conn: Connection, rows: list[dict[str, Any]]) -> list[int]:
+        """Insert queue items; returns their ids."""
         if not rows:
-            return
+            return []
         now = utcnow()
         stamp = {"tenant_id": current_tenant_id(), "created_at": now, "updated_at": now}
-        conn.execute(sa.insert(sq), [row | stamp for row in rows])
+        return list(conn.scalars(sa.insert(sq).returning(sq.c.item_id), [row | stamp for row in rows]))
 
     def _pending_count(self, queue_id: str) -> int:
         with self._db.begin() as conn:

@@ -48,3 +48,25 @@ def test_tenant_clause_fails_closed(database: Database, tenant: str, other_tenan
         seen = {r.user_id for r in conn.execute(sa.select(users.c.user_id).where(tenant_clause(users)))}
     assert {mine, theirs} <= seen
     assert tenants is not None and api_keys is not None
+
+
+@pytest.mark.parametrize("database", ["postgres"], indirect=True)
+def test_postgres_scope_follows_each_transaction_on_a_reused_connection(database: Database, tenant: str, other_tenant: str) -> None:
+    """RLS settings are pinned per pooled connection; a new scope, or a rolled-back one, must never leak."""
+    with database.begin() as conn:
+        mine = _add_user(conn, tenant)
+        seen = conn.execute(sa.text("SELECT current_setting('pingvas.tenant_id')")).scalar_one()
+    assert seen == tenant
+    with pytest.raises(RuntimeError):
+        with as_tenant(other_tenant), database.begin() as conn:
+            assert conn.execute(sa.text("SELECT current_setting('pingvas.tenant_id')")).scalar_one() == other_tenant
+            raise RuntimeError("roll back after switching scope")
+    with database.begin() as conn:
+        assert conn.execute(sa.text("SELECT current_setting('pingvas.tenant_id')")).scalar_one() == tenant
+    with as_tenant(other_tenant), database.begin() as conn:
+        assert conn.execute(sa.text("SELECT current_setting('pingvas.tenant_id')")).scalar_one() == other_tenant
+    with system_scope(), database.begin() as conn:
+        assert conn.execute(sa.text("SELECT current_setting('pingvas.system')")).scalar_one() == "on"
+    with database.begin() as conn:
+        assert conn.execute(sa.text("SELECT current_setting('pingvas.system')")).scalar_one() == "off"
+    assert mine

@@ -1,8 +1,8 @@
 """One SQLAlchemy engine for SQLite (embedded) or Postgres (production).
 
 `Database.begin()` opens a transaction, or joins the one already open in this context,
-so services can call each other inside one unit of work. On Postgres each transaction
-carries the caller's tenant in `pingvas.tenant_id` for the row-level-security policies.
+so services can call each other inside one unit of work. On Postgres every transaction
+starts with the caller's tenant in `pingvas.tenant_id` for the row-level-security policies.
 """
 
 import threading
@@ -79,23 +79,47 @@ class Database:
         if self._lock is not None:
             self._lock.acquire()
         try:
-            with self.engine.begin() as conn:
-                if self.is_postgres:
-                    conn.execute(
-                        sa.text("SELECT set_config('pingvas.tenant_id', :t, true), set_config('pingvas.system', :s, true)"),
-                        {"t": current_tenant_id() or "", "s": "on" if is_system_scope() else "off"},
-                    )
-                token = _open_connection.set(conn)
+            with self.engine.connect() as conn:
                 try:
-                    yield conn
-                finally:
-                    _open_connection.reset(token)
+                    with conn.begin():
+                        if self.is_postgres:
+                            _bind_scope(conn)
+                        token = _open_connection.set(conn)
+                        try:
+                            yield conn
+                        finally:
+                            _open_connection.reset(token)
+                except BaseException:
+                    # A rollback (also of a failed COMMIT) undoes a scope set in this transaction;
+                    # forget it before the connection goes back to the pool.
+                    conn.info.pop(_SCOPE_KEY, None)
+                    raise
         finally:
             if self._lock is not None:
                 self._lock.release()
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+_SCOPE_KEY = "pingvas_scope"
+
+
+def _bind_scope(conn: Connection) -> None:
+    """Point the RLS settings of this pooled connection at the caller's scope.
+
+    The settings are session-level and remembered per connection, so a connection that served
+    the same scope last time skips the round trip; every transaction still starts with the
+    right scope, because each one goes through here.
+    """
+    scope = (current_tenant_id() or "", "on" if is_system_scope() else "off")
+    if conn.info.get(_SCOPE_KEY) == scope:
+        return
+    conn.execute(
+        sa.text("SELECT set_config('pingvas.tenant_id', :t, false), set_config('pingvas.system', :s, false)"),
+        {"t": scope[0], "s": scope[1]},
+    )
+    conn.info[_SCOPE_KEY] = scope
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]

@@ -27,6 +27,14 @@ def branding_router() -> APIRouter:
     def index() -> HTMLResponse:
         return HTMLResponse(branded_index(), headers={"Cache-Control": "no-store"})
 
+    @router.get("/signup", response_class=HTMLResponse)
+    def signup_page() -> HTMLResponse:
+        return HTMLResponse((OVERRIDES_DIR / "signup.html").read_text())
+
+    @router.get("/invite", response_class=HTMLResponse)
+    def invite_page() -> HTMLResponse:
+        return HTMLResponse((OVERRIDES_DIR / "invite.html").read_text())
+
     return router
 
 

@@ -138,3 +138,44 @@ def test_member_signs_in_generates_and_saves_a_workflow_in_the_web_ui(
             listed = c.get("/api/v1/workflows/", params={**params, "per_page": 100}).json()
             assert workflow_id not in [w["workflow_id"] for w in listed["items"]], (params, listed)
         assert c.get(f"/api/v1/workflows/i/{workflow_id}").status_code == 404
+
+
+def test_signup_page_creates_a_workspace_and_leads_to_sign_in(page: Page, studio: Studio) -> None:
+    email = unique_email("selfserve")
+    page.goto("/signup")
+    page.get_by_label("Workspace name").fill("Self-serve Studio")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password (8+").fill("Selfserve1!")
+    with page.expect_response(lambda r: r.url.endswith("/api/v1/signup")) as created:
+        page.get_by_role("button", name="Create workspace").click()
+    assert created.value.status == 201
+    expect(page.get_by_role("heading", name="Sign In to InvokeAI")).to_be_visible()  # redirected to the UI's login
+    sign_in(page, Account("", "", None, email, "Selfserve1!"))
+    with studio.client(studio.login(email, "Selfserve1!")) as c:
+        assert c.get("/api/v1/tenant").json()["name"] == "Self-serve Studio"
+
+
+def test_signup_page_shows_the_services_refusal(page: Page, studio: Studio) -> None:
+    taken = studio.signup(unique_email("taken"))
+    page.goto("/signup")
+    page.get_by_label("Workspace name").fill("Dup")
+    page.get_by_label("Email").fill(taken.email)
+    page.get_by_label("Password (8+").fill("Selfserve1!")
+    page.get_by_role("button", name="Create workspace").click()
+    expect(page.locator("#message")).to_have_text("An account with this email already exists")
+
+
+def test_invitation_page_joins_the_workspace(page: Page, studio: Studio) -> None:
+    owner = studio.signup(unique_email("inviter"), "Inviting Co")
+    invitee = unique_email("invitee")
+    with studio.client(owner) as c:
+        url = c.post("/api/v1/tenant/invitations", json={"email": invitee}).json()["url"]
+    page.goto(url)
+    page.get_by_label("Your name").fill("New Member")
+    page.get_by_label("Choose a password").fill("Invited1!x")
+    with page.expect_response(lambda r: r.url.endswith("/api/v1/invitations/accept")) as accepted:
+        page.get_by_role("button", name="Join workspace").click()
+    assert accepted.value.status == 201
+    expect(page.get_by_role("heading", name="Sign In to InvokeAI")).to_be_visible()
+    with studio.client(studio.login(invitee, "Invited1!x")) as c:
+        assert c.get("/api/v1/tenant").json()["id"] == owner.tenant_id

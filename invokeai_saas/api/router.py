@@ -131,7 +131,7 @@ def build_router(tenancy: TenancyService) -> APIRouter:
         inv = tenancy.invite(me, body.email, body.role)
         return InvitationResponse(
             invitation_id=inv.invitation_id, email=inv.email, role=inv.role, expires_at=inv.expires_at.isoformat(),
-            token=inv.token, url=f"/?invitation={inv.token}",
+            token=inv.token, url=f"/invite?token={inv.token}",
         )
 
     @router.post("/invitations/accept", status_code=status.HTTP_201_CREATED, response_model=SignedInResponse)

@@ -148,7 +148,8 @@ def test_suspended_tenant_reads_but_cannot_enqueue_or_upload(studio: Studio) -> 
     with studio.client(ops) as c:
         r = c.patch(f"/api/v1/admin/tenants/{owner.tenant_id}", json={"status": "suspended"})
         assert r.status_code == 200 and r.json()["status"] == "suspended", r.text
-    with studio.client(owner) as c:
+    relogged = studio.login(owner.email, owner.password)  # a suspended tenant's members can still sign in
+    with studio.client(relogged) as c:
         assert c.get("/api/v1/tenant").json()["status"] == "suspended"
         assert c.get("/api/v1/boards/", params={"all": True}).status_code == 200
         _refusal(c.post("/api/v1/queue/default/enqueue_batch", json={"batch": {}}), 403, "tenant_suspended")
@@ -185,3 +186,17 @@ def test_unknown_api_path_is_a_json_404(studio: Studio) -> None:
     with studio.client(owner) as c:
         _refusal(c.get("/api/v1/no/such/route"), 404, "not_found")
         _refusal(c.post("/api/v9/anything", json={}), 404, "not_found")
+
+
+def test_shared_board_is_shared_inside_the_tenant_only(studio: Studio) -> None:
+    owner = studio.signup(unique_email("sharer"))
+    with studio.client(owner) as c:
+        board = c.post("/api/v1/boards/", params={"board_name": "Team board"}).json()["board_id"]
+        assert c.patch(f"/api/v1/boards/{board}", json={"board_visibility": "shared"}).status_code == 201
+        token = c.post("/api/v1/tenant/invitations", json={"email": unique_email("teammate")}).json()["token"]
+    mate = httpx.post(f"{studio.url}/api/v1/invitations/accept", json={"token": token, "password": "Teammate1!"}).json()
+    outsider = studio.signup(unique_email("outsider"))
+    boards_of = lambda headers: {b["board_id"] for b in httpx.get(f"{studio.url}/api/v1/boards/", params={"all": True}, headers=headers).json()}  # noqa: E731
+    assert board in boards_of({"Authorization": f"Bearer {mate['token']}"})
+    assert board not in boards_of(outsider.headers)
+    assert httpx.get(f"{studio.url}/api/v1/boards/{board}", headers=outsider.headers).status_code == 404

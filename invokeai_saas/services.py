@@ -29,10 +29,7 @@ from invokeai.app.services.model_relationships.model_relationships_default impor
 from invokeai.app.services.names.names_default import SimpleNameService
 from invokeai.app.services.object_serializer.object_serializer_disk import ObjectSerializerDisk
 from invokeai.app.services.object_serializer.object_serializer_forward_cache import ObjectSerializerForwardCache
-from invokeai.app.services.session_processor.session_processor_default import (
-    DefaultSessionProcessor,
-    DefaultSessionRunner,
-)
+from invokeai.app.services.session_processor.session_processor_default import DefaultSessionRunner
 from invokeai.app.services.session_queue.session_queue_common import SessionQueueItem
 from invokeai.app.services.style_preset_images.style_preset_images_disk import StylePresetImageFileStorageDisk
 from invokeai.app.services.urls.urls_default import LocalUrlService
@@ -61,7 +58,7 @@ from invokeai_saas.records.system_prompt_records_sql import SqlSystemPromptRecor
 from invokeai_saas.records.users_sql import SqlUserService
 from invokeai_saas.records.video_records_sql import SqlVideoRecordStorage
 from invokeai_saas.records.workflow_records_sql import SqlWorkflowRecordsStorage
-from invokeai_saas.session_processors import NoSessionProcessor
+from invokeai_saas.session_processors import NoSessionProcessor, TenantAwareSessionProcessor
 from tenant_middleware.context import bind_tenant
 
 _CONDITIONING_TYPES = [
@@ -120,7 +117,7 @@ def build_services(
     )
     image_records = SqlImageRecordStorage(db)
     session_processor = (
-        DefaultSessionProcessor(session_runner=DefaultSessionRunner()) if run_processor else NoSessionProcessor()
+        TenantAwareSessionProcessor(session_runner=DefaultSessionRunner()) if run_processor else NoSessionProcessor()
     )
     return InvocationServices(
         board_image_records=SqlBoardImageRecordStorage(db),

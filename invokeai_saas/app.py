@@ -65,8 +65,6 @@ def create_app(settings: Settings, run_processor: bool = True) -> tuple[FastAPI,
     app: FastAPI = api_app.app
     patches.apply_to_app(app)
     set_tenant_lookup(tenancy.tenant_of_user)
-    app.state.pingvas_db = db
-    app.state.pingvas_tenancy = tenancy
     app.mount(STATIC_PREFIX, branding_static(), name="pingvas-static")
     _install_routes_ahead_of_ui(app, [build_router(tenancy), branding_router()])
     _install_error_handlers(app)
@@ -77,14 +75,11 @@ def create_app(settings: Settings, run_processor: bool = True) -> tuple[FastAPI,
 def _install_routes_ahead_of_ui(app: FastAPI, routers: list[Any]) -> None:
     """Our routes first: they override a few InvokeAI routes and must precede the UI's Mount("/")."""
     before = list(app.router.routes)
-    for router in routers:
+    for router in [*routers, _unknown_api_route()]:
         app.include_router(router)
-    ours = [r for r in app.router.routes if r not in before]
-    is_ui = [r for r in before if isinstance(r, Mount) and r.path in ("", "/")]
-    before_catch_all = list(app.router.routes)
-    app.include_router(_unknown_api_route())
-    catch_all = [r for r in app.router.routes if r not in before_catch_all]
-    app.router.routes[:] = ours + [r for r in before if r not in is_ui] + catch_all + is_ui
+    *ours, catch_all = app.router.routes[len(before):]
+    ui = [r for r in before if isinstance(r, Mount) and r.path in ("", "/")]
+    app.router.routes[:] = ours + [r for r in before if r not in ui] + [catch_all] + ui
 
 
 def _unknown_api_route() -> APIRouter:
@@ -107,6 +102,11 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = CODE_FOR_STATUS.get(exc.status_code, ErrorCode.SERVER_ERROR if exc.status_code >= 500 else ErrorCode.INVALID_INPUT)
         return JSONResponse({"detail": exc.detail, "code": code.value}, status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(Exception)
+    async def unexpected_error(_request: Request, exc: Exception) -> JSONResponse:
+        logger.exception("Unhandled error", exc_info=exc)
+        return JSONResponse({"detail": "Internal server error", "code": ErrorCode.SERVER_ERROR.value}, status_code=500)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -70,3 +70,30 @@ def test_postgres_scope_follows_each_transaction_on_a_reused_connection(database
     with database.begin() as conn:
         assert conn.execute(sa.text("SELECT current_setting('pingvas.system')")).scalar_one() == "off"
     assert mine
+
+
+@pytest.mark.parametrize("database", ["postgres"], indirect=True)
+def test_row_level_security_hides_other_tenants_rows_from_an_unfiltered_query(database: Database, tenant: str, other_tenant: str) -> None:
+    """The second wall: a query that forgets its tenant filter still sees only its own tenant's rows."""
+    from invokeai_saas.db.tables.media import boards
+
+    def add_board(tenant_id: str) -> str:
+        board_id, now = str(uuid.uuid4()), utcnow()
+        with as_tenant(tenant_id), database.begin() as conn:
+            conn.execute(sa.insert(boards).values(board_id=board_id, board_name="b", tenant_id=tenant_id, created_at=now, updated_at=now))
+        return board_id
+
+    mine, theirs = add_board(tenant), add_board(other_tenant)
+    with database.begin() as conn:
+        visible = set(conn.scalars(sa.select(boards.c.board_id)))  # no WHERE at all
+        assert mine in visible and theirs not in visible
+        # nor can a tenant write a row into another tenant, or move its own row there
+        with pytest.raises(sa.exc.DBAPIError):
+            with conn.begin_nested():
+                conn.execute(sa.insert(boards).values(board_id=str(uuid.uuid4()), board_name="x", tenant_id=other_tenant, created_at=utcnow(), updated_at=utcnow()))
+        with pytest.raises(sa.exc.DBAPIError):
+            with conn.begin_nested():
+                conn.execute(sa.update(boards).where(boards.c.board_id == mine).values(tenant_id=other_tenant))
+        assert conn.execute(sa.update(boards).where(boards.c.board_id == theirs).values(board_name="hijacked")).rowcount == 0
+    with system_scope(), database.begin() as conn:
+        assert {mine, theirs} <= set(conn.scalars(sa.select(boards.c.board_id)))

@@ -1,23 +1,42 @@
 """Serve InvokeAI's UI entry page under our product name, plus our static branding files."""
 
+import json
+import re
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import invokeai.frontend.web as web_dir
-from fastapi import APIRouter
-from fastapi.responses import HTMLResponse
+from fastapi import APIRouter, HTTPException
+from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 PRODUCT_NAME = "Pingvas Studio"
-OVERRIDES_DIR = Path(__file__).resolve().parent.parent / "frontend-overrides" / "static"
+OVERRIDES_ROOT = Path(__file__).resolve().parent.parent / "frontend-overrides"
+OVERRIDES_DIR = OVERRIDES_ROOT / "static"
+UI_DIST = Path(list(web_dir.__path__)[0], "dist")
 STATIC_PREFIX = "/pingvas/static"
 
 
 @lru_cache(maxsize=1)
 def branded_index() -> str:
-    index = Path(list(web_dir.__path__)[0], "dist", "index.html").read_text()
+    index = (UI_DIST / "index.html").read_text()
     index = index.replace("<title>Invoke - Community Edition</title>", f"<title>{PRODUCT_NAME}</title>")
     return index.replace("</head>", f'<link rel="stylesheet" href="{STATIC_PREFIX}/branding.css" /></head>', 1)
+
+
+@lru_cache(maxsize=8)
+def branded_locale(language: str) -> dict[str, Any]:
+    """InvokeAI's UI strings for `language`, with ours (dotted keys) laid over them."""
+    strings = json.loads((UI_DIST / "locales" / f"{language}.json").read_text())
+    overrides = OVERRIDES_ROOT / "locales" / f"{language}.json"
+    for dotted, text in (json.loads(overrides.read_text()) if overrides.is_file() else {}).items():
+        *parents, leaf = dotted.split(".")
+        node = strings
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[leaf] = text
+    return strings
 
 
 def branding_router() -> APIRouter:
@@ -26,6 +45,12 @@ def branding_router() -> APIRouter:
     @router.get("/", response_class=HTMLResponse)
     def index() -> HTMLResponse:
         return HTMLResponse(branded_index(), headers={"Cache-Control": "no-store"})
+
+    @router.get("/locales/{language}.json")
+    def locale(language: str) -> JSONResponse:
+        if not re.fullmatch(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})?", language) or not (UI_DIST / "locales" / f"{language}.json").is_file():
+            raise HTTPException(status_code=404, detail="No such locale")
+        return JSONResponse(branded_locale(language))
 
     @router.get("/signup", response_class=HTMLResponse)
     def signup_page() -> HTMLResponse:

@@ -200,3 +200,11 @@ def test_shared_board_is_shared_inside_the_tenant_only(studio: Studio) -> None:
     assert board in boards_of({"Authorization": f"Bearer {mate['token']}"})
     assert board not in boards_of(outsider.headers)
     assert httpx.get(f"{studio.url}/api/v1/boards/{board}", headers=outsider.headers).status_code == 404
+
+
+def test_ui_strings_carry_the_product_name(studio: Studio) -> None:
+    strings = httpx.get(f"{studio.url}/locales/en.json").json()
+    assert strings["auth"]["login"]["title"] == "Sign In to Pingvas Studio"
+    assert strings["common"]  # the rest is InvokeAI's own
+    assert httpx.get(f"{studio.url}/locales/de.json").json()["auth"]["login"]["title"]  # no override: InvokeAI's
+    assert httpx.get(f"{studio.url}/locales/zz-nothing.json").status_code == 404

@@ -57,7 +57,7 @@ def page(browser: Browser, studio: Studio) -> Iterator[Page]:
 
 def sign_in(page: Page, member: Account) -> None:
     page.goto("/")
-    expect(page.get_by_role("heading", name="Sign In to InvokeAI")).to_be_visible()
+    expect(page.get_by_role("heading", name="Sign In to Pingvas Studio")).to_be_visible()
     page.get_by_placeholder("Email").fill(member.email)
     page.get_by_placeholder("Password").fill(member.password)
     page.get_by_role("button", name="Sign In").click()
@@ -149,7 +149,7 @@ def test_signup_page_creates_a_workspace_and_leads_to_sign_in(page: Page, studio
     with page.expect_response(lambda r: r.url.endswith("/api/v1/signup")) as created:
         page.get_by_role("button", name="Create workspace").click()
     assert created.value.status == 201
-    expect(page.get_by_role("heading", name="Sign In to InvokeAI")).to_be_visible()  # redirected to the UI's login
+    expect(page.get_by_role("heading", name="Sign In to Pingvas Studio")).to_be_visible()  # redirected to the UI's login
     sign_in(page, Account("", "", None, email, "Selfserve1!"))
     with studio.client(studio.login(email, "Selfserve1!")) as c:
         assert c.get("/api/v1/tenant").json()["name"] == "Self-serve Studio"
@@ -176,6 +176,6 @@ def test_invitation_page_joins_the_workspace(page: Page, studio: Studio) -> None
     with page.expect_response(lambda r: r.url.endswith("/api/v1/invitations/accept")) as accepted:
         page.get_by_role("button", name="Join workspace").click()
     assert accepted.value.status == 201
-    expect(page.get_by_role("heading", name="Sign In to InvokeAI")).to_be_visible()
+    expect(page.get_by_role("heading", name="Sign In to Pingvas Studio")).to_be_visible()
     with studio.client(studio.login(invitee, "Invited1!x")) as c:
         assert c.get("/api/v1/tenant").json()["id"] == owner.tenant_id

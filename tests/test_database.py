@@ -97,3 +97,18 @@ def test_row_level_security_hides_other_tenants_rows_from_an_unfiltered_query(da
         assert conn.execute(sa.update(boards).where(boards.c.board_id == theirs).values(board_name="hijacked")).rowcount == 0
     with system_scope(), database.begin() as conn:
         assert {mine, theirs} <= set(conn.scalars(sa.select(boards.c.board_id)))
+
+
+@pytest.mark.parametrize("database", ["postgres"], indirect=True)
+def test_system_scope_nested_in_a_tenant_transaction_sees_all_then_switches_back(database: Database, tenant: str, other_tenant: str) -> None:
+    from invokeai_saas.db.tables.media import boards
+
+    now = utcnow()
+    with as_tenant(other_tenant), database.begin() as conn:
+        theirs = str(uuid.uuid4())
+        conn.execute(sa.insert(boards).values(board_id=theirs, board_name="b", tenant_id=other_tenant, created_at=now, updated_at=now))
+    with database.begin() as conn:
+        assert theirs not in set(conn.scalars(sa.select(boards.c.board_id)))
+        with system_scope(), database.begin() as inner:
+            assert inner is conn and theirs in set(inner.scalars(sa.select(boards.c.board_id)))
+        assert theirs not in set(conn.scalars(sa.select(boards.c.board_id)))

@@ -71,10 +71,25 @@ class Database:
 
     @contextmanager
     def begin(self) -> Iterator[Connection]:
-        """A transaction; nested calls in the same context join the outer one."""
+        """A transaction; nested calls in the same context join the outer one.
+
+        A nested call under another scope (say `system_scope()` inside a tenant's transaction)
+        switches the connection's RLS scope for its block and switches it back afterwards.
+        """
         outer = _open_connection.get()
         if outer is not None:
-            yield outer
+            if not self.is_postgres:
+                yield outer
+                return
+            outer_scope = outer.info.get(_SCOPE_KEY)
+            _bind_scope(outer)
+            try:
+                yield outer
+            except BaseException:
+                outer.info.pop(_SCOPE_KEY, None)  # the transaction is likely aborted: no SQL here
+                raise
+            if outer_scope is not None and outer.info.get(_SCOPE_KEY) != outer_scope:
+                _set_scope(outer, outer_scope)
             return
         if self._lock is not None:
             self._lock.acquire()
@@ -113,8 +128,11 @@ def _bind_scope(conn: Connection) -> None:
     right scope, because each one goes through here.
     """
     scope = (current_tenant_id() or "", "on" if is_system_scope() else "off")
-    if conn.info.get(_SCOPE_KEY) == scope:
-        return
+    if conn.info.get(_SCOPE_KEY) != scope:
+        _set_scope(conn, scope)
+
+
+def _set_scope(conn: Connection, scope: tuple[str, str]) -> None:
     conn.execute(
         sa.text("SELECT set_config('pingvas.tenant_id', :t, false), set_config('pingvas.system', :s, false)"),
         {"t": scope[0], "s": scope[1]},

@@ -113,6 +113,21 @@ class Database:
             if self._lock is not None:
                 self._lock.release()
 
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A connection for ONE read statement, without BEGIN/COMMIT round trips on Postgres.
+
+        A single statement sees one snapshot, so it needs no transaction of its own. Inside an
+        open transaction this joins it, like `begin()`.
+        """
+        if _open_connection.get() is not None or not self.is_postgres:
+            with self.begin() as conn:
+                yield conn
+            return
+        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            _bind_scope(conn)  # in autocommit the setting is committed at once: nothing to roll back
+            yield conn
+
     def dispose(self) -> None:
         self.engine.dispose()
 

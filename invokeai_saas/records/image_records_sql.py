@@ -71,11 +71,14 @@ def _category_in(categories: list[ImageCategory]) -> Condition:
     return images.c.image_category.in_(sorted({c.value for c in categories}))
 
 
-def _gallery_order(starred_first: bool, order_dir: SQLiteDirection) -> list[sa.UnaryExpression]:
+def _gallery_order(
+    starred_first: bool, order_dir: SQLiteDirection, cols: sa.ColumnCollection | None = None
+) -> list[sa.UnaryExpression]:
+    c = images.c if cols is None else cols
     direction = sa.desc if order_dir == SQLiteDirection.Descending else sa.asc
     # image_name breaks created_at ties so pages never overlap or skip.
-    keys = [direction(images.c.created_at), direction(images.c.image_name)]
-    return [images.c.starred.desc(), *keys] if starred_first else keys
+    keys = [direction(c.created_at), direction(c.image_name)]
+    return [c.starred.desc(), *keys] if starred_first else keys
 
 
 def _owner_filter(user_id: Optional[str], is_admin: bool) -> list[Condition]:
@@ -196,24 +199,34 @@ class SqlImageRecordStorage(ImageRecordStorageBase):
         user_id: Optional[str] = None,
         is_admin: bool = False,
     ) -> tuple[OffsetPaginatedResults[ImageRecord], dict[str, str]]:
-        """`get_many`, plus the board of each image on the page, in one transaction and query."""
+        """`get_many`, plus the board of each image on the page: one statement (page, boards, count)."""
         where = self._filters(image_origin, categories, is_intermediate, board_id, search_term, user_id, is_admin)
-        order = _gallery_order(starred_first, order_dir)
         # Names first (an index-only walk that stops after the page), then the page's full rows:
         # otherwise Postgres fetches and sorts every matching row to return fifty.
-        names = sa.select(images.c.image_name).where(*where).order_by(*order).limit(limit).offset(offset).subquery()
+        names = (
+            sa.select(images.c.image_name).where(*where).order_by(*_gallery_order(starred_first, order_dir))
+            .limit(limit).offset(offset).subquery("names")
+        )
         page = (
             sa.select(*_RECORD_COLUMNS, board_images.c.board_id.label("page_board_id"))
             .join(names, names.c.image_name == images.c.image_name)
             .outerjoin(board_images, board_images.c.image_name == images.c.image_name)
-            .order_by(*order)
+        ).subquery("page")
+        total = sa.select(sa.func.count().label("page_total")).select_from(images).where(*where).subquery("total")
+        # The count rides along on every row (and alone on one row when the page is empty).
+        query = (
+            sa.select(total.c.page_total, *page.c)
+            .select_from(total.outerjoin(page, sa.true()))
+            .order_by(*_gallery_order(starred_first, order_dir, page.c))
         )
-        with self._db.begin() as conn:
-            rows = conn.execute(page).mappings().all()
-            total = conn.execute(sa.select(sa.func.count()).select_from(images).where(*where)).scalar_one()
-        records = [_to_record({k: v for k, v in r.items() if k != "page_board_id"}) for r in rows]
+        with self._db.read() as conn:
+            rows = list(conn.execute(query).mappings())
+        count = rows[0]["page_total"] if rows else 0
+        rows = [r for r in rows if r["image_name"] is not None]
+        extra = ("page_board_id", "page_total")
+        records = [_to_record({k: v for k, v in r.items() if k not in extra}) for r in rows]
         boards = {r["image_name"]: r["page_board_id"] for r in rows if r["page_board_id"] is not None}
-        return OffsetPaginatedResults(items=records, offset=offset, limit=limit, total=total), boards
+        return OffsetPaginatedResults(items=records, offset=offset, limit=limit, total=count), boards
 
     def delete(self, image_name: str) -> None:
         try:

@@ -249,6 +249,13 @@ def test_page_with_boards_gives_each_images_board(store: SqlImageRecordStorage, 
     assert [r.image_name for r in loose_page.items] == [loose] and loose_boards == {}
 
 
+def test_page_past_the_end_still_reports_the_total(store: SqlImageRecordStorage, tenant: str) -> None:
+    _gallery(store, 3)
+    page = store.get_many(offset=10, limit=5, user_id="alice")
+    assert page.items == [] and page.total == 3
+    assert store.get_many(offset=0, limit=5, user_id="nobody").total == 0
+
+
 def test_other_tenant_sees_nothing(store: SqlImageRecordStorage, tenant: str, other_tenant: str, database: Database) -> None:
     board = SqlBoardRecordStorage(database).save("B", "alice").board_id
     mine = _save(store, "mine", metadata='{"a": 1}', starred=True, at=DAY)

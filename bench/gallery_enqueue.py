@@ -1,23 +1,24 @@
 """Gallery-list and enqueue latency: Pingvas on Postgres (100 tenants x 1,000 images) vs stock InvokeAI on SQLite.
 
-One run does both sides, one after the other, on this machine:
+One run starts every side at once on this machine and interleaves their requests one by one
+(the machine is shared and noisy; interleaving puts its load on every side alike):
 
 A. Pingvas: a throwaway Postgres database, `python -m invokeai_saas.cli serve` with
    PINGVAS_DATABASE_URL / PINGVAS_DB_SCHEMA=pingvas / PINGVAS_DB_APP_ROLE=pingvas_app (the app
    SET ROLEs to a non-superuser, so row-level security applies: the production shape).
    N tenants sign up through POST /api/v1/signup; M image rows per tenant are bulk-inserted
    into `images` (owner's user_id, ~1 KB metadata JSON, some starred, created_at spread).
-B. Stock InvokeAI 6.14.2: `invokeai-web --root TMP` (single-user, SQLite); after its first boot
-   has created and migrated the database, M image rows for user 'system' are inserted into its
-   `images` table (WAL; the server is idle).
+B. Stock InvokeAI 6.14.2: `invokeai-web --root TMP` on SQLite, twice: in its multi-user mode with
+   one signed-in user (the gated comparison) and in its default single-user mode (information).
+   After first boot, M image rows for that one user are inserted into its `images` table.
 
-Then, per side, over loopback with httpx (keep-alive): warm-up, then sequential
+Then, over loopback with httpx (keep-alive), round-robin across the sides: warm-up, then
 `GET /api/v1/images/?limit=50&...` (the web UI's default gallery filters) and
 `POST /api/v1/queue/default/enqueue_batch` with a weight-free graph (add -> integer_math).
 Pingvas requests carry the bearer token of the owner of a tenant in the middle of the set.
 
 Prints a markdown table (p50/p90/p99/mean ms, Pingvas/stock ratio at p50, PASS/FAIL against
-1.5x); `--write` also records it in bench/RESULTS.md. Cleans up: stops both servers and drops
+1.5x); `--write` also records it in bench/RESULTS.md. Cleans up: stops the servers and drops
 the Postgres database.
 
     .venv/bin/python bench/gallery_enqueue.py [--write]
@@ -40,6 +41,7 @@ import sys
 import tempfile
 import time
 import uuid
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -255,44 +257,75 @@ def enqueue_body() -> dict[str, Any]:
 # --------------------------------------------------------------------------- measurement
 
 
-def measure(client: httpx.Client, call: Callable[[httpx.Client], httpx.Response], n: int, warmup: int) -> list[float]:
+@dataclass
+class Target:
+    """A running server to measure: who we are there, and who may pause its session processor."""
+
+    name: str
+    url: str
+    headers: dict[str, str]
+    admin_headers: dict[str, str]
+    expect_total: int
+
+
+Call = Callable[[httpx.Client], httpx.Response]
+
+
+def measure_interleaved(clients: dict[str, httpx.Client], call: Call, n: int, warmup: int) -> dict[str, list[float]]:
+    """Round-robin over the targets, request by request, so the machine's load (this one is
+    shared and noisy) falls on every side alike; each side's order rotates every round."""
+    names = list(clients)
     for _ in range(warmup):
-        r = call(client)
-        r.raise_for_status()
-    samples = []
-    for _ in range(n):
-        t0 = time.perf_counter()
-        r = call(client)
-        dt_ms = (time.perf_counter() - t0) * 1000
-        if r.status_code != 200:
-            raise RuntimeError(f"{r.request.method} {r.request.url} -> {r.status_code}: {r.text[:500]}")
-        samples.append(dt_ms)
+        for name in names:
+            call(clients[name]).raise_for_status()
+    samples: dict[str, list[float]] = {name: [] for name in names}
+    for i in range(n):
+        for name in names[i % len(names):] + names[: i % len(names)]:
+            t0 = time.perf_counter()
+            r = call(clients[name])
+            dt_ms = (time.perf_counter() - t0) * 1000
+            if r.status_code != 200:
+                raise RuntimeError(f"{name}: {r.request.method} {r.request.url} -> {r.status_code}: {r.text[:500]}")
+            samples[name].append(dt_ms)
     return samples
 
 
-def run_side(url: str, headers: dict[str, str], admin_headers: dict[str, str], args: argparse.Namespace, expect_total: int) -> dict[str, Stats]:
-    """Gallery pages, then enqueues with the in-process session processor running (informational),
-    then enqueues with the processor paused (the compared number: the API + queue-insert path alone,
-    without InvokeAI's per-item `gc.collect()` holding the GIL under the request)."""
-    with httpx.Client(base_url=url, headers=headers, timeout=60) as c:
-        first = c.get(GALLERY_PATH, params=GALLERY_PARAMS)
-        first.raise_for_status()
-        page = first.json()
-        if len(page["items"]) != 50 or page["total"] != expect_total:
-            raise RuntimeError(f"unexpected gallery page: {len(page['items'])} items, total={page['total']} (want 50, {expect_total})")
-        gallery = measure(c, lambda c: c.get(GALLERY_PATH, params=GALLERY_PARAMS), args.n_list, args.warmup)
-        enqueue_running = measure(c, lambda c: c.post(ENQUEUE_PATH, json=enqueue_body()), args.n_enqueue_running, 5)
-        r = c.put("/api/v1/queue/default/processor/pause", headers=admin_headers)
-        r.raise_for_status()
-        time.sleep(2)  # let the item in flight finish
-        enqueue = measure(c, lambda c: c.post(ENQUEUE_PATH, json=enqueue_body()), args.n_enqueue, args.warmup)
-    return {"gallery": Stats.of(gallery), "enqueue": Stats.of(enqueue), "enqueue_running": Stats.of(enqueue_running)}
+def run_interleaved(targets: list[Target], args: argparse.Namespace) -> dict[str, dict[str, Stats]]:
+    """Gallery pages; then enqueues with every session processor paused (the compared number: the
+    API + queue-insert path alone); then, informational, enqueues with the processors running
+    (InvokeAI's per-item `gc.collect()` then holds the GIL under the request)."""
+    clients = {t.name: httpx.Client(base_url=t.url, headers=t.headers, timeout=60) for t in targets}
+    try:
+        for t in targets:
+            page = clients[t.name].get(GALLERY_PATH, params=GALLERY_PARAMS)
+            page.raise_for_status()
+            items, total = len(page.json()["items"]), page.json()["total"]
+            if items != 50 or total != t.expect_total:
+                raise RuntimeError(f"{t.name}: unexpected gallery page: {items} items, total={total} (want 50, {t.expect_total})")
+        log("measuring gallery pages (interleaved)")
+        gallery = measure_interleaved(clients, lambda c: c.get(GALLERY_PATH, params=GALLERY_PARAMS), args.n_list, args.warmup)
+        for t in targets:
+            clients[t.name].put("/api/v1/queue/default/processor/pause", headers=t.admin_headers).raise_for_status()
+        time.sleep(2)  # let any item in flight finish
+        log("measuring enqueues, processors paused (interleaved)")
+        enqueue = measure_interleaved(clients, lambda c: c.post(ENQUEUE_PATH, json=enqueue_body()), args.n_enqueue, args.warmup)
+        for t in targets:
+            clients[t.name].put("/api/v1/queue/default/processor/resume", headers=t.admin_headers).raise_for_status()
+        log("measuring enqueues, processors running (interleaved; informational)")
+        running = measure_interleaved(clients, lambda c: c.post(ENQUEUE_PATH, json=enqueue_body()), args.n_enqueue_running, 5)
+    finally:
+        for c in clients.values():
+            c.close()
+    return {
+        t.name: {"gallery": Stats.of(gallery[t.name]), "enqueue": Stats.of(enqueue[t.name]), "enqueue_running": Stats.of(running[t.name])}
+        for t in targets
+    }
 
 
 # --------------------------------------------------------------------------- side A: Pingvas
 
 
-def run_pingvas(args: argparse.Namespace, work: Path) -> dict[str, Stats]:
+def start_pingvas(args: argparse.Namespace, work: Path, stack: ExitStack) -> Target:
     import psycopg
     import sqlalchemy as sa
 
@@ -317,6 +350,8 @@ def run_pingvas(args: argparse.Namespace, work: Path) -> dict[str, Stats]:
         port,
         "/api/v1/auth/status",
     )
+    stack.callback(_drop_database, name, args.keep)
+    stack.callback(server.stop)
     engine = None
     try:
         server.start()
@@ -359,23 +394,27 @@ def run_pingvas(args: argparse.Namespace, work: Path) -> dict[str, Stats]:
         r.raise_for_status()
         ops = {"Authorization": f"Bearer {r.json()['token']}"}
         me = accounts[len(accounts) // 2]
-        log(f"measuring Pingvas as the owner of tenant #{len(accounts) // 2}")
-        return run_side(server.url, {"Authorization": f"Bearer {me['token']}"}, ops, args, args.images)
+        log(f"Pingvas measured as the owner of tenant #{len(accounts) // 2}")
+        return Target("pingvas", server.url, {"Authorization": f"Bearer {me['token']}"}, ops, args.images)
     finally:
-        server.stop()
         if engine is not None:
             engine.dispose()
-        if not args.keep:
-            with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        else:
-            log(f"kept Postgres database {name}")
+
+
+def _drop_database(name: str, keep: bool) -> None:
+    import psycopg
+
+    if keep:
+        log(f"kept Postgres database {name}")
+        return
+    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 # --------------------------------------------------------------------------- side B: stock InvokeAI
 
 
-def run_stock(args: argparse.Namespace, work: Path, multiuser: bool = False) -> dict[str, Stats]:
+def start_stock(args: argparse.Namespace, work: Path, stack: ExitStack, multiuser: bool) -> Target:
     """Stock InvokeAI; with `multiuser`, its own multi-user mode with one signed-in user (auth on
     every request, as on Pingvas), else the default single-user mode (no auth at all)."""
     root = work / ("invokeai-multiuser" if multiuser else "invokeai")
@@ -385,43 +424,41 @@ def run_stock(args: argparse.Namespace, work: Path, multiuser: bool = False) -> 
         f"schema_version: 4.0.2\nhost: 127.0.0.1\nport: {port}\n" + ("multiuser: true\n" if multiuser else "")
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PINGVAS_", "INVOKEAI_"))}
-    server = Server("stock InvokeAI", [str(VENV_BIN / "invokeai-web"), "--root", str(root)], env, work / "stock.log", port, "/api/v1/app/version")
+    name = "stock_mu" if multiuser else "stock"
+    server = Server(f"stock InvokeAI ({name})", [str(VENV_BIN / "invokeai-web"), "--root", str(root)], env, work / f"{name}.log", port, "/api/v1/app/version")
+    stack.callback(server.stop)
+    server.start()  # first boot creates and migrates databases/invokeai.db
+    headers: dict[str, str] = {}
+    user_id = "system"
+    if multiuser:
+        account = {"email": "bench@stock.example", "display_name": "Bench", "password": "Bench!pass1"}
+        r = httpx.post(f"{server.url}/api/v1/auth/setup", json=account, timeout=60)
+        r.raise_for_status()
+        r = httpx.post(f"{server.url}/api/v1/auth/login", json={"email": account["email"], "password": account["password"]}, timeout=60)
+        r.raise_for_status()
+        headers = {"Authorization": f"Bearer {r.json()['token']}"}
+        user_id = r.json()["user"]["user_id"]
+    db_path = root / "databases" / "invokeai.db"
+    log(f"seeding {args.images} image rows into {db_path}")
+    rows = image_rows(args.images, user_id, random.Random(43), dt.datetime(2025, 1, 1))
+    cols = list(rows[0])
+    conn = sqlite3.connect(db_path, timeout=30)
     try:
-        server.start()  # first boot creates and migrates databases/invokeai.db
-        headers: dict[str, str] = {}
-        user_id = "system"
-        if multiuser:
-            account = {"email": "bench@stock.example", "display_name": "Bench", "password": "Bench!pass1"}
-            r = httpx.post(f"{server.url}/api/v1/auth/setup", json=account, timeout=60)
-            r.raise_for_status()
-            r = httpx.post(f"{server.url}/api/v1/auth/login", json={"email": account["email"], "password": account["password"]}, timeout=60)
-            r.raise_for_status()
-            headers = {"Authorization": f"Bearer {r.json()['token']}"}
-            user_id = r.json()["user"]["user_id"]
-        db_path = root / "databases" / "invokeai.db"
-        log(f"seeding {args.images} image rows into {db_path}")
-        rows = image_rows(args.images, user_id, random.Random(43), dt.datetime(2025, 1, 1))
-        cols = list(rows[0])
-        conn = sqlite3.connect(db_path, timeout=30)
-        try:
-            with conn:
-                conn.executemany(
-                    f"INSERT INTO images ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})",
-                    [
-                        tuple(
-                            r[c].strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] if isinstance(r[c], dt.datetime) else r[c]
-                            for c in cols
-                        )
-                        for r in rows
-                    ],
-                )
-            conn.execute("ANALYZE")
-        finally:
-            conn.close()
-        log(f"measuring stock ({'multiuser' if multiuser else 'single-user'})")
-        return run_side(server.url, headers, headers, args, args.images)
+        with conn:
+            conn.executemany(
+                f"INSERT INTO images ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})",
+                [
+                    tuple(
+                        r[c].strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] if isinstance(r[c], dt.datetime) else r[c]
+                        for c in cols
+                    )
+                    for r in rows
+                ],
+            )
+        conn.execute("ANALYZE")
     finally:
-        server.stop()
+        conn.close()
+    return Target(name, server.url, headers, headers, args.images)
 
 
 # --------------------------------------------------------------------------- report
@@ -453,8 +490,9 @@ def render(results: dict[str, dict[str, Stats]], args: argparse.Namespace, comma
         f"- data: Pingvas {args.tenants} tenants x {args.images} images on Postgres (RLS, app role `{APP_ROLE}`); "
         f"stock {args.images} images for its one user on SQLite (multi-user: the signed-in user; single-user: `system`)",
         f"- requests: {args.warmup} warm-up, then {args.n_list} x `GET {GALLERY_PATH}?{'&'.join(f'{k}={v}' for k, v in GALLERY_PARAMS)}`, "
-        f"{args.n_enqueue} x `POST {ENQUEUE_PATH}` (add -> integer_math) with the session processor paused "
-        f"(before that, {args.n_enqueue_running} with it running, informational); sequential, keep-alive, loopback",
+        f"{args.n_enqueue} x `POST {ENQUEUE_PATH}` (add -> integer_math) with the session processors paused, "
+        f"then {args.n_enqueue_running} with them running (informational); all sides up at once, requests "
+        f"interleaved one by one (round-robin, rotating order), keep-alive, loopback",
         f"- total run time: {elapsed_s:.0f} s",
         "",
         "",
@@ -523,13 +561,15 @@ def main() -> int:
     command = " ".join([".venv/bin/python", "bench/gallery_enqueue.py", *sys.argv[1:]])
     work = Path(tempfile.mkdtemp(prefix="pingvas-bench-"))
     t0 = time.monotonic()
-    results: dict[str, dict[str, Stats]] = {}
     try:
-        if args.only in (None, "pingvas"):
-            results["pingvas"] = run_pingvas(args, work)
-        if args.only in (None, "stock"):
-            results["stock_mu"] = run_stock(args, work, multiuser=True)
-            results["stock"] = run_stock(args, work)
+        with ExitStack() as stack:
+            targets = []
+            if args.only in (None, "pingvas"):
+                targets.append(start_pingvas(args, work, stack))
+            if args.only in (None, "stock"):
+                targets.append(start_stock(args, work, stack, multiuser=True))
+                targets.append(start_stock(args, work, stack, multiuser=False))
+            results = run_interleaved(targets, args)
     finally:
         if args.keep:
             log(f"kept {work}")

@@ -214,10 +214,6 @@ class TenancyService:
             count = conn.execute(sa.select(sa.func.count()).where(users.c.tenant_id == tenant_id)).scalar_one()
         return TenantSummary(id=row.tenant_id, name=row.name, plan=row.plan, status=row.status, member_count=count)
 
-    def tenant_status(self, tenant_id: str) -> str | None:
-        with system_scope(), self._db.begin() as conn:
-            return conn.execute(sa.select(tenants.c.status).where(tenants.c.tenant_id == tenant_id)).scalar_one_or_none()
-
     def update_tenant(self, tenant_id: str, status: str | None = None, plan: str | None = None) -> TenantSummary:
         """Operator action: suspend/reactivate a tenant or change its plan."""
         values: dict[str, object] = {"updated_at": utcnow()}

@@ -13,6 +13,7 @@ import httpx
 
 from invokeai_saas.db import Database
 from invokeai_saas.tenancy import TenancyService
+from tests import http
 
 ROOT = Path(__file__).resolve().parent.parent
 BOOT_TIMEOUT_S = 120
@@ -64,7 +65,7 @@ class Studio:
             if self.process.poll() is not None:
                 raise RuntimeError(f"studio exited at boot:\n{self.log_tail()}")
             try:
-                if httpx.get(f"{self.url}/api/v1/auth/status", timeout=2).status_code == 200:
+                if http.get(f"{self.url}/api/v1/auth/status", timeout=2).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass
@@ -90,13 +91,13 @@ class Studio:
 
     def signup(self, email: str, workspace: str = "Acme") -> Account:
         password = "Passw0rd!x"
-        r = httpx.post(f"{self.url}/api/v1/signup", json={"email": email, "password": password, "workspace_name": workspace})
+        r = http.post(f"{self.url}/api/v1/signup", json={"email": email, "password": password, "workspace_name": workspace})
         assert r.status_code == 201, r.text
         body = r.json()
         return Account(body["token"], body["user_id"], body["tenant_id"], email, password)
 
     def login(self, email: str, password: str) -> Account:
-        r = httpx.post(f"{self.url}/api/v1/auth/login", json={"email": email, "password": password})
+        r = http.post(f"{self.url}/api/v1/auth/login", json={"email": email, "password": password})
         assert r.status_code == 200, r.text
         body = r.json()
         return Account(body["token"], body["user"]["user_id"], None, email, password)

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+
+from tests import http
 import pytest
 import sqlalchemy as sa
 from PIL import Image
@@ -218,7 +220,7 @@ def walk(studio: Studio) -> dict[str, Any]:
     a = seed_tenant_a(studio)
     b = studio.signup(unique_email("bob"), "Bob Workspace")
     before = snapshot(studio, a)
-    spec = httpx.get(f"{studio.url}/openapi.json").json()
+    spec = http.get(f"{studio.url}/openapi.json").json()
     ids, fake = a.ids_by_param(), _fake_ids(a.ids_by_param())
     bodies, fake_bodies = BodyMaker(spec, ids), BodyMaker(spec, fake)
     results = []
@@ -282,4 +284,4 @@ def test_tenant_a_objects_are_untouched(walk: dict[str, Any]) -> None:
 def test_tenant_a_api_key_is_useless_for_nothing_but_a(studio: Studio, walk: dict[str, Any]) -> None:
     a: TenantObjects = walk["a"]
     headers = {"Authorization": f"Bearer {a.names['api_key_secret']}"}
-    assert httpx.get(f"{studio.url}/api/v1/tenant", headers=headers).json()["id"] == a.account.tenant_id
+    assert http.get(f"{studio.url}/api/v1/tenant", headers=headers).json()["id"] == a.account.tenant_id

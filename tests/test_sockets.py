@@ -7,6 +7,8 @@ from typing import Any
 
 import socketio
 
+from tests import http
+
 from tests.conftest import unique_email
 from tests.studio import Account, Studio
 
@@ -78,7 +80,7 @@ def test_a_second_member_of_the_tenant_sees_sanitized_queue_updates(studio: Stud
         token = c.post("/api/v1/tenant/invitations", json={"email": unique_email("mate")}).json()["token"]
     import httpx
 
-    mate_body = httpx.post(f"{studio.url}/api/v1/invitations/accept", json={"token": token, "password": "Matey!pass1"}).json()
+    mate_body = http.post(f"{studio.url}/api/v1/invitations/accept", json={"token": token, "password": "Matey!pass1"}).json()
     mate = Account(mate_body["token"], mate_body["user_id"], mate_body["tenant_id"], "mate")
     outsider = studio.signup(unique_email("outsider"))
     m, o = Listener(studio, mate), Listener(studio, outsider)

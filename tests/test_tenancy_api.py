@@ -1,6 +1,8 @@
 """Signup, the tenant summary, members, invitations, API keys and suspension, over real HTTP."""
 
 import httpx
+
+from tests import http
 import pytest
 
 from tests.conftest import unique_email
@@ -43,7 +45,7 @@ def test_signed_up_member_can_log_in_through_invokeai_login(studio: Studio) -> N
     ],
 )
 def test_malformed_signup_is_refused_and_creates_nothing(studio: Studio, body: dict, status: int, code: str) -> None:
-    r = httpx.post(f"{studio.url}/api/v1/signup", json=body)
+    r = http.post(f"{studio.url}/api/v1/signup", json=body)
     _refusal(r, status, code)
     if "@" in body.get("email", "") and body.get("password"):
         # nothing was created: the same email can still sign up with valid data
@@ -53,7 +55,7 @@ def test_malformed_signup_is_refused_and_creates_nothing(studio: Studio, body: d
 def test_duplicate_email_is_refused_case_insensitively(studio: Studio) -> None:
     email = unique_email("dup")
     studio.signup(email)
-    r = httpx.post(f"{studio.url}/api/v1/signup", json={"email": email.upper(), "password": "Passw0rd!x", "workspace_name": "B"})
+    r = http.post(f"{studio.url}/api/v1/signup", json={"email": email.upper(), "password": "Passw0rd!x", "workspace_name": "B"})
     _refusal(r, 409, "email_taken")
 
 
@@ -62,8 +64,8 @@ def test_forged_and_missing_tokens_are_401_with_code(studio: Studio) -> None:
     header, payload, _sig = owner.token.split(".")
     forged = f"{header}.{payload}.{'A' * 43}"
     for headers in ({"Authorization": f"Bearer {forged}"}, {}, {"Authorization": "Bearer garbage"}):
-        _refusal(httpx.get(f"{studio.url}/api/v1/tenant", headers=headers), 401, "unauthorized")
-        _refusal(httpx.get(f"{studio.url}/api/v1/boards/?all=true", headers=headers), 401, "unauthorized")
+        _refusal(http.get(f"{studio.url}/api/v1/tenant", headers=headers), 401, "unauthorized")
+        _refusal(http.get(f"{studio.url}/api/v1/boards/?all=true", headers=headers), 401, "unauthorized")
 
 
 def test_expired_token_is_refused(studio: Studio) -> None:
@@ -76,8 +78,8 @@ def test_expired_token_is_refused(studio: Studio) -> None:
     owner = studio.signup(unique_email())
     set_jwt_secret(SqlAppSettingsService(studio.db).get_jwt_secret())
     expired = create_access_token(TokenData(user_id=owner.user_id, email=owner.email, is_admin=False), timedelta(seconds=-5))
-    _refusal(httpx.get(f"{studio.url}/api/v1/boards/?all=true", headers={"Authorization": f"Bearer {expired}"}), 401, "unauthorized")
-    _refusal(httpx.get(f"{studio.url}/api/v1/tenant", headers={"Authorization": f"Bearer {expired}"}), 401, "unauthorized")
+    _refusal(http.get(f"{studio.url}/api/v1/boards/?all=true", headers={"Authorization": f"Bearer {expired}"}), 401, "unauthorized")
+    _refusal(http.get(f"{studio.url}/api/v1/tenant", headers={"Authorization": f"Bearer {expired}"}), 401, "unauthorized")
 
 
 def test_invitation_flow_and_roles(studio: Studio) -> None:
@@ -87,12 +89,12 @@ def test_invitation_flow_and_roles(studio: Studio) -> None:
         inv = c.post("/api/v1/tenant/invitations", json={"email": member_email, "role": "member"})
         assert inv.status_code == 201, inv.text
         token = inv.json()["token"]
-    accepted = httpx.post(f"{studio.url}/api/v1/invitations/accept", json={"token": token, "password": "Membr!pass1"})
+    accepted = http.post(f"{studio.url}/api/v1/invitations/accept", json={"token": token, "password": "Membr!pass1"})
     assert accepted.status_code == 201, accepted.text
     member = accepted.json()
     assert member["tenant_id"] == owner.tenant_id
     # one-time
-    again = httpx.post(f"{studio.url}/api/v1/invitations/accept", json={"token": token, "password": "Membr!pass1"})
+    again = http.post(f"{studio.url}/api/v1/invitations/accept", json={"token": token, "password": "Membr!pass1"})
     _refusal(again, 404, "not_found")
     member_headers = {"Authorization": f"Bearer {member['token']}"}
     with studio.client(owner) as c:
@@ -100,9 +102,9 @@ def test_invitation_flow_and_roles(studio: Studio) -> None:
         assert {m["role"] for m in members} == {"owner", "member"}
         assert c.get("/api/v1/tenant").json()["member_count"] == 2
     # a member cannot manage members, nor delete the owner
-    _refusal(httpx.post(f"{studio.url}/api/v1/tenant/invitations", json={"email": unique_email()}, headers=member_headers), 403, "forbidden")
-    _refusal(httpx.delete(f"{studio.url}/api/v1/tenant/members/{owner.user_id}", headers=member_headers), 403, "forbidden")
-    _refusal(httpx.patch(f"{studio.url}/api/v1/tenant/members/{member['user_id']}", json={"role": "owner"}, headers=member_headers), 403, "forbidden")
+    _refusal(http.post(f"{studio.url}/api/v1/tenant/invitations", json={"email": unique_email()}, headers=member_headers), 403, "forbidden")
+    _refusal(http.delete(f"{studio.url}/api/v1/tenant/members/{owner.user_id}", headers=member_headers), 403, "forbidden")
+    _refusal(http.patch(f"{studio.url}/api/v1/tenant/members/{member['user_id']}", json={"role": "owner"}, headers=member_headers), 403, "forbidden")
     with studio.client(owner) as c:
         assert c.get("/api/v1/tenant").json()["member_count"] == 2
         # the last owner can neither leave nor be demoted
@@ -112,7 +114,7 @@ def test_invitation_flow_and_roles(studio: Studio) -> None:
         # promote the member to owner, then the first owner may leave
         assert c.patch(f"/api/v1/tenant/members/{member['user_id']}", json={"role": "owner"}).json()["role"] == "owner"
         assert c.delete(f"/api/v1/tenant/members/{owner.user_id}").status_code == 200
-    remaining = httpx.get(f"{studio.url}/api/v1/tenant/members", headers=member_headers).json()
+    remaining = http.get(f"{studio.url}/api/v1/tenant/members", headers=member_headers).json()
     assert [m["user_id"] for m in remaining] == [member["user_id"]]
 
 
@@ -133,13 +135,13 @@ def test_api_key_acts_as_its_creator_and_dies_when_revoked(studio: Studio) -> No
         listed = c.get("/api/v1/tenant/api-keys").json()
         assert [k["api_key_id"] for k in listed] == [key["api_key_id"]] and "secret" not in listed[0]
     key_headers = {"Authorization": f"Bearer {key['secret']}"}
-    assert httpx.get(f"{studio.url}/api/v1/tenant", headers=key_headers).json()["id"] == owner.tenant_id
-    me = httpx.get(f"{studio.url}/api/v1/auth/me", headers=key_headers)
+    assert http.get(f"{studio.url}/api/v1/tenant", headers=key_headers).json()["id"] == owner.tenant_id
+    me = http.get(f"{studio.url}/api/v1/auth/me", headers=key_headers)
     assert me.status_code == 200 and me.json()["user_id"] == owner.user_id
     with studio.client(owner) as c:
         assert c.delete(f"/api/v1/tenant/api-keys/{key['api_key_id']}").status_code == 200
-    _refusal(httpx.get(f"{studio.url}/api/v1/tenant", headers=key_headers), 401, "unauthorized")
-    _refusal(httpx.get(f"{studio.url}/api/v1/boards/?all=true", headers=key_headers), 401, "unauthorized")
+    _refusal(http.get(f"{studio.url}/api/v1/tenant", headers=key_headers), 401, "unauthorized")
+    _refusal(http.get(f"{studio.url}/api/v1/boards/?all=true", headers=key_headers), 401, "unauthorized")
 
 
 def test_suspended_tenant_reads_but_cannot_enqueue_or_upload(studio: Studio) -> None:
@@ -173,12 +175,12 @@ def _png_bytes() -> bytes:
 
 
 def test_ui_is_served_under_the_product_name(studio: Studio) -> None:
-    page = httpx.get(f"{studio.url}/")
+    page = http.get(f"{studio.url}/")
     assert page.status_code == 200 and "<title>Pingvas Studio</title>" in page.text
-    assert httpx.get(f"{studio.url}/pingvas/static/branding.css").status_code == 200
+    assert http.get(f"{studio.url}/pingvas/static/branding.css").status_code == 200
     # InvokeAI's own UI assets still come from its mount
     asset = next(part.split('"')[0] for part in page.text.split('src="')[1:] if part.startswith("./assets") or part.startswith("/assets") or "assets/" in part.split('"')[0])
-    assert httpx.get(f"{studio.url}/{asset.lstrip('./')}").status_code == 200
+    assert http.get(f"{studio.url}/{asset.lstrip('./')}").status_code == 200
 
 
 def test_unknown_api_path_is_a_json_404(studio: Studio) -> None:
@@ -194,17 +196,17 @@ def test_shared_board_is_shared_inside_the_tenant_only(studio: Studio) -> None:
         board = c.post("/api/v1/boards/", params={"board_name": "Team board"}).json()["board_id"]
         assert c.patch(f"/api/v1/boards/{board}", json={"board_visibility": "shared"}).status_code == 201
         token = c.post("/api/v1/tenant/invitations", json={"email": unique_email("teammate")}).json()["token"]
-    mate = httpx.post(f"{studio.url}/api/v1/invitations/accept", json={"token": token, "password": "Teammate1!"}).json()
+    mate = http.post(f"{studio.url}/api/v1/invitations/accept", json={"token": token, "password": "Teammate1!"}).json()
     outsider = studio.signup(unique_email("outsider"))
-    boards_of = lambda headers: {b["board_id"] for b in httpx.get(f"{studio.url}/api/v1/boards/", params={"all": True}, headers=headers).json()}  # noqa: E731
+    boards_of = lambda headers: {b["board_id"] for b in http.get(f"{studio.url}/api/v1/boards/", params={"all": True}, headers=headers).json()}  # noqa: E731
     assert board in boards_of({"Authorization": f"Bearer {mate['token']}"})
     assert board not in boards_of(outsider.headers)
-    assert httpx.get(f"{studio.url}/api/v1/boards/{board}", headers=outsider.headers).status_code == 404
+    assert http.get(f"{studio.url}/api/v1/boards/{board}", headers=outsider.headers).status_code == 404
 
 
 def test_ui_strings_carry_the_product_name(studio: Studio) -> None:
-    strings = httpx.get(f"{studio.url}/locales/en.json").json()
+    strings = http.get(f"{studio.url}/locales/en.json").json()
     assert strings["auth"]["login"]["title"] == "Sign In to Pingvas Studio"
     assert strings["common"]  # the rest is InvokeAI's own
-    assert httpx.get(f"{studio.url}/locales/de.json").json()["auth"]["login"]["title"]  # no override: InvokeAI's
-    assert httpx.get(f"{studio.url}/locales/zz-nothing.json").status_code == 404
+    assert http.get(f"{studio.url}/locales/de.json").json()["auth"]["login"]["title"]  # no override: InvokeAI's
+    assert http.get(f"{studio.url}/locales/zz-nothing.json").status_code == 404

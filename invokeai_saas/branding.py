@@ -1,4 +1,8 @@
-"""Serve InvokeAI's UI entry page under our product name, plus our static branding files."""
+"""Serve InvokeAI's UI entry page under our product name, plus our static branding files.
+
+The entry page gets our title, stylesheet and script (the sign-in page's link to /signup) added as it
+is served; InvokeAI's installed files are never edited.
+"""
 
 import json
 import re
@@ -22,7 +26,11 @@ STATIC_PREFIX = "/pingvas/static"
 def branded_index() -> str:
     index = (UI_DIST / "index.html").read_text()
     index = index.replace("<title>Invoke - Community Edition</title>", f"<title>{PRODUCT_NAME}</title>")
-    return index.replace("</head>", f'<link rel="stylesheet" href="{STATIC_PREFIX}/branding.css" /></head>', 1)
+    ours = (
+        f'<link rel="stylesheet" href="{STATIC_PREFIX}/branding.css" />'
+        f'<script defer src="{STATIC_PREFIX}/signin-link.js"></script>'  # the sign-in page's link to /signup
+    )
+    return index.replace("</head>", f"{ours}</head>", 1)
 
 
 @lru_cache(maxsize=8)
@@ -42,7 +50,9 @@ def branded_locale(language: str) -> dict[str, Any]:
 def branding_router() -> APIRouter:
     router = APIRouter(include_in_schema=False)
 
+    # `/login` too: the UI's sign-in route, loaded directly (a bookmark, a reload) rather than reached from `/`.
     @router.get("/", response_class=HTMLResponse)
+    @router.get("/login", response_class=HTMLResponse)
     def index() -> HTMLResponse:
         return HTMLResponse(branded_index(), headers={"Cache-Control": "no-store"})
 

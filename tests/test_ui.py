@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Error, Page, expect, sync_playwright
 
+from tests import http
 from tests.conftest import unique_email
 from tests.studio import Account, Studio
 
@@ -179,3 +180,44 @@ def test_invitation_page_joins_the_workspace(page: Page, studio: Studio) -> None
     expect(page.get_by_role("heading", name="Sign In to Pingvas Studio")).to_be_visible()
     with studio.client(studio.login(invitee, "Invited1!x")) as c:
         assert c.get("/api/v1/tenant").json()["id"] == owner.tenant_id
+
+
+@pytest.mark.parametrize("path", ["/", "/login"])
+def test_the_served_sign_in_page_carries_the_sign_up_link_script(studio: Studio, path: str) -> None:
+    page = http.get(f"{studio.url}{path}")
+    assert page.status_code == 200
+    assert "<title>Pingvas Studio</title>" in page.text
+    assert '<script defer src="/pingvas/static/signin-link.js"></script>' in page.text
+    script = http.get(f"{studio.url}/pingvas/static/signin-link.js")
+    assert script.status_code == 200
+    assert 'link.href = "/signup"' in script.text
+
+
+@pytest.mark.parametrize("entry", ["/", "/login"])
+def test_a_newcomer_finds_sign_up_from_the_sign_in_page(page: Page, studio: Studio, entry: str, tmp_path: Path) -> None:
+    page.goto(entry)
+    expect(page.get_by_role("heading", name="Sign In to Pingvas Studio")).to_be_visible()
+    expect(page.get_by_text("New to Pingvas Studio?")).to_be_visible()
+    link = page.get_by_role("link", name="Create a workspace")
+    expect(link).to_be_visible()
+    expect(link).to_have_count(1)  # added once, however often the UI re-renders
+    expect(page.get_by_role("button", name="Sign In")).to_be_visible()  # InvokeAI's form is untouched
+    page.screenshot(path=tmp_path / "sign-in-with-sign-up-link.png")
+    link.click()
+    expect(page).to_have_url(f"{studio.url}/signup")
+    expect(page.get_by_role("heading", name="Create your Pingvas Studio workspace")).to_be_visible()
+
+
+@pytest.mark.parametrize("path", ["/signup", "/invite?token=not-a-real-token"])
+def test_the_account_pages_lead_back_to_sign_in(page: Page, studio: Studio, path: str) -> None:
+    page.goto(path)
+    page.get_by_role("link", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Sign In to Pingvas Studio")).to_be_visible()
+    expect(page.get_by_role("link", name="Create a workspace")).to_be_visible()
+
+
+def test_a_signed_in_member_sees_no_sign_up_link(page: Page, studio: Studio) -> None:
+    member = studio.signup(unique_email("signed-in"), "Signed In Co")
+    sign_in(page, member)
+    expect(page.locator("#pingvas-signup-link")).to_have_count(0)
+    expect(page.get_by_role("link", name="Create a workspace")).to_have_count(0)

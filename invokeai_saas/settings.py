@@ -1,8 +1,10 @@
 """Process settings (env prefix PINGVAS_). Defaults give the embedded studio: SQLite + local files."""
 
+from ipaddress import ip_network
 from pathlib import Path
 
-from pydantic import Field
+import limits
+from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -19,6 +21,41 @@ class Settings(BaseSettings):
     port: int = 9090
     default_plan: str = "starter"
     invitation_ttl_hours: int = 72
+    redis_url: str | None = Field(
+        default=None,
+        description="Redis shared by every pod (`redis://host:port/db` or `redis+sentinel://…`); default: none, in-process.",
+    )
+    login_rate_limit: str = Field(
+        default="10/minute", description="Failed sign-ins allowed per account and per client address (`limits` notation)."
+    )
+    signup_rate_limit: str = Field(
+        default="20/hour", description="Sign-ups and invitation accepts allowed per client address (`limits` notation)."
+    )
+    trusted_proxies: str = Field(
+        default="", description="Comma-separated IPs/CIDRs of proxies whose X-Forwarded-For names the client."
+    )
+
+    @field_validator("login_rate_limit", "signup_rate_limit")
+    @classmethod
+    def _one_rate_limit(cls, value: str, info: ValidationInfo) -> str:
+        try:
+            parsed = limits.parse_many(value)
+        except ValueError:
+            parsed = []
+        if len(parsed) != 1:
+            name = f"PINGVAS_{(info.field_name or '').upper()}"
+            raise ValueError(f"{name}={value!r} is not one rate limit; write it like '10/minute' or '20/hour'")
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _ip_networks(cls, value: str) -> str:
+        for part in filter(None, (p.strip() for p in value.split(","))):
+            try:
+                ip_network(part, strict=False)
+            except ValueError:
+                raise ValueError(f"PINGVAS_TRUSTED_PROXIES: {part!r} is not an IP address or CIDR") from None
+        return value
 
     @property
     def resolved_database_url(self) -> str:

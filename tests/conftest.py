@@ -8,6 +8,9 @@ from tests.db_fixtures import APP_ROLE, create_pg_database, database, drop_pg_da
 from tests.generation import install_tiny_model
 from tests.studio import Studio
 
+# The suite signs up hundreds of workspaces from 127.0.0.1; tests/test_rate_limits.py runs its own studio with small limits.
+NO_RATE_LIMITS = {"PINGVAS_SIGNUP_RATE_LIMIT": "100000/minute", "PINGVAS_LOGIN_RATE_LIMIT": "100000/minute"}
+
 
 @pytest.fixture(scope="session", params=["sqlite", "postgres"])
 def studio(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Studio]:
@@ -15,12 +18,12 @@ def studio(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     data_dir = tmp_path_factory.mktemp(f"studio-{request.param}")
     pg_name = None
     if request.param == "sqlite":
-        env = {"PINGVAS_DATABASE_URL": ""}
+        env = {"PINGVAS_DATABASE_URL": "", **NO_RATE_LIMITS}
         db = Database(f"sqlite:///{data_dir / 'databases' / 'pingvas.db'}")
     else:
         pg_name = create_pg_database()
         url = pg_url(pg_name)
-        env = {"PINGVAS_DATABASE_URL": url, "PINGVAS_DB_SCHEMA": "pingvas", "PINGVAS_DB_APP_ROLE": APP_ROLE}
+        env = {"PINGVAS_DATABASE_URL": url, "PINGVAS_DB_SCHEMA": "pingvas", "PINGVAS_DB_APP_ROLE": APP_ROLE, **NO_RATE_LIMITS}
         db = Database(url, schema="pingvas", app_role=APP_ROLE)
     studio = Studio(request.param, data_dir, env, db)
     studio.start()

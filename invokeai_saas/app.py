@@ -5,6 +5,7 @@ configure InvokeAI, apply patches, replace `ApiDependencies.initialize`, then im
 """
 
 import logging
+from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
@@ -14,9 +15,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Mount
 
 import patches
+from invokeai_saas.account_cache import AccountCache
 from invokeai_saas.branding import STATIC_PREFIX, branding_router, branding_static
 from invokeai_saas.db import Database
 from invokeai_saas.db.migrate import upgrade_if_empty
+from invokeai_saas.invitations import InvitationService
+from invokeai_saas.rate_limits import AbuseLimits, RateLimitMiddleware
 from invokeai_saas.settings import Settings
 from invokeai_saas.tenancy import API_KEY_PREFIX, TenancyService
 from tenant_middleware.errors import CODE_FOR_STATUS, ErrorCode, ServiceError
@@ -49,27 +53,42 @@ def create_app(settings: Settings, run_processor: bool = True) -> tuple[FastAPI,
     configure_invokeai(settings)
     db = open_database(settings)
     upgrade_if_empty(db)
-    tenancy = TenancyService(db, default_plan=settings.default_plan)
+    accounts = AccountCache()
+    tenancy = TenancyService(db, default_plan=settings.default_plan, cache=accounts)
+    invitations = InvitationService(db, ttl=timedelta(hours=settings.invitation_ttl_hours))
 
     from invokeai.app.api.dependencies import ApiDependencies
 
     from invokeai_saas.services import make_initializer
 
-    ApiDependencies.initialize = staticmethod(make_initializer(db, run_processor))  # type: ignore[method-assign]
+    ApiDependencies.initialize = staticmethod(make_initializer(db, accounts, run_processor))  # type: ignore[method-assign]
+    tenancy.on_access_changed = _emit_user_access_changed
 
     from invokeai.app import api_app
     from patches.sockets_tenant_rooms import set_tenant_lookup
 
+    from invokeai_saas.api.media import media_router
     from invokeai_saas.api.router import build_router
 
     app: FastAPI = api_app.app
     patches.apply_to_app(app)
     set_tenant_lookup(tenancy.tenant_of_user)
     app.mount(STATIC_PREFIX, branding_static(), name="pingvas-static")
-    _install_routes_ahead_of_ui(app, [build_router(tenancy), branding_router()])
+    _install_routes_ahead_of_ui(app, [build_router(tenancy, invitations), media_router(), branding_router()])
     _install_error_handlers(app)
     app.add_middleware(TenantContextMiddleware, source=tenancy, api_key_prefix=API_KEY_PREFIX)
+    app.add_middleware(RateLimitMiddleware, limits=AbuseLimits.from_settings(settings))
+    app.openapi()  # built once now (about 5 s here), not by the first caller, and cached by FastAPI
     return app, api_app.loop
+
+
+def _emit_user_access_changed(user_id: str, is_active: bool) -> None:
+    """InvokeAI's own event: its socket layer re-reads the user and drops or re-checks their sockets."""
+    from invokeai.app.api.dependencies import ApiDependencies
+
+    invoker = getattr(ApiDependencies, "invoker", None)
+    if invoker is not None:
+        invoker.services.events.emit_user_access_changed(user_id=user_id, is_admin=False, is_active=is_active)
 
 
 def _install_routes_ahead_of_ui(app: FastAPI, routers: list[Any]) -> None:

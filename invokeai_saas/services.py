@@ -38,6 +38,7 @@ from invokeai.app.services.videos.videos_default import VideoService
 from invokeai.app.services.workflow_thumbnails.workflow_thumbnails_disk import WorkflowThumbnailFileStorageDisk
 from invokeai.backend.stable_diffusion.diffusion import conditioning_data as cd
 
+from invokeai_saas.account_cache import AccountCache
 from invokeai_saas.db import Database
 from invokeai_saas.events import TenantEventService
 from invokeai_saas.images import SqlImageService
@@ -59,7 +60,7 @@ from invokeai_saas.records.users_sql import SqlUserService
 from invokeai_saas.records.video_records_sql import SqlVideoRecordStorage
 from invokeai_saas.records.workflow_records_sql import SqlWorkflowRecordsStorage
 from invokeai_saas.session_processors import NoSessionProcessor, TenantAwareSessionProcessor
-from tenant_middleware.context import bind_tenant
+from tenant_middleware.context import bind_tenant, system_scope
 
 _CONDITIONING_TYPES = [
     cd.ConditioningFieldData, cd.BasicConditioningInfo, cd.SDXLConditioningInfo, cd.FLUXConditioningInfo,
@@ -80,10 +81,13 @@ class TenantBoundSessionQueue(SqlSessionQueue):
         return item
 
 
-def make_initializer(db: Database, run_processor: bool = True) -> Callable[..., None]:
+def make_initializer(db: Database, accounts: AccountCache, run_processor: bool = True) -> Callable[..., None]:
     def initialize(config: InvokeAIAppConfig, event_handler_id: int, loop: asyncio.AbstractEventLoop, logger: Logger) -> None:
-        services = build_services(db, config, event_handler_id, loop, logger, run_processor)
-        ApiDependencies.invoker = Invoker(services)
+        services = build_services(db, config, event_handler_id, loop, logger, run_processor, accounts)
+        # InvokeAI's start-up (default workflows, queue recovery, image-move recovery) is platform
+        # maintenance: it runs in system scope, which lasts for this start-up task only.
+        with system_scope():
+            ApiDependencies.invoker = Invoker(services)
 
     return initialize
 
@@ -95,6 +99,7 @@ def build_services(
     loop: asyncio.AbstractEventLoop,
     logger: Logger,
     run_processor: bool = True,
+    accounts: AccountCache | None = None,
 ) -> InvocationServices:
     output_folder = config.outputs_path
     assert output_folder is not None
@@ -158,7 +163,7 @@ def build_services(
         system_prompt_records=SqlSystemPromptRecordsStorage(db),
         workflow_thumbnails=WorkflowThumbnailFileStorageDisk(config.workflow_thumbnails_path),
         client_state_persistence=SqlClientStatePersistence(db),
-        users=SqlUserService(db),
+        users=SqlUserService(db, accounts),
         videos=VideoService(),
         video_files=DiskVideoFileStorage(f"{output_folder}/videos"),
         video_records=SqlVideoRecordStorage(db),

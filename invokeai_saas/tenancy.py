@@ -1,33 +1,45 @@
-"""Tenants (workspaces), their members, invitations and API keys.
+"""Tenants (workspaces), their members and API keys; who a credential stands for.
 
 A user belongs to exactly one tenant; platform operators (InvokeAI's `is_admin`) belong to none
 and tenant owners never get `is_admin`. API keys are stored as a SHA-256 hash with a visible prefix.
+Invitations live beside this (`invitations.py`), shared account checks in `accounts.py`.
+Membership changes lock the tenant's row first, so two owners demoting or removing each other at
+once cannot leave a workspace without an owner.
 """
 
-import hashlib
 import secrets
 import uuid
-from dataclasses import dataclass, replace
+from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from invokeai.app.services.auth.password_utils import hash_password, validate_password_strength
 from invokeai.app.services.auth.token_service import TokenData, create_access_token
-from invokeai.app.services.users.users_common import validate_email_with_special_domains
 from pydantic import BaseModel
 
 from billing.plans import PLANS
+from invokeai_saas.account_cache import AccountCache
+from invokeai_saas.accounts import (
+    SignedIn,
+    assert_email_free,
+    check_name,
+    check_password,
+    insert_user,
+    issue_token,
+    normalize_email,
+    sha256,
+    slow_hash,
+)
 from invokeai_saas.db import Database, utcnow
-from invokeai_saas.db.tables.tenancy import api_keys, tenant_invitations, tenants, users
-from invokeai_saas.ttl_cache import TtlCache
+from invokeai_saas.db.tables.tenancy import api_keys, tenants, users
 from tenant_middleware.context import Principal, TenantRole, system_scope
 from tenant_middleware.errors import ErrorCode, ServiceError
 
 API_KEY_PREFIX = "pvk_"
-PRINCIPAL_TTL_S = 2.0
 _MISSING = object()
-MAX_NAME_LENGTH = 100
-MAX_PASSWORD_BYTES = 72  # bcrypt ignores bytes past 72: refuse rather than silently truncate
+# Told when a user's access changes (removed, role changed): (user_id, is_active). The app emits
+# InvokeAI's user-access-changed event from it, so the user's open sockets are re-checked at once.
+AccessChanged = Callable[[str, bool], None]
 
 
 class TenantSummary(BaseModel):
@@ -47,14 +59,6 @@ class Member(BaseModel):
     created_at: datetime
 
 
-class Invitation(BaseModel):
-    invitation_id: str
-    email: str
-    role: TenantRole
-    expires_at: datetime
-    token: str
-
-
 class ApiKeyInfo(BaseModel):
     api_key_id: str
     name: str
@@ -68,52 +72,13 @@ class CreatedApiKey(ApiKeyInfo):
     secret: str
 
 
-@dataclass(frozen=True)
-class SignedIn:
-    token: str
-    user_id: str
-    tenant_id: str | None
-
-
-def _sha256(value: str) -> str:
-    return hashlib.sha256(value.encode()).hexdigest()
-
-
-def normalize_email(email: str) -> str:
-    try:
-        return validate_email_with_special_domains(email.strip()).lower()
-    except ValueError as e:
-        raise ServiceError(ErrorCode.INVALID_INPUT, f"Invalid email address: {e}") from e
-
-
-def check_password(password: str) -> None:
-    if len(password.encode()) > MAX_PASSWORD_BYTES:
-        raise ServiceError(ErrorCode.INVALID_INPUT, f"Password must be at most {MAX_PASSWORD_BYTES} bytes long")
-    ok, reason = validate_password_strength(password)
-    if not ok:
-        raise ServiceError(ErrorCode.INVALID_INPUT, reason)
-
-
-def check_name(name: str, what: str) -> str:
-    name = name.strip()
-    if not name:
-        raise ServiceError(ErrorCode.INVALID_INPUT, f"{what} must not be empty")
-    if len(name) > MAX_NAME_LENGTH:
-        raise ServiceError(ErrorCode.INVALID_INPUT, f"{what} must be at most {MAX_NAME_LENGTH} characters")
-    return name
-
-
-def issue_token(user_id: str, email: str, is_admin: bool = False, token_epoch: int = 0) -> str:
-    return create_access_token(TokenData(user_id=user_id, email=email, is_admin=is_admin, token_epoch=token_epoch))
-
-
 class TenancyService:
-    def __init__(self, db: Database, default_plan: str = "starter", invitation_ttl: timedelta = timedelta(hours=72)):
+    def __init__(self, db: Database, default_plan: str = "starter", cache: AccountCache | None = None) -> None:
         self._db = db
         self._default_plan = default_plan
-        self._invitation_ttl = invitation_ttl
+        self._cache = cache or AccountCache()
         self._tenant_of_user: dict[str, str | None] = {}
-        self._principals: TtlCache[Principal | None] = TtlCache(PRINCIPAL_TTL_S)
+        self.on_access_changed: AccessChanged = lambda _user_id, _is_active: None
 
     # --- accounts -------------------------------------------------------------------------
 
@@ -121,64 +86,42 @@ class TenancyService:
         email = normalize_email(email)
         check_password(password)
         name = check_name(workspace_name, "Workspace name")
+        password_hash = slow_hash(password)
         tenant_id, user_id, now = str(uuid.uuid4()), str(uuid.uuid4()), utcnow()
         with system_scope(), self._db.begin() as conn:
-            self._assert_email_free(conn, email)
+            assert_email_free(conn, email)
             conn.execute(
                 sa.insert(tenants).values(
                     tenant_id=tenant_id, name=name, plan=self._default_plan, status="active", created_at=now, updated_at=now
                 )
             )
-            self._insert_user(conn, user_id, email, password, tenant_id, TenantRole.OWNER, now)
+            insert_user(conn, user_id, email, password_hash, tenant_id, TenantRole.OWNER, now)
         return SignedIn(issue_token(user_id, email), user_id, tenant_id)
 
     def create_operator(self, email: str, password: str, display_name: str | None = None) -> str:
         """A platform operator: InvokeAI admin, member of no tenant."""
         email = normalize_email(email)
         check_password(password)
+        password_hash = slow_hash(password)
         user_id = str(uuid.uuid4())
         with system_scope(), self._db.begin() as conn:
-            self._assert_email_free(conn, email)
-            self._insert_user(conn, user_id, email, password, None, None, utcnow(), is_admin=True, display_name=display_name)
+            assert_email_free(conn, email)
+            insert_user(conn, user_id, email, password_hash, None, None, utcnow(), is_admin=True, display_name=display_name)
         return user_id
-
-    def _assert_email_free(self, conn: sa.Connection, email: str) -> None:
-        if conn.execute(sa.select(users.c.user_id).where(sa.func.lower(users.c.email) == email)).first():
-            raise ServiceError(ErrorCode.EMAIL_TAKEN, "An account with this email already exists")
-
-    def _insert_user(
-        self,
-        conn: sa.Connection,
-        user_id: str,
-        email: str,
-        password: str,
-        tenant_id: str | None,
-        role: TenantRole | None,
-        now: datetime,
-        is_admin: bool = False,
-        display_name: str | None = None,
-    ) -> None:
-        conn.execute(
-            sa.insert(users).values(
-                user_id=user_id, email=email, display_name=display_name, password_hash=hash_password(password),
-                is_admin=is_admin, is_active=True, token_epoch=0, created_at=now, updated_at=now,
-                tenant_id=tenant_id, tenant_role=role.value if role else None,
-            )
-        )
 
     def principal_for_token(self, user_id: str, token_epoch: int | None) -> Principal | None:
         """The principal a verified token stands for; None if the user is gone, inactive or the token revoked.
 
-        Cached for PRINCIPAL_TTL_S: a role change or suspension made on another pod takes up to that
-        long to apply here (changes made through this process apply at once).
+        Read through the account cache (see `account_cache.py`): a change made on another pod takes
+        up to its TTL to apply here; a change made through this process applies at once.
         """
-        return self._principals.get((user_id, token_epoch), lambda: self._load_principal(user_id, token_epoch))
+        return self._cache.principals.get((user_id, token_epoch), lambda: self._load_principal(user_id, token_epoch))
 
     def cached_principal(self, user_id: str, token_epoch: int | None) -> Principal | None:
-        return self._principals.peek((user_id, token_epoch))
+        return self._cache.principals.peek((user_id, token_epoch))
 
     def forget_principal(self, user_id: str) -> None:
-        self._principals.forget(lambda key: key[0] == user_id)  # type: ignore[index]
+        self._cache.forget_user(user_id)
 
     def _load_principal(self, user_id: str, token_epoch: int | None) -> Principal | None:
         with system_scope(), self._db.begin() as conn:
@@ -190,6 +133,8 @@ class TenancyService:
             ).first()
         if row is None or (token_epoch is not None and token_epoch != row.token_epoch):
             return None
+        if row.tenant_id is None and not row.is_admin:
+            return None  # neither a workspace member nor an operator: no scope to act in
         role = TenantRole(row.tenant_role) if row.tenant_role else None
         is_operator = bool(row.is_admin) and row.tenant_id is None
         return Principal(row.user_id, row.tenant_id, role, is_operator, None, row.status == "suspended")
@@ -229,7 +174,7 @@ class TenancyService:
             done = conn.execute(sa.update(tenants).where(tenants.c.tenant_id == tenant_id).values(**values)).rowcount
         if not done:
             raise ServiceError(ErrorCode.NOT_FOUND, "Workspace not found")
-        self._principals.clear()  # members' cached principals carry the old status
+        self._cache.clear()  # members' cached principals carry the old status
         return self.summary(tenant_id)
 
     # --- members --------------------------------------------------------------------------
@@ -247,16 +192,21 @@ class TenancyService:
 
     def change_role(self, actor: Principal, user_id: str, role: TenantRole) -> Member:
         with system_scope(), self._db.begin() as conn:
+            self._lock_tenant(conn, actor.tenant_id)
+            self._assert_actor_role(conn, actor)
             target = self._member_row(conn, actor, user_id)
             self._assert_may_manage(actor, TenantRole(target.tenant_role), role)
             if target.tenant_role == TenantRole.OWNER.value and role != TenantRole.OWNER:
                 self._assert_not_last_owner(conn, actor.tenant_id)
             conn.execute(sa.update(users).where(users.c.user_id == user_id).values(tenant_role=role.value, updated_at=utcnow()))
         self.forget_principal(user_id)
+        self.on_access_changed(user_id, True)
         return next(m for m in self.list_members(actor.tenant_id or "") if m.user_id == user_id)
 
     def remove_member(self, actor: Principal, user_id: str) -> None:
         with system_scope(), self._db.begin() as conn:
+            self._lock_tenant(conn, actor.tenant_id)
+            self._assert_actor_role(conn, actor)
             target = self._member_row(conn, actor, user_id)
             target_role = TenantRole(target.tenant_role)
             if user_id != actor.user_id:
@@ -266,6 +216,21 @@ class TenancyService:
             # The account goes with its membership: a user exists only inside one tenant.
             conn.execute(sa.delete(users).where(users.c.user_id == user_id))
         self.forget_principal(user_id)
+        self.on_access_changed(user_id, False)
+
+    @staticmethod
+    def _lock_tenant(conn: sa.Connection, tenant_id: str | None) -> None:
+        """Serialize membership changes of one tenant (Postgres row lock; SQLite's lock is process-wide)."""
+        conn.execute(sa.select(tenants.c.tenant_id).where(tenants.c.tenant_id == tenant_id).with_for_update())
+
+    @staticmethod
+    def _assert_actor_role(conn: sa.Connection, actor: Principal) -> None:
+        """The actor's role as it is now, under the lock (their cached principal may predate a demotion)."""
+        role = conn.execute(
+            sa.select(users.c.tenant_role).where(users.c.user_id == actor.user_id, users.c.tenant_id == actor.tenant_id)
+        ).scalar_one_or_none()
+        if role != (actor.role.value if actor.role else None):
+            raise ServiceError(ErrorCode.CONFLICT, "Your role in this workspace changed meanwhile; reload and try again")
 
     def _member_row(self, conn: sa.Connection, actor: Principal, user_id: str) -> sa.Row:
         row = conn.execute(
@@ -290,49 +255,6 @@ class TenancyService:
         if owners <= 1:
             raise ServiceError(ErrorCode.LAST_OWNER, "A workspace must keep at least one owner; make someone else owner first")
 
-    # --- invitations ----------------------------------------------------------------------
-
-    def invite(self, actor: Principal, email: str, role: TenantRole) -> Invitation:
-        if actor.role not in (TenantRole.OWNER, TenantRole.ADMIN):
-            raise ServiceError(ErrorCode.FORBIDDEN, "Only workspace owners and admins can invite members")
-        if role == TenantRole.OWNER and actor.role != TenantRole.OWNER:
-            raise ServiceError(ErrorCode.FORBIDDEN, "Only a workspace owner can invite an owner")
-        email = normalize_email(email)
-        token, now = secrets.token_urlsafe(32), utcnow()
-        invitation_id, expires_at = str(uuid.uuid4()), now + self._invitation_ttl
-        with system_scope(), self._db.begin() as conn:
-            self._assert_email_free(conn, email)
-            conn.execute(
-                sa.insert(tenant_invitations).values(
-                    invitation_id=invitation_id, tenant_id=actor.tenant_id, email=email, role=role.value,
-                    token_hash=_sha256(token), invited_by=actor.user_id, expires_at=expires_at, created_at=now,
-                )
-            )
-        return Invitation(invitation_id=invitation_id, email=email, role=role, expires_at=expires_at, token=token)
-
-    def accept_invitation(self, token: str, password: str, display_name: str | None = None) -> SignedIn:
-        check_password(password)
-        if display_name is not None:
-            display_name = check_name(display_name, "Display name")
-        now, user_id = utcnow(), str(uuid.uuid4())
-        with system_scope(), self._db.begin() as conn:
-            inv = conn.execute(
-                sa.select(tenant_invitations).where(tenant_invitations.c.token_hash == _sha256(token))
-            ).first()
-            if inv is None or inv.accepted_at is not None or inv.expires_at < now:
-                raise ServiceError(ErrorCode.NOT_FOUND, "Invitation not found, already used or expired")
-            self._assert_email_free(conn, inv.email)
-            claimed = conn.execute(
-                sa.update(tenant_invitations)
-                .where(tenant_invitations.c.invitation_id == inv.invitation_id, tenant_invitations.c.accepted_at.is_(None))
-                .values(accepted_at=now)
-            ).rowcount
-            if not claimed:
-                raise ServiceError(ErrorCode.NOT_FOUND, "Invitation not found, already used or expired")
-            self._insert_user(conn, user_id, inv.email, password, inv.tenant_id, TenantRole(inv.role), now,
-                              display_name=display_name)
-        return SignedIn(issue_token(user_id, inv.email), user_id, inv.tenant_id)
-
     # --- API keys -------------------------------------------------------------------------
 
     def create_api_key(self, actor: Principal, name: str) -> CreatedApiKey:
@@ -346,7 +268,7 @@ class TenancyService:
             conn.execute(
                 sa.insert(api_keys).values(
                     api_key_id=key_id, tenant_id=actor.tenant_id, user_id=actor.user_id, name=name, prefix=prefix,
-                    secret_hash=_sha256(secret), created_at=now,
+                    secret_hash=sha256(secret), created_at=now,
                 )
             )
         return CreatedApiKey(api_key_id=key_id, name=name, prefix=prefix, created_at=now, last_used_at=None,
@@ -380,7 +302,7 @@ class TenancyService:
             row = conn.execute(
                 sa.select(api_keys.c.api_key_id, api_keys.c.user_id, api_keys.c.last_used_at, users.c.email, users.c.token_epoch)
                 .select_from(api_keys.join(users, users.c.user_id == api_keys.c.user_id))
-                .where(api_keys.c.secret_hash == _sha256(secret), api_keys.c.revoked_at.is_(None))
+                .where(api_keys.c.secret_hash == sha256(secret), api_keys.c.revoked_at.is_(None))
             ).first()
             if row is None:
                 return None

@@ -1,8 +1,10 @@
 """The tenant scope of the running request, queue item or task.
 
-Record services read it to filter and stamp every tenant-owned row. It fails closed:
-with no scope set, the current tenant is ``None``, which matches only rows that belong
-to no tenant (platform operators' own rows), never another tenant's.
+Record services read it to filter and stamp every tenant-owned row. There are three scopes:
+a tenant's (its rows), the platform's (rows that belong to no tenant: the operators' own, entered
+by an operator's request, `as_tenant(None)` or a worker running a platform item) and the system's
+(every row: maintenance, claims across tenants). It fails closed: with no scope set, nothing is
+visible, neither a tenant's rows nor the platform's.
 """
 
 from collections.abc import Iterator
@@ -33,10 +35,15 @@ class Principal:
 @dataclass(frozen=True)
 class _Scope:
     tenant_id: str | None
-    system: bool
+    system: bool = False
+    platform: bool = False
 
 
-_scope: ContextVar[_Scope] = ContextVar("pingvas_tenant_scope", default=_Scope(None, False))
+_NO_SCOPE = _Scope(None)
+_SYSTEM = _Scope(None, system=True)
+_PLATFORM = _Scope(None, platform=True)
+
+_scope: ContextVar[_Scope] = ContextVar("pingvas_tenant_scope", default=_NO_SCOPE)
 _principal: ContextVar[Principal | None] = ContextVar("pingvas_principal", default=None)
 
 
@@ -49,13 +56,31 @@ def is_system_scope() -> bool:
     return _scope.get().system
 
 
+def is_platform_scope() -> bool:
+    """True in the platform's scope: rows that belong to no tenant (operators' own) are visible."""
+    return _scope.get().platform
+
+
 def current_principal() -> Principal | None:
     return _principal.get()
 
 
+def _tenant_scope(tenant_id: str | None) -> _Scope:
+    return _Scope(tenant_id) if tenant_id is not None else _PLATFORM
+
+
+def _principal_scope(principal: Principal | None) -> _Scope:
+    if principal is None:
+        return _NO_SCOPE
+    if principal.tenant_id is None:
+        return _PLATFORM if principal.is_operator else _NO_SCOPE
+    return _Scope(principal.tenant_id)
+
+
 @contextmanager
 def as_tenant(tenant_id: str | None) -> Iterator[None]:
-    token = _scope.set(_Scope(tenant_id, False))
+    """Act as a tenant; `None` is the platform's scope (operators' own rows)."""
+    token = _scope.set(_tenant_scope(tenant_id))
     try:
         yield
     finally:
@@ -64,7 +89,7 @@ def as_tenant(tenant_id: str | None) -> Iterator[None]:
 
 @contextmanager
 def system_scope() -> Iterator[None]:
-    token = _scope.set(_Scope(None, True))
+    token = _scope.set(_SYSTEM)
     try:
         yield
     finally:
@@ -74,7 +99,7 @@ def system_scope() -> Iterator[None]:
 @contextmanager
 def as_principal(principal: Principal) -> Iterator[None]:
     p_token = _principal.set(principal)
-    s_token = _scope.set(_Scope(principal.tenant_id, False))
+    s_token = _scope.set(_principal_scope(principal))
     try:
         yield
     finally:
@@ -85,9 +110,9 @@ def as_principal(principal: Principal) -> Iterator[None]:
 def bind_principal(principal: Principal | None) -> None:
     """Set the principal for the rest of the current context (used by ASGI middleware)."""
     _principal.set(principal)
-    _scope.set(_Scope(principal.tenant_id if principal else None, False))
+    _scope.set(_principal_scope(principal))
 
 
 def bind_tenant(tenant_id: str | None) -> None:
-    """Enter a tenant for the rest of this thread's context (a worker thread, per queue item)."""
-    _scope.set(_Scope(tenant_id, False))
+    """Enter a tenant (None: the platform) for the rest of this thread's context (a worker thread, per queue item)."""
+    _scope.set(_tenant_scope(tenant_id))

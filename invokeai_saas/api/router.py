@@ -1,10 +1,15 @@
-"""Pingvas' own HTTP routes: signup, the caller's tenant, members, invitations, API keys, operator actions."""
+"""Pingvas' own HTTP routes: signup, the caller's tenant, members, invitations, API keys, operator actions.
+
+Workspace administration (members, invitations, API keys) needs a signed-in session: an API key
+acts for generation, gallery, boards and workflows only, so it can never mint or manage keys.
+"""
 
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, status
 from pydantic import BaseModel, Field
 
+from invokeai_saas.invitations import InvitationService, PendingInvitation
 from invokeai_saas.tenancy import ApiKeyInfo, CreatedApiKey, Member, TenancyService, TenantSummary
 from tenant_middleware.context import Principal, TenantRole, current_principal
 from tenant_middleware.errors import ErrorCode, ServiceError
@@ -88,10 +93,18 @@ def require_operator() -> Principal:
     return principal
 
 
+def require_signed_in_member() -> Principal:
+    principal = require_member()
+    if principal.api_key_id is not None:
+        raise ServiceError(ErrorCode.FORBIDDEN, "API keys cannot administer a workspace; sign in to manage members, invitations and keys")
+    return principal
+
+
 Member_ = Annotated[Principal, Depends(require_member)]
+SignedInMember = Annotated[Principal, Depends(require_signed_in_member)]
 
 
-def build_router(tenancy: TenancyService) -> APIRouter:
+def build_router(tenancy: TenancyService, invitations: InvitationService) -> APIRouter:
     router = APIRouter(prefix="/api/v1", tags=["pingvas"])
 
     @router.post("/signup", status_code=status.HTTP_201_CREATED, response_model=SignedInResponse)
@@ -113,42 +126,51 @@ def build_router(tenancy: TenancyService) -> APIRouter:
         return tenancy.summary(me.tenant_id or "")
 
     @router.get("/tenant/members", response_model=list[Member])
-    def list_members(me: Member_) -> list[Member]:
+    def list_members(me: SignedInMember) -> list[Member]:
         return tenancy.list_members(me.tenant_id or "")
 
     @router.patch("/tenant/members/{user_id}", response_model=Member)
-    def change_role(user_id: str, body: RoleChange, me: Member_) -> Member:
+    def change_role(user_id: str, body: RoleChange, me: SignedInMember) -> Member:
         return tenancy.change_role(me, user_id, body.role)
 
     # Deletions answer 200 with a body: InvokeAI's gzip + sliding-token middlewares mishandle empty 204s.
     @router.delete("/tenant/members/{user_id}", response_model=Deleted)
-    def remove_member(user_id: str, me: Member_) -> Deleted:
+    def remove_member(user_id: str, me: SignedInMember) -> Deleted:
         tenancy.remove_member(me, user_id)
         return Deleted(id=user_id)
 
     @router.post("/tenant/invitations", status_code=status.HTTP_201_CREATED, response_model=InvitationResponse)
-    def invite(body: InvitationRequest, me: Member_) -> InvitationResponse:
-        inv = tenancy.invite(me, body.email, body.role)
+    def invite(body: InvitationRequest, me: SignedInMember) -> InvitationResponse:
+        inv = invitations.invite(me, body.email, body.role)
         return InvitationResponse(
             invitation_id=inv.invitation_id, email=inv.email, role=inv.role, expires_at=inv.expires_at.isoformat(),
             token=inv.token, url=f"/invite?token={inv.token}",
         )
 
+    @router.get("/tenant/invitations", response_model=list[PendingInvitation])
+    def list_invitations(me: SignedInMember) -> list[PendingInvitation]:
+        return invitations.list_pending(me)
+
+    @router.delete("/tenant/invitations/{invitation_id}", response_model=Deleted)
+    def revoke_invitation(invitation_id: str, me: SignedInMember) -> Deleted:
+        invitations.revoke(me, invitation_id)
+        return Deleted(id=invitation_id)
+
     @router.post("/invitations/accept", status_code=status.HTTP_201_CREATED, response_model=SignedInResponse)
     def accept_invitation(body: AcceptInvitationRequest) -> SignedInResponse:
-        done = tenancy.accept_invitation(body.token, body.password, body.display_name)
+        done = invitations.accept(body.token, body.password, body.display_name)
         return SignedInResponse(token=done.token, user_id=done.user_id, tenant_id=done.tenant_id)
 
     @router.get("/tenant/api-keys", response_model=list[ApiKeyInfo])
-    def list_api_keys(me: Member_) -> list[ApiKeyInfo]:
+    def list_api_keys(me: SignedInMember) -> list[ApiKeyInfo]:
         return tenancy.list_api_keys(me)
 
     @router.post("/tenant/api-keys", status_code=status.HTTP_201_CREATED, response_model=CreatedApiKey)
-    def create_api_key(body: ApiKeyRequest, me: Member_) -> CreatedApiKey:
+    def create_api_key(body: ApiKeyRequest, me: SignedInMember) -> CreatedApiKey:
         return tenancy.create_api_key(me, body.name)
 
     @router.delete("/tenant/api-keys/{api_key_id}", response_model=Deleted)
-    def revoke_api_key(api_key_id: str, me: Member_) -> Deleted:
+    def revoke_api_key(api_key_id: str, me: SignedInMember) -> Deleted:
         tenancy.revoke_api_key(me, api_key_id)
         return Deleted(id=api_key_id)
 

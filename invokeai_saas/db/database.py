@@ -16,7 +16,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import StaticPool
 
-from tenant_middleware.context import current_tenant_id, is_system_scope
+from tenant_middleware.context import current_tenant_id, is_platform_scope, is_system_scope
 
 _open_connection: ContextVar[Connection | None] = ContextVar("pingvas_open_connection", default=None)
 
@@ -27,10 +27,15 @@ def utcnow() -> datetime:
 
 
 def tenant_clause(table: sa.Table) -> sa.ColumnElement[bool]:
-    """Rows of `table` the current scope may see: its tenant's (or all, in system scope)."""
+    """Rows of `table` the current scope may see: its tenant's, the platform's, all (system) or none."""
     if is_system_scope():
         return sa.true()
-    return table.c.tenant_id == current_tenant_id()  # None compiles to IS NULL
+    tenant_id = current_tenant_id()
+    if tenant_id is not None:
+        return table.c.tenant_id == tenant_id
+    if is_platform_scope():
+        return table.c.tenant_id.is_(None)
+    return sa.false()
 
 
 class Database:
@@ -142,15 +147,22 @@ def _bind_scope(conn: Connection) -> None:
     the same scope last time skips the round trip; every transaction still starts with the
     right scope, because each one goes through here.
     """
-    scope = (current_tenant_id() or "", "on" if is_system_scope() else "off")
+    scope = (current_tenant_id() or "", _on(is_system_scope()), _on(is_platform_scope()))
     if conn.info.get(_SCOPE_KEY) != scope:
         _set_scope(conn, scope)
 
 
-def _set_scope(conn: Connection, scope: tuple[str, str]) -> None:
+def _on(flag: bool) -> str:
+    return "on" if flag else "off"
+
+
+def _set_scope(conn: Connection, scope: tuple[str, str, str]) -> None:
     conn.execute(
-        sa.text("SELECT set_config('pingvas.tenant_id', :t, false), set_config('pingvas.system', :s, false)"),
-        {"t": scope[0], "s": scope[1]},
+        sa.text(
+            "SELECT set_config('pingvas.tenant_id', :t, false), set_config('pingvas.system', :s, false),"
+            " set_config('pingvas.platform', :p, false)"
+        ),
+        {"t": scope[0], "s": scope[1], "p": scope[2]},
     )
     conn.info[_SCOPE_KEY] = scope
 

@@ -105,8 +105,17 @@ def current_revision(db: Database) -> str | None:
 
 
 def upgrade_if_empty(db: Database) -> None:
-    """`serve` migrates an empty database itself; a non-empty one is upgraded with `pingvas migrate`."""
+    """`serve` brings an embedded (SQLite) database to head itself, and migrates an empty Postgres
+    database; a Postgres database at an older revision is upgraded with `pingvas migrate` (one
+    migration job, not every pod at once), and a pod refuses to start on it."""
+    if db.is_sqlite:
+        upgrade(db)
+        return
     with owner_engine(db) as engine:
-        tables = set(sa.inspect(engine).get_table_names(schema=db.schema if db.is_postgres else None))
+        tables = set(sa.inspect(engine).get_table_names(schema=db.schema))
     if VERSION_TABLE not in tables or "tenants" not in tables:
         upgrade(db)
+        return
+    current, head = current_revision(db), head_revision()
+    if current != head:
+        raise RuntimeError(f"The database is at revision {current}, the code needs {head}: run `pingvas migrate` first")

@@ -17,10 +17,13 @@ from invokeai_saas.db.tables.base import PUBLIC_READ
 # meaning when this module changes later); this value is what new revisions are generated with.
 TENANT_VISIBLE = (
     # Ordered so a tenant's own row is decided by the first test (one setting read per row).
+    # Tenant-less rows are the platform's: visible in platform or system scope only, so a
+    # connection with no scope (an empty tenant setting) sees nothing.
     "tenant_id = current_setting('pingvas.tenant_id', true) OR "
-    "(tenant_id IS NULL AND coalesce(current_setting('pingvas.tenant_id', true), '') = '') OR "
+    "(tenant_id IS NULL AND current_setting('pingvas.platform', true) = 'on') OR "
     "current_setting('pingvas.system', true) = 'on'"
 )
+SYSTEM_ONLY_VISIBLE = "current_setting('pingvas.system', true) = 'on'"
 
 
 def enable_rls(

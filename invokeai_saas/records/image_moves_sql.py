@@ -18,6 +18,7 @@ from invokeai.app.services.config import InvokeAIAppConfig
 from invokeai.app.services.image_files.image_files_base import ImageFileStorageBase
 from invokeai.app.services.image_moves.image_moves_default import (
     ImageMoveJob,
+    ImageMoveQueueActive,
     ImageMoveResult,
     ImageMoveService,
     MoveJobState,
@@ -47,6 +48,16 @@ class SqlImageMoveService(ImageMoveService):
     def _tx(self) -> Iterator[Connection]:
         with system_scope(), self._database.begin() as conn:
             yield conn
+
+    def _assert_no_active_queue_work(self) -> None:
+        """Stock asks the default queue's status in the caller's scope: an operator's scope sees no
+        tenant's items, so moves would start under running generations. Count every tenant and queue."""
+        queue = self._session_queue or (self._invoker.services.session_queue if self._invoker else None)
+        if queue is None:
+            return
+        active = queue.active_item_count_all_tenants()
+        if active > 0:
+            raise ImageMoveQueueActive(f"Cannot start image move while queue work is active ({active} items queued or running)")
 
     # --- recovery and planning -------------------------------------------------------------
 

@@ -3,8 +3,8 @@
 Scopes:
 - Route-facing methods (everything keyed by `queue_id`, plus `get_queue_item`, `cancel_queue_item`,
   `delete_queue_item`) see only the caller's tenant: another tenant's item is "not found".
-- `dequeue()` claims across every tenant (system scope); `tenant_of()` tells the runner which
-  tenant to enter while it runs the item.
+- `dequeue()` claims across every tenant (system scope), skipping suspended tenants' items;
+  `tenant_of()` tells the runner which tenant to enter while it runs the item.
 - Processor-only transitions (`complete/fail/suspend/resume_queue_item`, `set/save_queue_item_session`,
   `enqueue_workflow_call_child`, `cancel_workflow_call_children`) act as the item's tenant when the
   caller has no tenant scope (the processor thread); a caller scoped to a tenant stays filtered to it.
@@ -57,7 +57,7 @@ from invokeai.app.services.shared.pagination import CursorPaginatedResults
 from invokeai.app.services.shared.sqlite.sqlite_common import SQLiteDirection
 from invokeai_saas.db.database import Database, tenant_clause, utcnow
 from invokeai_saas.db.tables.session_queue import session_queue as sq
-from invokeai_saas.db.tables.tenancy import users
+from invokeai_saas.db.tables.tenancy import tenants, users
 from tenant_middleware.context import as_tenant, current_tenant_id, is_system_scope, system_scope
 
 TERMINAL = ("completed", "failed", "canceled")
@@ -128,6 +128,12 @@ def _not_finished() -> sa.ColumnElement[bool]:
     return sq.c.status.not_in(TERMINAL)
 
 
+def _tenant_may_run() -> sa.ColumnElement[bool]:
+    """A suspended tenant's pending items wait (they run after reactivation); platform items always may."""
+    suspended = sa.select(tenants.c.tenant_id).where(tenants.c.status == "suspended")
+    return sa.or_(sq.c.tenant_id.is_(None), sq.c.tenant_id.not_in(suspended))
+
+
 def _cancelable_backlog() -> sa.ColumnElement[bool]:
     # In-progress items are canceled one by one (see _cancel_in_progress) so each worker is signaled.
     return sa.and_(_not_finished(), sq.c.status != "in_progress")
@@ -158,6 +164,13 @@ class SqlSessionQueue(SessionQueueBase):
                     )
 
     # region scopes
+
+    def active_item_count_all_tenants(self) -> int:
+        """Pending and running items of every tenant in every queue: platform maintenance asks this."""
+        with system_scope(), self._db.begin() as conn:
+            return conn.execute(
+                sa.select(sa.func.count()).where(sq.c.status.in_(("pending", "in_progress")))
+            ).scalar_one()
 
     def tenant_of(self, item_id: int) -> str | None:
         """The tenant owning an item (None if missing or a platform item). Do not call inside an open transaction."""
@@ -231,12 +244,12 @@ class SqlSessionQueue(SessionQueueBase):
         return highest or 0
 
     def dequeue(self, device: Optional[str] = None) -> Optional[SessionQueueItem]:
-        """Claims the next pending item of any tenant: highest priority, then oldest (stock's FIFO order)."""
+        """Claims the next pending item of any active tenant: highest priority, then oldest (stock's FIFO order)."""
         with system_scope():
             with self._db.begin() as conn:
                 claimed = conn.execute(
                     sa.select(sq.c.item_id, sq.c.tenant_id)
-                    .where(sq.c.status == "pending")
+                    .where(sq.c.status == "pending", _tenant_may_run())
                     .order_by(sq.c.priority.desc(), sq.c.item_id)
                     .limit(1)
                     # Postgres: concurrent workers skip rows another claim holds. SQLite ignores it;

@@ -1,7 +1,8 @@
 """InvokeAI's user service on SQLAlchemy Core.
 
 Lookups used to authenticate (`get`, `get_by_email`, `authenticate`, …) are global: the
-caller's tenant is not known yet. `list_users` is tenant-scoped: a tenant member lists their
+caller's tenant is not known yet, so they run in system scope (row-level security hides
+`users` rows from any other scope but their tenant's). `list_users` is tenant-scoped: a tenant member lists their
 tenant, a platform operator (no tenant) lists operators, `system_scope()` lists everyone.
 Administrators (`is_admin`) are platform operators, so the admin counts and guards are global.
 `create()` leaves the tenant columns empty and `update()` never touches them: membership is
@@ -9,7 +10,8 @@ managed by the tenancy code.
 """
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import timezone
 
 import sqlalchemy as sa
@@ -27,12 +29,10 @@ from invokeai.app.services.users.users_common import (
 )
 from sqlalchemy.engine import Connection
 
+from invokeai_saas.account_cache import AccountCache
 from invokeai_saas.db import Database, tenant_clause, utcnow
-from invokeai_saas.ttl_cache import TtlCache
-
-# Changes made through this process apply at once; made elsewhere (another pod, the CLI), within this.
-USER_CACHE_TTL_S = 2.0
 from invokeai_saas.db.tables.tenancy import users
+from tenant_middleware.context import system_scope
 
 _DTO_COLUMNS = (
     users.c.user_id,
@@ -90,9 +90,14 @@ def _count_active_admins(conn: Connection) -> int:
 
 
 class SqlUserService(UserServiceBase):
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, cache: AccountCache | None = None) -> None:
         self._db = db
-        self._by_id: TtlCache[UserDTO | None] = TtlCache(USER_CACHE_TTL_S)
+        self._cache = cache or AccountCache()
+
+    @contextmanager
+    def _global(self) -> Iterator[Connection]:
+        with system_scope(), self._db.begin() as conn:
+            yield conn
 
     def create(self, user_data: UserCreateRequest, strict_password_checking: bool = True) -> UserDTO:
         return self._create(user_data, strict_password_checking, require_no_admin=False)
@@ -109,7 +114,7 @@ class SqlUserService(UserServiceBase):
         user_id = str(uuid.uuid4())
         password_hash = hash_password(user_data.password)  # slow on purpose: outside the transaction
         now = utcnow()
-        with self._db.begin() as conn:
+        with self._global() as conn:
             if require_no_admin:
                 _lock_admin_count(conn)
                 if _count_active_admins(conn) > 0:
@@ -138,22 +143,22 @@ class SqlUserService(UserServiceBase):
 
     def get(self, user_id: str) -> UserDTO | None:
         # InvokeAI reads the caller's record on every request; a short cache saves a transaction each.
-        return self._by_id.get(user_id, lambda: self._load(user_id))
+        return self._cache.users.get(user_id, lambda: self._load(user_id))
 
     def _load(self, user_id: str) -> UserDTO | None:
-        with self._db.begin() as conn:
+        with self._global() as conn:
             return self._get_where(conn, users.c.user_id == user_id)
 
     def get_many(self, user_ids: Sequence[str]) -> dict[str, UserDTO]:
         unique_ids = list(dict.fromkeys(user_ids))
         if not unique_ids:
             return {}
-        with self._db.begin() as conn:
+        with self._global() as conn:
             rows = conn.execute(sa.select(*_DTO_COLUMNS).where(users.c.user_id.in_(unique_ids))).all()
         return {row.user_id: _dto(row) for row in rows}
 
     def get_by_email(self, email: str) -> UserDTO | None:
-        with self._db.begin() as conn:
+        with self._global() as conn:
             return self._get_where(conn, users.c.email == email)
 
     def update(self, user_id: str, changes: UserUpdateRequest, strict_password_checking: bool = True) -> UserDTO:
@@ -179,7 +184,7 @@ class SqlUserService(UserServiceBase):
         if not values:
             return user
 
-        with self._db.begin() as conn:
+        with self._global() as conn:
             self._assert_not_last_admin(conn, user_id, is_admin=changes.is_admin, is_active=changes.is_active)
             conn.execute(sa.update(users).where(users.c.user_id == user_id).values(**values, updated_at=utcnow()))
             updated = self._get_where(conn, users.c.user_id == user_id)
@@ -192,16 +197,16 @@ class SqlUserService(UserServiceBase):
         if self._load(user_id) is None:
             raise ValueError(f"User {user_id} not found")
         _assert_system_user_protected(user_id, is_deleting=True)
-        with self._db.begin() as conn:
+        with self._global() as conn:
             self._assert_not_last_admin(conn, user_id, is_deleting=True)
             conn.execute(sa.delete(users).where(users.c.user_id == user_id))
         self._forget(user_id)
 
     def _forget(self, user_id: str) -> None:
-        self._by_id.forget(lambda key: key == user_id)
+        self._cache.forget_user(user_id)
 
     def authenticate(self, email: str, password: str) -> UserDTO | None:
-        with self._db.begin() as conn:
+        with self._global() as conn:
             row = conn.execute(sa.select(*_DTO_COLUMNS, users.c.password_hash).where(users.c.email == email)).first()
         # The system account owns pre-multiuser content and is never a login account, whatever its row holds.
         if row is None or row.user_id == SYSTEM_USER_ID:
@@ -209,7 +214,7 @@ class SqlUserService(UserServiceBase):
         if not verify_password(password, row.password_hash):
             return None
         now = utcnow()
-        with self._db.begin() as conn:
+        with self._global() as conn:
             conn.execute(sa.update(users).where(users.c.user_id == row.user_id).values(last_login_at=now, updated_at=now))
         return _dto(row).model_copy(update={"last_login_at": now.replace(tzinfo=timezone.utc)})
 
@@ -217,11 +222,11 @@ class SqlUserService(UserServiceBase):
         return self.count_admins() > 0
 
     def count_admins(self) -> int:
-        with self._db.begin() as conn:
+        with self._global() as conn:
             return _count_active_admins(conn)
 
     def get_admin_email(self) -> str | None:
-        with self._db.begin() as conn:
+        with self._global() as conn:
             return conn.execute(
                 sa.select(users.c.email).where(_ACTIVE_ADMIN).order_by(users.c.created_at.asc()).limit(1)
             ).scalar_one_or_none()

@@ -20,30 +20,28 @@ from PIL import Image
 from invokeai.app.services.config import InvokeAIAppConfig
 from invokeai.app.services.image_files.image_files_disk import DiskImageFileStorage
 from invokeai.app.services.image_moves.image_moves_default import ImageMoveJobAlreadyRunning, ImageMoveQueueActive
-from invokeai.app.services.session_queue.session_queue_common import SessionQueueStatus
 from invokeai.app.util.thumbnails import make_thumbnail
 from invokeai_saas.db import Database, utcnow
 from invokeai_saas.db.tables.image_moves import image_subfolder_move_items as items
 from invokeai_saas.db.tables.image_moves import image_subfolder_move_jobs as jobs
 from invokeai_saas.db.tables.media import images
+from invokeai_saas.db.tables.session_queue import session_queue
 from invokeai_saas.records.image_moves_sql import SqlImageMoveService
-from tenant_middleware.context import system_scope
+from invokeai_saas.records.session_queue_sql import SqlSessionQueue
+from tenant_middleware.context import as_tenant, system_scope
 
 OLD = "2023/05/06"
 
 
 class TinyQueue:
-    """The one session-queue method the move service calls."""
+    """The one session-queue method the move service calls (the real one is tested below)."""
 
     def __init__(self, pending: int = 0, in_progress: int = 0) -> None:
         self.pending = pending
         self.in_progress = in_progress
 
-    def get_queue_status(self, queue_id: str) -> SessionQueueStatus:
-        return SessionQueueStatus(
-            queue_id=queue_id, item_id=None, batch_id=None, session_id=None, pending=self.pending,
-            in_progress=self.in_progress, waiting=0, completed=0, failed=0, canceled=0, total=self.pending + self.in_progress,
-        )
+    def active_item_count_all_tenants(self) -> int:
+        return self.pending + self.in_progress
 
 
 @dataclass
@@ -92,7 +90,7 @@ class Env:
             return conn.execute(sa.select(images).where(images.c.image_name == name)).one()
 
     def item_states(self) -> dict[str, set[str]]:
-        with self.db.begin() as conn:
+        with system_scope(), self.db.begin() as conn:  # the journal is visible to system scope only
             rows = conn.execute(sa.select(items.c.image_name, items.c.state).where(items.c.image_name.in_(self.names))).all()
         states: dict[str, set[str]] = {}
         for row in rows:
@@ -102,7 +100,7 @@ class Env:
 
 @pytest.fixture
 def env(database: Database, tmp_path: Path) -> Iterator[Env]:
-    with database.begin() as conn:
+    with system_scope(), database.begin() as conn:
         first_new_job = (conn.scalar(sa.select(sa.func.max(jobs.c.id))) or 0) + 1
     e = Env(database, DiskImageFileStorage(tmp_path / "outputs"), f"imgmove-{uuid.uuid4().hex[:12]}-", [])
     yield e
@@ -260,3 +258,26 @@ def test_background_move_all_waits_for_an_idle_queue(env: Env, tenant: str, othe
             assert_moved(env, name, OLD, "")
     finally:
         service.stop()
+
+
+def test_moves_refuse_to_start_while_any_tenant_has_queued_work(env: Env, tenant: str, other_tenant: str) -> None:
+    """The operator asking has no tenant; a tenant's pending item must still count (stock counted only the caller's)."""
+    queue = SqlSessionQueue(env.db)
+    now = utcnow()
+    with system_scope(), env.db.begin() as conn:
+        item_id = conn.execute(
+            sa.insert(session_queue).returning(session_queue.c.item_id).values(
+                tenant_id=other_tenant, queue_id="default", session="{}", session_id=str(uuid.uuid4()),
+                batch_id=str(uuid.uuid4()), status="pending", priority=0, user_id="someone", created_at=now, updated_at=now,
+            )
+        ).scalar_one()
+    service = env.service("flat")
+    service.set_session_queue(queue)
+    try:
+        with as_tenant(None), pytest.raises(ImageMoveQueueActive):  # an operator's own (platform) scope
+            service.start_background_move_all()
+        assert not service.is_maintenance_active()
+    finally:
+        service.stop()
+        with system_scope(), env.db.begin() as conn:
+            conn.execute(sa.delete(session_queue).where(session_queue.c.item_id == item_id))

@@ -96,7 +96,7 @@ def test_create_and_lookups(service: SqlUserService, make_user: MakeUser, databa
 
 def test_password_is_stock_bcrypt(service: SqlUserService, make_user: MakeUser, database: Database) -> None:
     user = make_user()
-    with database.begin() as conn:
+    with system_scope(), database.begin() as conn:
         stored = conn.execute(sa.select(users.c.password_hash).where(users.c.user_id == user.user_id)).scalar_one()
     assert stored.startswith("$2b$") and verify_password(PASSWORD, stored)
 
@@ -153,7 +153,7 @@ def test_delete(service: SqlUserService, make_user: MakeUser) -> None:
 
 def test_system_user_is_protected(service: SqlUserService, database: Database) -> None:
     now = utcnow()
-    with database.begin() as conn:
+    with system_scope(), database.begin() as conn:
         created = insert_ignore(
             conn,
             users,
@@ -169,12 +169,12 @@ def test_system_user_is_protected(service: SqlUserService, database: Database) -
         if created:  # even a usable hash on the row must not let it log in
             service.update(SYSTEM_USER_ID, UserUpdateRequest(display_name="System"))
             system_email = service.get(SYSTEM_USER_ID).email  # type: ignore[union-attr]
-            with database.begin() as conn:
+            with system_scope(), database.begin() as conn:
                 conn.execute(sa.update(users).where(users.c.user_id == SYSTEM_USER_ID).values(password_hash=hash_password(PASSWORD)))
             assert service.authenticate(system_email, PASSWORD) is None
     finally:
         if created:
-            with database.begin() as conn:
+            with system_scope(), database.begin() as conn:
                 conn.execute(sa.delete(users).where(users.c.user_id == SYSTEM_USER_ID))
 
 

@@ -8,9 +8,9 @@ complete). Tenant-owned tables are made with `tenant_table`, which adds `tenant_
 import importlib
 import pkgutil
 
-from invokeai_saas.db.tables.base import TENANT_TABLES, metadata, tenant_table
+from invokeai_saas.db.tables.base import SYSTEM_ONLY_TABLES, TENANT_TABLES, metadata, tenant_table
 
 for _module in pkgutil.iter_modules(__path__):
     importlib.import_module(f"{__name__}.{_module.name}")
 
-__all__ = ["TENANT_TABLES", "metadata", "tenant_table"]
+__all__ = ["SYSTEM_ONLY_TABLES", "TENANT_TABLES", "metadata", "tenant_table"]

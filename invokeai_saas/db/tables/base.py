@@ -12,6 +12,8 @@ metadata = sa.MetaData(
 
 # Names of tables whose rows belong to one tenant; the migration enables RLS on each.
 TENANT_TABLES: list[str] = []
+# Tables that hold tenants' data but no tenant column (platform maintenance): only system scope sees them.
+SYSTEM_ONLY_TABLES: list[str] = []
 # Extra SQL read condition per table for platform rows every tenant may read
 # (e.g. InvokeAI's default workflows); becomes a second, SELECT-only RLS policy.
 PUBLIC_READ: dict[str, str] = {}

@@ -3,7 +3,7 @@
 import sqlalchemy as sa
 
 from invokeai_saas.db.database import utcnow
-from invokeai_saas.db.tables.base import metadata
+from invokeai_saas.db.tables.base import SYSTEM_ONLY_TABLES, metadata
 
 image_subfolder_move_jobs = sa.Table(
     "image_subfolder_move_jobs",
@@ -37,3 +37,6 @@ image_subfolder_move_items = sa.Table(
     sa.Index("ix_image_subfolder_move_items_job_state", "job_id", "state"),
     sa.Index("ix_image_subfolder_move_items_image_name", "image_name"),
 )
+
+# The journal names tenants' images but has no tenant column: only system-scope maintenance reads it.
+SYSTEM_ONLY_TABLES.extend(["image_subfolder_move_jobs", "image_subfolder_move_items"])

@@ -2,7 +2,7 @@
 
 import sqlalchemy as sa
 
-from invokeai_saas.db.tables.base import metadata
+from invokeai_saas.db.tables.base import TENANT_TABLES, metadata
 
 tenants = sa.Table(
     "tenants",
@@ -46,6 +46,7 @@ tenant_invitations = sa.Table(
     sa.Column("expires_at", sa.DateTime, nullable=False),
     sa.Column("accepted_at", sa.DateTime, nullable=True),
     sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("revoked_at", sa.DateTime, nullable=True),
 )
 
 api_keys = sa.Table(
@@ -68,3 +69,7 @@ app_settings = sa.Table(
     sa.Column("key", sa.String(255), primary_key=True),
     sa.Column("value", sa.Text, nullable=False),
 )
+
+# Row-level security on the account tables too: a tenant's scope sees its own workspace, members,
+# invitations and keys; operators (tenant_id NULL) are the platform's; sign-in lookups run in system scope.
+TENANT_TABLES.extend(["tenants", "users", "tenant_invitations", "api_keys"])

@@ -143,7 +143,7 @@ class Server:
             if self.process.poll() is not None:
                 raise RuntimeError(f"{self.name} exited at boot:\n{self.log_tail()}")
             try:
-                if httpx.get(self.url + self.ready_path, timeout=2).status_code == 200:
+                if httpx.get(self.url + self.ready_path, timeout=10).status_code == 200:
                     log(f"{self.name} up after {time.monotonic() - t0:.1f}s")
                     return
             except httpx.HTTPError:
@@ -342,6 +342,7 @@ def start_pingvas(args: argparse.Namespace, work: Path, stack: ExitStack) -> Tar
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PINGVAS_", "INVOKEAI_"))}
     env.update(PINGVAS_DATABASE_URL=url, PINGVAS_DB_SCHEMA=SCHEMA, PINGVAS_DB_APP_ROLE=APP_ROLE)
+    env.update(PINGVAS_SIGNUP_RATE_LIMIT="100000/minute")  # it signs up every tenant from 127.0.0.1
     server = Server(
         "pingvas",
         [sys.executable, "-m", "invokeai_saas.cli", "serve", "--port", str(port), "--data-dir", str(data_dir)],
@@ -390,7 +391,7 @@ def start_pingvas(args: argparse.Namespace, work: Path, stack: ExitStack) -> Tar
             TenancyService(app_db).create_operator("ops@bench.example", "Operat0r!pass")
         finally:
             app_db.dispose()
-        r = httpx.post(server.url + "/api/v1/auth/login", json={"email": "ops@bench.example", "password": "Operat0r!pass"})
+        r = httpx.post(server.url + "/api/v1/auth/login", json={"email": "ops@bench.example", "password": "Operat0r!pass"}, timeout=60)
         r.raise_for_status()
         ops = {"Authorization": f"Bearer {r.json()['token']}"}
         me = accounts[len(accounts) // 2]

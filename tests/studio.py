@@ -65,7 +65,7 @@ class Studio:
             if self.process.poll() is not None:
                 raise RuntimeError(f"studio exited at boot:\n{self.log_tail()}")
             try:
-                if http.get(f"{self.url}/api/v1/auth/status", timeout=2).status_code == 200:
+                if http.get(f"{self.url}/api/v1/auth/status", timeout=10).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass

@@ -112,3 +112,73 @@ def test_system_scope_nested_in_a_tenant_transaction_sees_all_then_switches_back
         with system_scope(), database.begin() as inner:
             assert inner is conn and theirs in set(inner.scalars(sa.select(boards.c.board_id)))
         assert theirs not in set(conn.scalars(sa.select(boards.c.board_id)))
+
+
+def _in_no_scope(fn):  # type: ignore[no-untyped-def]
+    """Run `fn` in a fresh context: no tenant, no platform, no system scope (what an unresolved caller had)."""
+    import contextvars
+
+    return contextvars.Context().run(fn)
+
+
+@pytest.mark.parametrize("database", ["postgres"], indirect=True)
+def test_platform_rows_are_visible_only_to_platform_and_system_scope(database: Database, tenant: str) -> None:
+    """An empty tenant setting sees nothing: neither a tenant's rows nor the operators' own."""
+    from invokeai_saas.db.tables.media import boards
+
+    board_id, now = str(uuid.uuid4()), utcnow()
+    with as_tenant(None), database.begin() as conn:  # an operator's own board and account
+        conn.execute(sa.insert(boards).values(board_id=board_id, board_name="ops", tenant_id=None, created_at=now, updated_at=now))
+        operator = _add_user(conn, None)
+
+    def visible() -> tuple[int, int]:
+        with database.begin() as conn:  # no WHERE on the tenant: only RLS decides
+            return (
+                len(conn.execute(sa.select(boards.c.board_id).where(boards.c.board_id == board_id)).all()),
+                len(conn.execute(sa.select(users.c.user_id).where(users.c.user_id == operator)).all()),
+            )
+
+    assert _in_no_scope(visible) == (0, 0)
+    assert visible() == (0, 0)  # the test's tenant
+    with as_tenant(None):
+        assert visible() == (1, 1)
+    with system_scope():
+        assert visible() == (1, 1)
+
+    def write_platform_row() -> None:
+        with database.begin() as conn:
+            conn.execute(sa.insert(boards).values(board_id=str(uuid.uuid4()), board_name="ghost", tenant_id=None, created_at=now, updated_at=now))
+
+    with pytest.raises(sa.exc.DBAPIError):
+        _in_no_scope(write_platform_row)
+
+
+@pytest.mark.parametrize("database", ["postgres"], indirect=True)
+def test_row_level_security_covers_the_account_tables(database: Database, tenant: str, other_tenant: str) -> None:
+    """Users, invitations, API keys and the tenant row itself: a tenant sees its own, never another's."""
+    from invokeai_saas.db.tables.image_moves import image_subfolder_move_jobs
+    from invokeai_saas.db.tables.tenancy import tenant_invitations
+
+    now = utcnow()
+    with as_tenant(other_tenant), database.begin() as conn:
+        theirs = _add_user(conn, other_tenant)
+        conn.execute(sa.insert(tenant_invitations).values(
+            invitation_id=str(uuid.uuid4()), tenant_id=other_tenant, email=f"{uuid.uuid4().hex}@example.com", role="member",
+            token_hash=uuid.uuid4().hex, invited_by=theirs, expires_at=now, created_at=now))
+        conn.execute(sa.insert(api_keys).values(
+            api_key_id=str(uuid.uuid4()), tenant_id=other_tenant, user_id=theirs, name="k", prefix="pvk_x",
+            secret_hash=uuid.uuid4().hex, created_at=now))
+    with database.begin() as conn:  # as the test's tenant, no filters
+        mine = _add_user(conn, tenant)
+        assert set(conn.scalars(sa.select(tenants.c.tenant_id))) == {tenant}
+        assert mine in set(conn.scalars(sa.select(users.c.user_id))) and theirs not in set(conn.scalars(sa.select(users.c.user_id)))
+        assert conn.execute(sa.select(tenant_invitations.c.tenant_id).where(tenant_invitations.c.tenant_id == other_tenant)).first() is None
+        assert conn.execute(sa.select(api_keys.c.tenant_id).where(api_keys.c.tenant_id == other_tenant)).first() is None
+        assert conn.execute(sa.update(users).where(users.c.user_id == theirs).values(display_name="x")).rowcount == 0
+        # the image-move journal names every tenant's images: system scope only
+        with pytest.raises(sa.exc.DBAPIError):
+            with conn.begin_nested():
+                conn.execute(sa.insert(image_subfolder_move_jobs).values(state="planned", created_at=now, updated_at=now))
+    with system_scope(), database.begin() as conn:
+        assert {tenant, other_tenant} <= set(conn.scalars(sa.select(tenants.c.tenant_id)))
+        assert {mine, theirs} <= set(conn.scalars(sa.select(users.c.user_id)))

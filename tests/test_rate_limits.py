@@ -171,7 +171,7 @@ async def _echo(scope: Scope, receive: Receive, send: Send) -> None:
 
 def _post_each(app: ASGIApp, path: str, bodies: list[bytes]) -> list[httpx.Response]:
     async def post_each() -> list[httpx.Response]:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://studio") as client:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://studio", timeout=60) as client:
             return [await client.post(path, content=body) for body in bodies]
 
     return anyio.run(post_each)

@@ -362,6 +362,30 @@ def test_dequeue_across_tenants_in_priority_order(
     assert statuses == {a[0]: "failed", a[1]: "canceled", b[0]: "completed"}
 
 
+def test_a_suspended_tenants_pending_items_are_not_claimed_until_reactivated(
+    queue: SqlSessionQueue, database: Database, tenant: str, other_tenant: str
+) -> None:
+    from invokeai_saas.db.tables.tenancy import tenants
+
+    def set_status(status: str) -> None:
+        with system_scope(), database.begin() as conn:
+            conn.execute(sa.update(tenants).where(tenants.c.tenant_id == other_tenant).values(status=status))
+
+    drain(queue)
+    with as_tenant(other_tenant):
+        paused = sorted(enqueue(queue, batch([1, 2])).item_ids)
+    mine = sorted(enqueue(queue, batch([3])).item_ids)
+    set_status("suspended")
+    try:
+        assert [i.item_id for i in drain(queue)] == mine
+        with system_scope(), database.begin() as conn:
+            waiting = conn.execute(sa.select(session_queue.c.status).where(session_queue.c.item_id.in_(paused))).scalars().all()
+        assert waiting == ["pending", "pending"]
+    finally:
+        set_status("active")
+    assert [i.item_id for i in drain(queue)] == paused
+
+
 def test_start_cancels_in_progress_and_prunes_per_tenant(database: Database, tenant: str, other_tenant: str) -> None:
     queue, _ = start_queue(database)
     drain(queue)

@@ -65,14 +65,14 @@ def create_app(settings: Settings, run_processor: bool = True) -> tuple[FastAPI,
     tenancy.on_access_changed = _emit_user_access_changed
 
     from invokeai.app import api_app
-    from patches.sockets_tenant_rooms import set_tenant_lookup
+    from patches.sockets_tenant_rooms import NO_SHARED_ROOMS, set_tenant_lookup
 
     from invokeai_saas.api.media import media_router
     from invokeai_saas.api.router import build_router
 
     app: FastAPI = api_app.app
     patches.apply_to_app(app)
-    set_tenant_lookup(tenancy.tenant_of_user)
+    set_tenant_lookup(lambda user_id: _socket_tenant(tenancy, user_id, NO_SHARED_ROOMS))
     app.mount(STATIC_PREFIX, branding_static(), name="pingvas-static")
     _install_routes_ahead_of_ui(app, [build_router(tenancy, invitations), media_router(), branding_router()])
     _install_error_handlers(app)
@@ -80,6 +80,12 @@ def create_app(settings: Settings, run_processor: bool = True) -> tuple[FastAPI,
     app.add_middleware(RateLimitMiddleware, limits=AbuseLimits.from_settings(settings))
     app.openapi()  # built once now (about 5 s here), not by the first caller, and cached by FastAPI
     return app, api_app.loop
+
+
+def _socket_tenant(tenancy: TenancyService, user_id: str, no_rooms: str) -> str | None:
+    """The socket layer's tenant of a user: theirs, None for an operator, no shared room for anyone else."""
+    tenant_id, is_operator = tenancy.membership_of_user(user_id)
+    return tenant_id if tenant_id is not None or is_operator else no_rooms
 
 
 def _emit_user_access_changed(user_id: str, is_active: bool) -> None:

@@ -36,7 +36,6 @@ from tenant_middleware.context import Principal, TenantRole, system_scope
 from tenant_middleware.errors import ErrorCode, ServiceError
 
 API_KEY_PREFIX = "pvk_"
-_MISSING = object()
 # Told when a user's access changes (removed, role changed): (user_id, is_active). The app emits
 # InvokeAI's user-access-changed event from it, so the user's open sockets are re-checked at once.
 AccessChanged = Callable[[str, bool], None]
@@ -77,7 +76,7 @@ class TenancyService:
         self._db = db
         self._default_plan = default_plan
         self._cache = cache or AccountCache()
-        self._tenant_of_user: dict[str, str | None] = {}
+        self._membership: dict[str, tuple[str | None, bool]] = {}
         self.on_access_changed: AccessChanged = lambda _user_id, _is_active: None
 
     # --- accounts -------------------------------------------------------------------------
@@ -140,14 +139,19 @@ class TenancyService:
         return Principal(row.user_id, row.tenant_id, role, is_operator, None, row.status == "suspended")
 
     def tenant_of_user(self, user_id: str) -> str | None:
-        """The tenant a user belongs to (a user never changes tenant, so this is cached)."""
-        cached = self._tenant_of_user.get(user_id, _MISSING)
-        if cached is not _MISSING:
-            return cached  # type: ignore[return-value]
+        """The tenant a user belongs to (None: an operator, or no one's). A user never changes tenant: cached."""
+        return self.membership_of_user(user_id)[0]
+
+    def membership_of_user(self, user_id: str) -> tuple[str | None, bool]:
+        """(tenant, is platform operator) of a user; cached, since a user never changes tenant."""
+        cached = self._membership.get(user_id)
+        if cached is not None:
+            return cached
         with system_scope(), self._db.begin() as conn:
-            tenant_id = conn.execute(sa.select(users.c.tenant_id).where(users.c.user_id == user_id)).scalar_one_or_none()
-        self._tenant_of_user[user_id] = tenant_id
-        return tenant_id
+            row = conn.execute(sa.select(users.c.tenant_id, users.c.is_admin).where(users.c.user_id == user_id)).first()
+        membership = (row.tenant_id, bool(row.is_admin) and row.tenant_id is None) if row else (None, False)
+        self._membership[user_id] = membership
+        return membership
 
     # --- tenant ---------------------------------------------------------------------------
 

@@ -20,9 +20,11 @@ import socketio
 from invokeai.app.api import sockets
 
 _UNKNOWN = "\0unknown"
+# What a tenant lookup returns for a user who belongs to no tenant and is no operator: no shared room.
+NO_SHARED_ROOMS = _UNKNOWN
 _EVENT_TENANT_ATTR = "_pingvas_tenant"
 
-# user_id -> tenant_id (None for platform operators); installed by the app wiring.
+# user_id -> tenant_id (None for platform operators, NO_SHARED_ROOMS for anyone else); installed by the app wiring.
 tenant_of_user: Callable[[str], str | None] = lambda _user_id: _UNKNOWN  # noqa: E731
 _emit_tenant: ContextVar[str | None] = ContextVar("pingvas_emit_tenant", default=_UNKNOWN)
 

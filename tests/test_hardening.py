@@ -163,6 +163,28 @@ def test_an_account_in_no_workspace_gets_no_scope(studio: Studio) -> None:
         _refusal(c.post("/api/v1/boards/", params={"board_name": "stray"}), 401, "unauthorized")
 
 
+def test_an_account_in_no_workspace_hears_no_ones_events(studio: Studio) -> None:
+    operator = studio.operator(unique_email("ops"))
+    email = unique_email("stray")
+    with studio.client(operator) as c:
+        assert c.post("/api/v1/auth/users", json={"email": email, "password": PASSWORD, "is_admin": False}).status_code in (200, 201)
+    ops_socket, stray_socket = Listener(studio, operator), Listener(studio, studio.login(email, PASSWORD))
+    try:
+        ops_socket.subscribe("default")
+        stray_socket.subscribe("default")
+        time.sleep(0.5)
+        with studio.client(operator) as c:
+            batch = _weightless_batch()
+            r = c.post("/api/v1/queue/default/enqueue_batch", json=batch)
+            assert r.status_code in (200, 201), r.text
+        destination = batch["batch"]["destination"]
+        studio.wait_for(lambda: "'completed'" in ops_socket.text() and destination in ops_socket.text(), timeout=60)
+        assert destination not in stray_socket.text() and "queue_item_status_changed" not in stray_socket.text()
+    finally:
+        ops_socket.close()
+        stray_socket.close()
+
+
 # --- 3. operator maintenance counts every tenant ---------------------------------------------
 
 

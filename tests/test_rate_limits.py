@@ -11,6 +11,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from ipaddress import IPv4Address
 
 import anyio
@@ -174,7 +175,10 @@ def _post_each(app: ASGIApp, path: str, bodies: list[bytes]) -> list[httpx.Respo
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://studio", timeout=60) as client:
             return [await client.post(path, content=body) for body in bodies]
 
-    return anyio.run(post_each)
+    # In a thread of its own: the browser tests (Playwright's sync API) leave an event loop marked
+    # running in the main thread, where anyio.run would refuse to start.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(anyio.run, post_each).result()
 
 
 def test_the_sign_in_body_reaches_the_app_unchanged(storage: Storage) -> None:

@@ -19,6 +19,7 @@ from invokeai_saas.account_cache import AccountCache
 from invokeai_saas.branding import STATIC_PREFIX, branding_router, branding_static
 from invokeai_saas.db import Database
 from invokeai_saas.db.migrate import upgrade_if_empty
+from invokeai_saas.audit import AuditLog
 from invokeai_saas.invitations import InvitationService
 from invokeai_saas.rate_limits import AbuseLimits, RateLimitMiddleware
 from invokeai_saas.settings import Settings
@@ -67,14 +68,16 @@ def create_app(settings: Settings, run_processor: bool = True) -> tuple[FastAPI,
     from invokeai.app import api_app
     from patches.sockets_tenant_rooms import NO_SHARED_ROOMS, set_tenant_lookup
 
+    from invokeai_saas import workspace_admin
     from invokeai_saas.api.media import media_router
     from invokeai_saas.api.router import build_router
 
     app: FastAPI = api_app.app
     patches.apply_to_app(app)
+    workspace_admin.install(app)
     set_tenant_lookup(lambda user_id: _socket_tenant(tenancy, user_id, NO_SHARED_ROOMS))
     app.mount(STATIC_PREFIX, branding_static(), name="pingvas-static")
-    _install_routes_ahead_of_ui(app, [build_router(tenancy, invitations), media_router(), branding_router()])
+    _install_routes_ahead_of_ui(app, [build_router(tenancy, invitations, AuditLog(db)), media_router(), branding_router()])
     _install_error_handlers(app)
     app.add_middleware(TenantContextMiddleware, source=tenancy, api_key_prefix=API_KEY_PREFIX)
     app.add_middleware(RateLimitMiddleware, limits=AbuseLimits.from_settings(settings))

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from pydantic import BaseModel
 
+from invokeai_saas import audit
 from invokeai_saas.accounts import (
     SignedIn,
     assert_email_free,
@@ -85,6 +86,8 @@ class InvitationService:
                     token_hash=sha256(token), invited_by=actor.user_id, expires_at=expires_at, created_at=now,
                 )
             )
+            audit.record(conn, "created", "invitation", [(invitation_id, None)], {"email": email, "role": role.value},
+                         tenant_id=actor.tenant_id)
         return Invitation(invitation_id=invitation_id, email=email, role=role, expires_at=expires_at, token=token)
 
     def list_pending(self, actor: Principal) -> list[PendingInvitation]:
@@ -110,6 +113,7 @@ class InvitationService:
                 raise ServiceError(ErrorCode.NOT_FOUND, NOT_FOUND_DETAIL)
             _assert_may_invite(actor, TenantRole(row.role))
             conn.execute(sa.update(inv_t).where(inv_t.c.invitation_id == invitation_id).values(revoked_at=utcnow()))
+            audit.record(conn, "revoked", "invitation", [(invitation_id, None)], tenant_id=actor.tenant_id)
 
     def accept(self, token: str, password: str, display_name: str | None = None) -> SignedIn:
         check_password(password)

@@ -9,7 +9,6 @@ from invokeai.app.api.dependencies import ApiDependencies
 from invokeai.app.services.auth.token_service import set_jwt_secret
 from invokeai.app.services.board_images.board_images_default import BoardImagesService
 from invokeai.app.services.boards.boards_default import BoardService
-from invokeai.app.services.bulk_download.bulk_download_default import BulkDownloadService
 from invokeai.app.services.config.config_default import InvokeAIAppConfig
 from invokeai.app.services.download.download_default import DownloadQueueService
 from invokeai.app.services.external_generation.external_generation_default import ExternalGenerationService
@@ -39,6 +38,7 @@ from invokeai.app.services.workflow_thumbnails.workflow_thumbnails_disk import W
 from invokeai.backend.stable_diffusion.diffusion import conditioning_data as cd
 
 from invokeai_saas.account_cache import AccountCache
+from invokeai_saas.bulk_downloads import SqlBulkDownloadService
 from invokeai_saas.db import Database
 from invokeai_saas.events import TenantEventService
 from invokeai_saas.images import SqlImageService
@@ -129,7 +129,7 @@ def build_services(
         board_images=BoardImagesService(),
         board_records=SqlBoardRecordStorage(db),
         boards=BoardService(),
-        bulk_download=BulkDownloadService(),
+        bulk_download=SqlBulkDownloadService(db, output_folder / "bulk_downloads"),
         configuration=config,
         events=events,
         image_files=image_files,

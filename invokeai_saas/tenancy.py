@@ -18,6 +18,7 @@ from invokeai.app.services.auth.token_service import TokenData, create_access_to
 from pydantic import BaseModel
 
 from billing.plans import PLANS
+from invokeai_saas import audit
 from invokeai_saas.account_cache import AccountCache
 from invokeai_saas.accounts import (
     SignedIn,
@@ -203,6 +204,9 @@ class TenancyService:
             if target.tenant_role == TenantRole.OWNER.value and role != TenantRole.OWNER:
                 self._assert_not_last_owner(conn, actor.tenant_id)
             conn.execute(sa.update(users).where(users.c.user_id == user_id).values(tenant_role=role.value, updated_at=utcnow()))
+            if target.tenant_role != role.value:
+                audit.record(conn, "role_changed", "member", [(user_id, user_id)],
+                             {"from": target.tenant_role, "to": role.value}, tenant_id=actor.tenant_id)
         self.forget_principal(user_id)
         self.on_access_changed(user_id, True)
         return next(m for m in self.list_members(actor.tenant_id or "") if m.user_id == user_id)
@@ -219,6 +223,8 @@ class TenancyService:
                 self._assert_not_last_owner(conn, actor.tenant_id)
             # The account goes with its membership: a user exists only inside one tenant.
             conn.execute(sa.delete(users).where(users.c.user_id == user_id))
+            audit.record(conn, "removed", "member", [(user_id, user_id)],
+                         {"email": target.email, "role": target.tenant_role}, tenant_id=actor.tenant_id)
         self.forget_principal(user_id)
         self.on_access_changed(user_id, False)
 
@@ -275,6 +281,8 @@ class TenancyService:
                     secret_hash=sha256(secret), created_at=now,
                 )
             )
+            audit.record(conn, "created", "api_key", [(key_id, actor.user_id)], {"name": name, "prefix": prefix},
+                         tenant_id=actor.tenant_id)
         return CreatedApiKey(api_key_id=key_id, name=name, prefix=prefix, created_at=now, last_used_at=None,
                              revoked_at=None, secret=secret)
 
@@ -294,9 +302,11 @@ class TenancyService:
                 raise ServiceError(ErrorCode.NOT_FOUND, "API key not found")
             if row.user_id != actor.user_id and actor.role not in (TenantRole.OWNER, TenantRole.ADMIN):
                 raise ServiceError(ErrorCode.FORBIDDEN, "Only the key's creator or a workspace admin can revoke it")
-            conn.execute(
+            revoked = conn.execute(
                 sa.update(api_keys).where(api_keys.c.api_key_id == api_key_id, api_keys.c.revoked_at.is_(None)).values(revoked_at=utcnow())
-            )
+            ).rowcount
+            if revoked:
+                audit.record(conn, "revoked", "api_key", [(api_key_id, row.user_id)], tenant_id=actor.tenant_id)
 
     def authenticate_api_key(self, secret: str) -> tuple[Principal, str] | None:
         """The member a live key acts as, and a short-lived InvokeAI token for them; None if unknown or revoked."""

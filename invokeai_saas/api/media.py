@@ -2,8 +2,8 @@
 
 `GET /api/v1/workflows/i/{id}/thumbnail` is unauthenticated in InvokeAI ("workflow ids are
 unguessable"). Here it needs a credential (a bearer token, or the media cookie an `<img>` sends)
-and answers only for a workflow the caller may open: their tenant's own or shared ones, or the
-platform's defaults. Anything else is a 404, as if it did not exist.
+and answers only for a workflow the caller may open: their own, their workspace's public ones (any,
+for the workspace's owners and admins), or the platform's defaults. Anything else is a 404, as if it did not exist.
 """
 
 from typing import Annotated
@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Path
 from fastapi.responses import FileResponse
 
 from invokeai_saas.api.router import require_principal
+from invokeai_saas.workspace_admin import is_workspace_admin
 from tenant_middleware.context import Principal
 from tenant_middleware.errors import ErrorCode, ServiceError
 
@@ -40,6 +41,7 @@ def media_router() -> APIRouter:
             or record.user_id == me.user_id
             or record.is_public
             or me.is_operator
+            or is_workspace_admin(me)
         )
         if not visible:
             raise ServiceError(ErrorCode.NOT_FOUND, "Workflow not found")

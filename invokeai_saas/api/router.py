@@ -6,9 +6,10 @@ acts for generation, gallery, boards and workflows only, so it can never mint or
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, status
+from fastapi import APIRouter, Depends, Query, status
 from pydantic import BaseModel, Field
 
+from invokeai_saas.audit import AuditLog, AuditPage
 from invokeai_saas.invitations import InvitationService, PendingInvitation
 from invokeai_saas.tenancy import ApiKeyInfo, CreatedApiKey, Member, TenancyService, TenantSummary
 from tenant_middleware.context import Principal, TenantRole, current_principal
@@ -104,7 +105,7 @@ Member_ = Annotated[Principal, Depends(require_member)]
 SignedInMember = Annotated[Principal, Depends(require_signed_in_member)]
 
 
-def build_router(tenancy: TenancyService, invitations: InvitationService) -> APIRouter:
+def build_router(tenancy: TenancyService, invitations: InvitationService, audit_log: AuditLog) -> APIRouter:
     router = APIRouter(prefix="/api/v1", tags=["pingvas"])
 
     @router.post("/signup", status_code=status.HTTP_201_CREATED, response_model=SignedInResponse)
@@ -160,6 +161,14 @@ def build_router(tenancy: TenancyService, invitations: InvitationService) -> API
     def accept_invitation(body: AcceptInvitationRequest) -> SignedInResponse:
         done = invitations.accept(body.token, body.password, body.display_name)
         return SignedInResponse(token=done.token, user_id=done.user_id, tenant_id=done.tenant_id)
+
+    @router.get("/tenant/audit", response_model=AuditPage)
+    def read_audit_log(
+        me: SignedInMember,
+        offset: Annotated[int, Query(ge=0, le=2**31)] = 0,
+        limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    ) -> AuditPage:
+        return audit_log.page(me, offset, limit)
 
     @router.get("/tenant/api-keys", response_model=list[ApiKeyInfo])
     def list_api_keys(me: SignedInMember) -> list[ApiKeyInfo]:

@@ -12,6 +12,7 @@ from invokeai.app.services.image_records.image_records_common import (
     ImageCategory,
     ImageRecordNotFoundException,
 )
+from invokeai_saas import audit
 from invokeai_saas.db import Database, tenant_clause, utcnow
 from invokeai_saas.db.dialect import upsert
 from invokeai_saas.db.tables.media import board_images, boards, images
@@ -34,7 +35,10 @@ class SqlBoardImageRecordStorage(BoardImageRecordStorageBase):
         with self._db.begin() as conn:
             # Stock relies on the foreign keys, which would also accept another tenant's image or
             # board; both must be this tenant's, and are reported as missing otherwise.
-            if not self._visible(conn, images, images.c.image_name == image_name):
+            owner = conn.execute(
+                sa.select(images.c.user_id).where(images.c.image_name == image_name, tenant_clause(images))
+            ).first()
+            if owner is None:
                 raise ImageRecordNotFoundException
             if not self._visible(conn, boards, boards.c.board_id == board_id):
                 raise BoardRecordNotFoundException
@@ -46,6 +50,7 @@ class SqlBoardImageRecordStorage(BoardImageRecordStorageBase):
                 "updated_at": now,
             }
             upsert(conn, board_images, values, key=["image_name"], update=["board_id", "updated_at"])
+            audit.record(conn, "moved", "image", [(image_name, owner.user_id)], {"board_id": board_id})
 
     @staticmethod
     def _visible(conn: sa.Connection, table: sa.Table, match: Condition) -> bool:
@@ -58,8 +63,13 @@ class SqlBoardImageRecordStorage(BoardImageRecordStorageBase):
             board_images.c.board_id == board_id,
             tenant_clause(board_images),
         )
+        owner = sa.select(images.c.user_id).where(images.c.image_name == image_name, tenant_clause(images))
         with self._db.begin() as conn:
-            return conn.execute(stmt).rowcount
+            removed = conn.execute(stmt).rowcount
+            if removed:
+                audit.record(conn, "moved", "image", [(image_name, conn.execute(owner).scalar())],
+                             {"board_id": None, "from_board_id": board_id})
+            return removed
 
     def get_all_board_image_names_for_board(
         self,

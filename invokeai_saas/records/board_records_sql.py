@@ -21,6 +21,7 @@ from invokeai.app.services.board_records.board_records_common import (
 from invokeai.app.services.shared.pagination import OffsetPaginatedResults
 from invokeai.app.services.shared.sqlite.sqlite_common import SQLiteDirection
 from invokeai.app.util.misc import uuid_string
+from invokeai_saas import audit
 from invokeai_saas.db import Database, tenant_clause, utcnow
 from invokeai_saas.db.tables.boards_sharing import shared_boards
 from invokeai_saas.db.tables.media import boards, images
@@ -66,7 +67,11 @@ class SqlBoardRecordStorage(BoardRecordStorageBase):
     def delete(self, board_id: str) -> None:
         try:
             with self._db.begin() as conn:
-                conn.execute(sa.delete(boards).where(boards.c.board_id == board_id, tenant_clause(boards)))
+                gone = conn.execute(
+                    sa.delete(boards).where(boards.c.board_id == board_id, tenant_clause(boards))
+                    .returning(boards.c.board_id, boards.c.user_id)
+                ).all()
+                audit.record(conn, "deleted", "board", [tuple(r) for r in gone])
         except sa.exc.SQLAlchemyError as e:
             raise BoardRecordDeleteException from e
 
@@ -112,11 +117,18 @@ class SqlBoardRecordStorage(BoardRecordStorageBase):
                     if changes.cover_image_name is not None and not self._image_visible(conn, changes.cover_image_name):
                         # Stock fails on the foreign key; the key alone would accept another tenant's image.
                         raise BoardRecordSaveException
+                    before = conn.execute(
+                        sa.select(boards.c.user_id, boards.c.board_visibility)
+                        .where(boards.c.board_id == board_id, tenant_clause(boards))
+                    ).first()
                     conn.execute(
                         sa.update(boards)
                         .where(boards.c.board_id == board_id, tenant_clause(boards))
                         .values(**values, updated_at=utcnow())
                     )
+                    if before is not None and values.get("board_visibility", before.board_visibility) != before.board_visibility:
+                        audit.record(conn, "visibility_changed", "board", [(board_id, before.user_id)],
+                                     {"from": before.board_visibility, "to": values["board_visibility"]})
             except sa.exc.SQLAlchemyError as e:
                 raise BoardRecordSaveException from e
         return self.get(board_id)

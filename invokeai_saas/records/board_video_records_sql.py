@@ -8,6 +8,7 @@ from invokeai.app.services.board_video_records.board_video_records_base import B
 from invokeai.app.services.image_records.image_records_common import ImageCategory
 from invokeai.app.services.video_records.video_records_common import VideoRecordNotFoundException
 
+from invokeai_saas import audit
 from invokeai_saas.db import Database, tenant_clause, utcnow
 from invokeai_saas.db.dialect import upsert
 from invokeai_saas.db.tables.media import board_videos, boards, videos
@@ -33,8 +34,12 @@ class SqlBoardVideoRecordStorage(BoardVideoRecordStorageBase):
         with self._db.begin() as conn:
             if conn.execute(board_found).first() is None:
                 raise BoardRecordNotFoundException
-            if conn.execute(video_found).first() is None:
+            owner = conn.execute(
+                sa.select(videos.c.user_id).where(videos.c.video_name == video_name, tenant_clause(videos))
+            ).first()
+            if owner is None:
                 raise VideoRecordNotFoundException
+            audit.record(conn, "moved", "video", [(video_name, owner.user_id)], {"board_id": board_id})
             upsert(
                 conn,
                 board_videos,
@@ -46,8 +51,10 @@ class SqlBoardVideoRecordStorage(BoardVideoRecordStorageBase):
 
     def remove_video_from_board(self, video_name: str) -> None:
         query = sa.delete(board_videos).where(board_videos.c.video_name == video_name, tenant_clause(board_videos))
+        owner = sa.select(videos.c.user_id).where(videos.c.video_name == video_name, tenant_clause(videos))
         with self._db.begin() as conn:
-            conn.execute(query)
+            if conn.execute(query).rowcount:
+                audit.record(conn, "moved", "video", [(video_name, conn.execute(owner).scalar())], {"board_id": None})
 
     def get_all_board_video_names_for_board(
         self,

@@ -25,6 +25,7 @@ from invokeai.app.services.image_records.image_records_common import (
 from invokeai.app.services.shared.pagination import OffsetPaginatedResults
 from invokeai.app.services.shared.sqlite.sqlite_common import SQLiteDirection
 from invokeai.app.services.virtual_boards.virtual_boards_common import VirtualSubBoardDTO
+from invokeai_saas import audit
 from invokeai_saas.db import Database, tenant_clause, utcnow
 from invokeai_saas.db.dialect import insert_ignore
 from invokeai_saas.db.tables.media import board_images, images
@@ -231,7 +232,11 @@ class SqlImageRecordStorage(ImageRecordStorageBase):
     def delete(self, image_name: str) -> None:
         try:
             with self._db.begin() as conn:
-                conn.execute(sa.delete(images).where(images.c.image_name == image_name, tenant_clause(images)))
+                gone = conn.execute(
+                    sa.delete(images).where(images.c.image_name == image_name, tenant_clause(images))
+                    .returning(images.c.image_name, images.c.user_id)
+                ).all()
+                audit.record(conn, "deleted", "image", [tuple(r) for r in gone])
         except sa.exc.SQLAlchemyError as e:
             raise ImageRecordDeleteException from e
 
@@ -239,7 +244,11 @@ class SqlImageRecordStorage(ImageRecordStorageBase):
         try:
             with self._db.begin() as conn:
                 for chunk in _chunks(image_names):
-                    conn.execute(sa.delete(images).where(images.c.image_name.in_(chunk), tenant_clause(images)))
+                    gone = conn.execute(
+                        sa.delete(images).where(images.c.image_name.in_(chunk), tenant_clause(images))
+                        .returning(images.c.image_name, images.c.user_id)
+                    ).all()
+                    audit.record(conn, "deleted", "image", [tuple(r) for r in gone])
         except sa.exc.SQLAlchemyError as e:
             raise ImageRecordDeleteException from e
 

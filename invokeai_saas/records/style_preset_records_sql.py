@@ -22,6 +22,7 @@ from invokeai.app.services.style_preset_records.style_preset_records_common impo
 )
 from invokeai.app.util.misc import uuid_string
 
+from invokeai_saas import audit
 from invokeai_saas.db import Database, tenant_clause, utcnow
 from invokeai_saas.db.dialect import upsert
 from invokeai_saas.db.tables.style_presets import style_presets as sp
@@ -112,7 +113,10 @@ class SqlStylePresetRecordsStorage(StylePresetRecordsStorageBase):
 
     def delete(self, style_preset_id: str) -> None:
         with self._db.begin() as conn:
-            conn.execute(sa.delete(sp).where(sp.c.id == style_preset_id, tenant_clause(sp)))
+            gone = conn.execute(
+                sa.delete(sp).where(sp.c.id == style_preset_id, tenant_clause(sp)).returning(sp.c.id, sp.c.user_id)
+            ).all()
+            audit.record(conn, "deleted", "style_preset", [tuple(r) for r in gone])
 
     def get_many(
         self,

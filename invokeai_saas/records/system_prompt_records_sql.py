@@ -23,6 +23,7 @@ from invokeai.app.services.system_prompt_records.system_prompt_records_common im
 )
 from invokeai.app.util.misc import uuid_string
 
+from invokeai_saas import audit
 from invokeai_saas.db import Database, tenant_clause, utcnow
 from invokeai_saas.db.dialect import insert_ignore
 from invokeai_saas.db.tables.system_prompts import system_prompts as spt
@@ -93,16 +94,24 @@ class SqlSystemPromptRecordsStorage(SystemPromptRecordsStorageBase):
         values: dict[str, Any] = changes.model_dump(exclude_none=True)
         conditions = _writable(system_prompt_id, user_id)
         with self._db.begin() as conn:
-            if conn.execute(sa.select(spt.c.id).where(*conditions)).first() is None:
+            before = conn.execute(sa.select(spt.c.user_id, spt.c.is_public).where(*conditions)).first()
+            if before is None:
                 raise _not_found(system_prompt_id)
             if values:
                 conn.execute(sa.update(spt).where(*conditions).values(**values, updated_at=utcnow()))
+            if "is_public" in values and bool(values["is_public"]) != bool(before.is_public):
+                audit.record(conn, "visibility_changed", "system_prompt", [(system_prompt_id, before.user_id)],
+                             {"from": "public" if before.is_public else "private", "to": "public" if values["is_public"] else "private"})
             return self.get(system_prompt_id)
 
     def delete(self, system_prompt_id: str, user_id: Optional[str] = None) -> None:
         with self._db.begin() as conn:
-            if conn.execute(sa.delete(spt).where(*_writable(system_prompt_id, user_id))).rowcount == 0:
+            gone = conn.execute(
+                sa.delete(spt).where(*_writable(system_prompt_id, user_id)).returning(spt.c.id, spt.c.user_id)
+            ).all()
+            if not gone:
                 raise _not_found(system_prompt_id)
+            audit.record(conn, "deleted", "system_prompt", [tuple(r) for r in gone])
 
     def get_many(self, user_id: Optional[str] = None) -> list[SystemPromptRecordDTO]:
         conditions = [_readable()]

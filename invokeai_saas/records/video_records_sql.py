@@ -19,6 +19,7 @@ from invokeai.app.services.video_records.video_records_common import (
     deserialize_video_record,
 )
 
+from invokeai_saas import audit
 from invokeai_saas.db import Database, tenant_clause, utcnow
 from invokeai_saas.db.dialect import insert_ignore
 from invokeai_saas.db.tables.media import board_videos, videos
@@ -222,10 +223,13 @@ class SqlVideoRecordStorage(VideoRecordStorageBase):
         self.delete_many([video_name])
 
     def delete_many(self, video_names: list[str]) -> None:
-        query = sa.delete(videos).where(videos.c.video_name.in_(video_names), tenant_clause(videos))
+        query = (
+            sa.delete(videos).where(videos.c.video_name.in_(video_names), tenant_clause(videos))
+            .returning(videos.c.video_name, videos.c.user_id)
+        )
         try:
             with self._db.begin() as conn:
-                conn.execute(query)
+                audit.record(conn, "deleted", "video", [tuple(r) for r in conn.execute(query).all()])
         except sa.exc.SQLAlchemyError as e:
             raise VideoRecordDeleteException from e
 

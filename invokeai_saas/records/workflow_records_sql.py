@@ -28,6 +28,7 @@ from invokeai.app.services.workflow_records.workflow_records_common import (
 )
 from invokeai.app.util.misc import uuid_string
 
+from invokeai_saas import audit
 from invokeai_saas.db import Database, tenant_clause, utcnow
 from invokeai_saas.db.dialect import insert_ignore
 from invokeai_saas.db.tables.workflows import workflow_library as wl
@@ -151,12 +152,14 @@ class SqlWorkflowRecordsStorage(WorkflowRecordsStorageBase):
             conditions = [wl.c.workflow_id == workflow_id, wl.c.category == WorkflowCategory.User.value, tenant_clause(wl)]
             if user_id is not None:
                 conditions.append(wl.c.user_id == user_id)
-            conn.execute(sa.delete(wl).where(*conditions))
+            gone = conn.execute(sa.delete(wl).where(*conditions).returning(wl.c.workflow_id, wl.c.user_id)).all()
+            audit.record(conn, "deleted", "workflow", [tuple(r) for r in gone])
 
     def update_is_public(self, workflow_id: str, is_public: bool, user_id: Optional[str] = None) -> WorkflowRecordDTO:
         """Updates is_public and keeps the "shared" tag in step with it, as stock does."""
         with self._db.begin() as conn:
-            workflow = self.get(workflow_id).workflow
+            record = self.get(workflow_id)
+            workflow = record.workflow
             tags = [t.strip() for t in workflow.tags.split(",") if t.strip()] if workflow.tags else []
             if is_public and "shared" not in tags:
                 tags.append("shared")
@@ -168,6 +171,9 @@ class SqlWorkflowRecordsStorage(WorkflowRecordsStorageBase):
                     **_derived(updated), is_public=is_public, updated_at=utcnow()
                 )
             )
+            if bool(record.is_public) != is_public:
+                audit.record(conn, "visibility_changed", "workflow", [(workflow_id, record.user_id)],
+                             {"from": "public" if record.is_public else "private", "to": "public" if is_public else "private"})
             return self.get(workflow_id)
 
     def update_opened_at(self, workflow_id: str, user_id: Optional[str] = None) -> None:

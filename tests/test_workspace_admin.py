@@ -217,3 +217,30 @@ def test_a_bulk_download_is_fetchable_by_its_owner_only(studio: Studio) -> None:
         r = studio.wait_for(lambda: (resp := c.get(f"/api/v1/images/download/{name}")).status_code == 200 and resp, timeout=60)
         assert r.headers["content-type"] == "application/zip" and r.content[:2] == b"PK"
         studio.wait_for(lambda: c.get(f"/api/v1/images/download/{name}").status_code == 404, timeout=30)  # served once, then deleted
+
+
+def test_owners_administer_members_videos_and_presets(studio: Studio) -> None:
+    from tests.test_isolation import _insert_video_row
+
+    owner = studio.signup(unique_email("boss"))
+    member, peer = _join(studio, owner, "member"), _join(studio, owner, "member")
+    video = _insert_video_row(studio, member)
+    content = _make_content(studio, member)
+    with studio.client(peer) as c:
+        assert c.patch(f"/api/v1/videos/i/{video}", json={"starred": True}).status_code == 403
+        assert c.patch(f"/api/v1/style_presets/i/{content.preset}", data={"data": '{"name": "x", "positive_prompt": "x", "negative_prompt": "", "type": "user", "is_public": true}'}).status_code == 403
+    with studio.client(studio.signup(unique_email("rival"))) as c:
+        assert c.get(f"/api/v1/videos/i/{video}").status_code == 404
+        assert c.delete(f"/api/v1/videos/i/{video}").status_code == 404
+    with studio.client(owner) as c:
+        assert c.get(f"/api/v1/videos/i/{video}").status_code == 200
+        assert c.patch(f"/api/v1/videos/i/{video}", json={"starred": True}).status_code == 200
+        shared = c.patch(f"/api/v1/style_presets/i/{content.preset}",
+                         data={"data": '{"name": "mine", "positive_prompt": "x", "negative_prompt": "", "type": "user", "is_public": true}'})
+        assert shared.status_code == 200, shared.text
+        assert c.patch(f"/api/v1/system_prompts/i/{content.prompt}", json={"is_public": True}).status_code == 200
+        assert c.delete(f"/api/v1/videos/i/{video}").status_code == 200
+        log = c.get("/api/v1/tenant/audit").json()["items"]
+    seen = {(e["action"], e["object_type"], e["object_id"], e["owner_user_id"]) for e in log}
+    assert {("deleted", "video", video, member.user_id), ("visibility_changed", "style_preset", content.preset, member.user_id),
+            ("visibility_changed", "system_prompt", content.prompt, member.user_id)} <= seen

@@ -105,10 +105,14 @@ class SqlStylePresetRecordsStorage(StylePresetRecordsStorageBase):
         mine = sa.and_(sp.c.id == style_preset_id, tenant_clause(sp))
         with self._db.begin() as conn:
             # A platform default is readable but not the tenant's: treat it as missing.
-            if conn.execute(sa.select(sp.c.id).where(mine)).first() is None:
+            before = conn.execute(sa.select(sp.c.user_id, sp.c.is_public).where(mine)).first()
+            if before is None:
                 raise StylePresetNotFoundError(f"Style preset with id {style_preset_id} not found")
             if values:
                 conn.execute(sa.update(sp).where(mine).values(**values, updated_at=utcnow()))
+            if "is_public" in values and bool(values["is_public"]) != bool(before.is_public):
+                audit.record(conn, "visibility_changed", "style_preset", [(style_preset_id, before.user_id)],
+                             {"from": "public" if before.is_public else "private", "to": "public" if values["is_public"] else "private"})
             return self.get(style_preset_id)
 
     def delete(self, style_preset_id: str) -> None:

@@ -81,6 +81,13 @@ class AuditLog:
         return _page(self._db, actor.tenant_id, offset, limit)
 
 
+def publicity_changed(conn: sa.Connection, object_type: str, object_id: str, owner: str | None, was: bool, now: bool) -> None:
+    """Logs a public/private switch of a workflow, preset or prompt (nothing when it did not change)."""
+    if bool(was) != bool(now):
+        label = {True: "public", False: "private"}
+        record(conn, "visibility_changed", object_type, [(object_id, owner)], {"from": label[bool(was)], "to": label[bool(now)]})
+
+
 def _page(db: Database, tenant_id: str, offset: int, limit: int) -> AuditPage:
     limit = max(1, min(limit, MAX_PAGE))
     where = tenant_audit.c.tenant_id == tenant_id

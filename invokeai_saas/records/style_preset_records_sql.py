@@ -110,9 +110,8 @@ class SqlStylePresetRecordsStorage(StylePresetRecordsStorageBase):
                 raise StylePresetNotFoundError(f"Style preset with id {style_preset_id} not found")
             if values:
                 conn.execute(sa.update(sp).where(mine).values(**values, updated_at=utcnow()))
-            if "is_public" in values and bool(values["is_public"]) != bool(before.is_public):
-                audit.record(conn, "visibility_changed", "style_preset", [(style_preset_id, before.user_id)],
-                             {"from": "public" if before.is_public else "private", "to": "public" if values["is_public"] else "private"})
+            if "is_public" in values:
+                audit.publicity_changed(conn, "style_preset", style_preset_id, before.user_id, before.is_public, values["is_public"])
             return self.get(style_preset_id)
 
     def delete(self, style_preset_id: str) -> None:

@@ -99,9 +99,8 @@ class SqlSystemPromptRecordsStorage(SystemPromptRecordsStorageBase):
                 raise _not_found(system_prompt_id)
             if values:
                 conn.execute(sa.update(spt).where(*conditions).values(**values, updated_at=utcnow()))
-            if "is_public" in values and bool(values["is_public"]) != bool(before.is_public):
-                audit.record(conn, "visibility_changed", "system_prompt", [(system_prompt_id, before.user_id)],
-                             {"from": "public" if before.is_public else "private", "to": "public" if values["is_public"] else "private"})
+            if "is_public" in values:
+                audit.publicity_changed(conn, "system_prompt", system_prompt_id, before.user_id, before.is_public, values["is_public"])
             return self.get(system_prompt_id)
 
     def delete(self, system_prompt_id: str, user_id: Optional[str] = None) -> None:

@@ -171,9 +171,7 @@ class SqlWorkflowRecordsStorage(WorkflowRecordsStorageBase):
                     **_derived(updated), is_public=is_public, updated_at=utcnow()
                 )
             )
-            if bool(record.is_public) != is_public:
-                audit.record(conn, "visibility_changed", "workflow", [(workflow_id, record.user_id)],
-                             {"from": "public" if record.is_public else "private", "to": "public" if is_public else "private"})
+            audit.publicity_changed(conn, "workflow", workflow_id, record.user_id, record.is_public, is_public)
             return self.get(workflow_id)
 
     def update_opened_at(self, workflow_id: str, user_id: Optional[str] = None) -> None:

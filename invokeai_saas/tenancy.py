@@ -33,10 +33,12 @@ from invokeai_saas.accounts import (
 )
 from invokeai_saas.db import Database, utcnow
 from invokeai_saas.db.tables.tenancy import api_keys, tenants, users
+from invokeai_saas.ttl_cache import TtlCache
 from tenant_middleware.context import Principal, TenantRole, system_scope
 from tenant_middleware.errors import ErrorCode, ServiceError
 
 API_KEY_PREFIX = "pvk_"
+MEMBERSHIP_TTL_S = 600.0  # bounded in size by TtlCache; a user's tenant never changes
 # Told when a user's access changes (removed, role changed): (user_id, is_active). The app emits
 # InvokeAI's user-access-changed event from it, so the user's open sockets are re-checked at once.
 AccessChanged = Callable[[str, bool], None]
@@ -77,7 +79,7 @@ class TenancyService:
         self._db = db
         self._default_plan = default_plan
         self._cache = cache or AccountCache()
-        self._membership: dict[str, tuple[str | None, bool]] = {}
+        self._membership: TtlCache[tuple[str | None, bool]] = TtlCache(MEMBERSHIP_TTL_S)
         self.on_access_changed: AccessChanged = lambda _user_id, _is_active: None
 
     # --- accounts -------------------------------------------------------------------------
@@ -144,15 +146,13 @@ class TenancyService:
         return self.membership_of_user(user_id)[0]
 
     def membership_of_user(self, user_id: str) -> tuple[str | None, bool]:
-        """(tenant, is platform operator) of a user; cached, since a user never changes tenant."""
-        cached = self._membership.get(user_id)
-        if cached is not None:
-            return cached
+        """(tenant, is platform operator) of a user. A user never changes tenant, so it is cached long."""
+        return self._membership.get(user_id, lambda: self._load_membership(user_id))
+
+    def _load_membership(self, user_id: str) -> tuple[str | None, bool]:
         with system_scope(), self._db.begin() as conn:
             row = conn.execute(sa.select(users.c.tenant_id, users.c.is_admin).where(users.c.user_id == user_id)).first()
-        membership = (row.tenant_id, bool(row.is_admin) and row.tenant_id is None) if row else (None, False)
-        self._membership[user_id] = membership
-        return membership
+        return (row.tenant_id, bool(row.is_admin) and row.tenant_id is None) if row else (None, False)
 
     # --- tenant ---------------------------------------------------------------------------
 

@@ -141,10 +141,6 @@ class TenancyService:
         is_operator = bool(row.is_admin) and row.tenant_id is None
         return Principal(row.user_id, row.tenant_id, role, is_operator, None, row.status == "suspended")
 
-    def tenant_of_user(self, user_id: str) -> str | None:
-        """The tenant a user belongs to (None: an operator, or no one's). A user never changes tenant: cached."""
-        return self.membership_of_user(user_id)[0]
-
     def membership_of_user(self, user_id: str) -> tuple[str | None, bool]:
         """(tenant, is platform operator) of a user. A user never changes tenant, so it is cached long."""
         return self._membership.get(user_id, lambda: self._load_membership(user_id))

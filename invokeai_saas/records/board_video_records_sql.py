@@ -29,7 +29,6 @@ class SqlBoardVideoRecordStorage(BoardVideoRecordStorageBase):
         # Stock relies on foreign keys to reject a missing board or video; those would accept another
         # tenant's rows, so both are looked up in scope first.
         board_found = sa.select(boards.c.board_id).where(boards.c.board_id == board_id, tenant_clause(boards))
-        video_found = sa.select(videos.c.video_name).where(videos.c.video_name == video_name, tenant_clause(videos))
         now = utcnow()
         with self._db.begin() as conn:
             if conn.execute(board_found).first() is None:

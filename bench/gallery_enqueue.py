@@ -29,33 +29,41 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
-import platform
 import random
 import shutil
-import socket
 import sqlite3
-import statistics
-import subprocess
 import sys
 import tempfile
 import time
 import uuid
 from contextlib import ExitStack
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable
 
 import httpx
 
-ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "bench" / "RESULTS.md"
-VENV_BIN = Path(sys.executable).parent
-PG_ADMIN_DSN = os.environ.get("PINGVAS_BENCH_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
-APP_ROLE = "pingvas_app"
-SCHEMA = "pingvas"
+from common import (
+    APP_ROLE,
+    RESULTS,
+    ROOT,
+    SCHEMA,
+    Retries,
+    Stats,
+    create_database,
+    log,
+    machine_line,
+    measure_interleaved,
+    pingvas_postgres_env,
+    signup,
+    software_line,
+    start_pingvas as start_pingvas_server,
+    start_stock as start_stock_server,
+    write_results,
+)
+
 TARGET_RATIO = 1.5
-BOOT_TIMEOUT_S = 180
 
 # What the web UI (invokeai/frontend/web/dist) sends for the default gallery view:
 # board "none" (Uncategorized), image categories, DESC, starred first, no intermediates.
@@ -72,101 +80,6 @@ GALLERY_PATH = "/api/v1/images/"
 ENQUEUE_PATH = "/api/v1/queue/default/enqueue_batch"
 
 MARKER = "<!-- runs: newest first; bench/gallery_enqueue.py --write inserts below -->"
-
-
-# --------------------------------------------------------------------------- helpers
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def log(msg: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def percentile(sorted_ms: list[float], q: float) -> float:
-    """Linear-interpolated percentile (q in 0..100) of an ascending list."""
-    if len(sorted_ms) == 1:
-        return sorted_ms[0]
-    pos = (len(sorted_ms) - 1) * q / 100
-    lo = int(pos)
-    hi = min(lo + 1, len(sorted_ms) - 1)
-    return sorted_ms[lo] + (sorted_ms[hi] - sorted_ms[lo]) * (pos - lo)
-
-
-@dataclass
-class Stats:
-    n: int
-    p50: float
-    p90: float
-    p99: float
-    mean: float
-
-    @classmethod
-    def of(cls, samples_ms: list[float]) -> "Stats":
-        s = sorted(samples_ms)
-        return cls(len(s), percentile(s, 50), percentile(s, 90), percentile(s, 99), statistics.fmean(s))
-
-
-class Server:
-    """A web server subprocess with its log in a file."""
-
-    def __init__(self, name: str, argv: list[str], env: dict[str, str], log_path: Path, port: int, ready_path: str) -> None:
-        self.name, self.argv, self.env, self.log_path, self.port, self.ready_path = name, argv, env, log_path, port, ready_path
-        self.process: subprocess.Popen | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        log(f"starting {self.name} on :{self.port}")
-        out = open(self.log_path, "a")
-        self.process = subprocess.Popen(
-            self.argv, cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
-        t0 = time.monotonic()
-        while time.monotonic() - t0 < BOOT_TIMEOUT_S:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"{self.name} exited at boot:\n{self.log_tail()}")
-            try:
-                if httpx.get(self.url + self.ready_path, timeout=10).status_code == 200:
-                    log(f"{self.name} up after {time.monotonic() - t0:.1f}s")
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
-        raise RuntimeError(f"{self.name} did not answer within {BOOT_TIMEOUT_S}s:\n{self.log_tail()}")
-
-    def stop(self) -> None:
-        p = self.process
-        if p is None or p.poll() is not None:
-            return
-        log(f"stopping {self.name}")
-        p.terminate()
-        try:
-            p.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait(timeout=10)
-
-    def log_tail(self, lines: int = 40) -> str:
-        if not self.log_path.exists():
-            return ""
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
 
 # --------------------------------------------------------------------------- seed data
@@ -271,53 +184,53 @@ class Target:
 Call = Callable[[httpx.Client], httpx.Response]
 
 
-def measure_interleaved(clients: dict[str, httpx.Client], call: Call, n: int, warmup: int) -> dict[str, list[float]]:
-    """Round-robin over the targets, request by request, so the machine's load (this one is
-    shared and noisy) falls on every side alike; each side's order rotates every round."""
-    names = list(clients)
-    for _ in range(warmup):
-        for name in names:
-            call(clients[name]).raise_for_status()
-    samples: dict[str, list[float]] = {name: [] for name in names}
-    for i in range(n):
-        for name in names[i % len(names):] + names[: i % len(names)]:
-            t0 = time.perf_counter()
-            r = call(clients[name])
-            dt_ms = (time.perf_counter() - t0) * 1000
-            if r.status_code != 200:
-                raise RuntimeError(f"{name}: {r.request.method} {r.request.url} -> {r.status_code}: {r.text[:500]}")
-            samples[name].append(dt_ms)
-    return samples
+def gallery_page(c: httpx.Client) -> httpx.Response:
+    return c.get(GALLERY_PATH, params=GALLERY_PARAMS)
 
 
-def run_interleaved(targets: list[Target], args: argparse.Namespace) -> dict[str, dict[str, Stats]]:
+def enqueue(c: httpx.Client) -> httpx.Response:
+    return c.post(ENQUEUE_PATH, json=enqueue_body())
+
+
+def check_first_page(t: Target, client: httpx.Client) -> None:
+    page = gallery_page(client)
+    page.raise_for_status()
+    items, total = len(page.json()["items"]), page.json()["total"]
+    if items != 50 or total != t.expect_total:
+        raise RuntimeError(f"{t.name}: unexpected gallery page: {items} items, total={total} (want 50, {t.expect_total})")
+
+
+def set_processors(targets: list[Target], clients: dict[str, httpx.Client], action: str) -> None:
+    for t in targets:
+        clients[t.name].put(f"/api/v1/queue/default/processor/{action}", headers=t.admin_headers).raise_for_status()
+
+
+def run_interleaved(targets: list[Target], args: argparse.Namespace, retries: Retries) -> dict[str, dict[str, Stats]]:
     """Gallery pages; then enqueues with every session processor paused (the compared number: the
     API + queue-insert path alone); then, informational, enqueues with the processors running
     (InvokeAI's per-item `gc.collect()` then holds the GIL under the request)."""
     clients = {t.name: httpx.Client(base_url=t.url, headers=t.headers, timeout=60) for t in targets}
+
+    def senders(call: Call) -> dict[str, Callable[[], httpx.Response]]:
+        return {name: partial(call, c) for name, c in clients.items()}
+
     try:
         for t in targets:
-            page = clients[t.name].get(GALLERY_PATH, params=GALLERY_PARAMS)
-            page.raise_for_status()
-            items, total = len(page.json()["items"]), page.json()["total"]
-            if items != 50 or total != t.expect_total:
-                raise RuntimeError(f"{t.name}: unexpected gallery page: {items} items, total={total} (want 50, {t.expect_total})")
+            check_first_page(t, clients[t.name])
         log("measuring gallery pages (interleaved)")
-        gallery = measure_interleaved(clients, lambda c: c.get(GALLERY_PATH, params=GALLERY_PARAMS), args.n_list, args.warmup)
-        for t in targets:
-            clients[t.name].put("/api/v1/queue/default/processor/pause", headers=t.admin_headers).raise_for_status()
+        gallery = measure_interleaved(senders(gallery_page), args.n_list, args.warmup, retries)
+        set_processors(targets, clients, "pause")
         time.sleep(2)  # let any item in flight finish
         log("measuring enqueues, processors paused (interleaved)")
-        enqueue = measure_interleaved(clients, lambda c: c.post(ENQUEUE_PATH, json=enqueue_body()), args.n_enqueue, args.warmup)
-        for t in targets:
-            clients[t.name].put("/api/v1/queue/default/processor/resume", headers=t.admin_headers).raise_for_status()
+        paused = measure_interleaved(senders(enqueue), args.n_enqueue, args.warmup, retries)
+        set_processors(targets, clients, "resume")
         log("measuring enqueues, processors running (interleaved; informational)")
-        running = measure_interleaved(clients, lambda c: c.post(ENQUEUE_PATH, json=enqueue_body()), args.n_enqueue_running, 5)
+        running = measure_interleaved(senders(enqueue), args.n_enqueue_running, 5, retries)
     finally:
         for c in clients.values():
             c.close()
     return {
-        t.name: {"gallery": Stats.of(gallery[t.name]), "enqueue": Stats.of(enqueue[t.name]), "enqueue_running": Stats.of(running[t.name])}
+        t.name: {"gallery": Stats.of(gallery[t.name]), "enqueue": Stats.of(paused[t.name]), "enqueue_running": Stats.of(running[t.name])}
         for t in targets
     }
 
@@ -326,90 +239,58 @@ def run_interleaved(targets: list[Target], args: argparse.Namespace) -> dict[str
 
 
 def start_pingvas(args: argparse.Namespace, work: Path, stack: ExitStack) -> Target:
-    import psycopg
+    url, _ = create_database(stack, args.keep)
+    server = start_pingvas_server(work, stack, **pingvas_postgres_env(url))
+    log(f"signing up {args.tenants} tenants")
+    accounts = [signup(server.url, i) for i in range(args.tenants)]
+    seed_pingvas_images(url, accounts, args.images)
+    ops = operator_headers(url, server.url)
+    me = accounts[len(accounts) // 2]
+    log(f"Pingvas measured as the owner of tenant #{len(accounts) // 2}")
+    return Target("pingvas", server.url, {"Authorization": f"Bearer {me['token']}"}, ops, args.images)
+
+
+def seed_pingvas_images(url: str, accounts: list[dict[str, str]], per_tenant: int) -> None:
+    """Bulk-insert image rows over a superuser connection (the tables' owner): it bypasses RLS, so
+    we stamp tenant_id ourselves."""
     import sqlalchemy as sa
 
     sys.path.insert(0, str(ROOT))
     from invokeai_saas.db.tables.media import images
 
-    name = f"pingvas_bench_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    admin_url = sa.engine.make_url(PG_ADMIN_DSN.replace("postgresql://", "postgresql+psycopg://", 1)).set(database=name)
-    url = admin_url.render_as_string(hide_password=False)
-    data_dir = work / "pingvas"
-    data_dir.mkdir()
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PINGVAS_", "INVOKEAI_"))}
-    env.update(PINGVAS_DATABASE_URL=url, PINGVAS_DB_SCHEMA=SCHEMA, PINGVAS_DB_APP_ROLE=APP_ROLE)
-    env.update(PINGVAS_SIGNUP_RATE_LIMIT="100000/minute")  # it signs up every tenant from 127.0.0.1
-    server = Server(
-        "pingvas",
-        [sys.executable, "-m", "invokeai_saas.cli", "serve", "--port", str(port), "--data-dir", str(data_dir)],
-        env,
-        work / "pingvas.log",
-        port,
-        "/api/v1/auth/status",
-    )
-    stack.callback(_drop_database, name, args.keep)
-    stack.callback(server.stop)
-    engine = None
+    log(f"seeding {len(accounts)} x {per_tenant} image rows")
+    engine = sa.create_engine(url, connect_args={"options": f"-csearch_path={SCHEMA}"})
     try:
-        server.start()
-        log(f"signing up {args.tenants} tenants")
-        accounts = []
-        with httpx.Client(base_url=server.url, timeout=60) as c:
-            for i in range(args.tenants):
-                r = c.post(
-                    "/api/v1/signup",
-                    json={"email": f"owner{i:03d}@bench.example", "password": "Passw0rd!x", "workspace_name": f"Bench {i:03d}"},
-                )
-                if r.status_code != 201:
-                    raise RuntimeError(f"signup {i}: {r.status_code} {r.text}")
-                accounts.append(r.json())
-        log(f"seeding {args.tenants} x {args.images} image rows")
-        # Superuser connection (the tables' owner): bypasses RLS, so we stamp tenant_id ourselves.
-        engine = sa.create_engine(admin_url, connect_args={"options": f"-csearch_path={SCHEMA}"})
         rng = random.Random(42)
         start = dt.datetime(2025, 1, 1)
         t0 = time.monotonic()
         with engine.begin() as conn:
             for acc in accounts:
-                rows = image_rows(args.images, acc["user_id"], rng, start)
+                rows = image_rows(per_tenant, acc["user_id"], rng, start)
                 for row in rows:
                     row["tenant_id"] = acc["tenant_id"]
                 conn.execute(sa.insert(images), rows)
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(sa.text("VACUUM ANALYZE images"))
         log(f"seeded in {time.monotonic() - t0:.1f}s")
-        # A platform operator (InvokeAI admin, no tenant) may pause the session processor.
-        from invokeai_saas.db import Database
-        from invokeai_saas.tenancy import TenancyService
-
-        app_db = Database(url, schema=SCHEMA, app_role=APP_ROLE)
-        try:
-            TenancyService(app_db).create_operator("ops@bench.example", "Operat0r!pass")
-        finally:
-            app_db.dispose()
-        r = httpx.post(server.url + "/api/v1/auth/login", json={"email": "ops@bench.example", "password": "Operat0r!pass"}, timeout=60)
-        r.raise_for_status()
-        ops = {"Authorization": f"Bearer {r.json()['token']}"}
-        me = accounts[len(accounts) // 2]
-        log(f"Pingvas measured as the owner of tenant #{len(accounts) // 2}")
-        return Target("pingvas", server.url, {"Authorization": f"Bearer {me['token']}"}, ops, args.images)
     finally:
-        if engine is not None:
-            engine.dispose()
+        engine.dispose()
 
 
-def _drop_database(name: str, keep: bool) -> None:
-    import psycopg
+def operator_headers(db_url: str, server_url: str) -> dict[str, str]:
+    """A platform operator (InvokeAI admin, no tenant) may pause the session processor."""
+    sys.path.insert(0, str(ROOT))
+    from invokeai_saas.db import Database
+    from invokeai_saas.tenancy import TenancyService
 
-    if keep:
-        log(f"kept Postgres database {name}")
-        return
-    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    app_db = Database(db_url, schema=SCHEMA, app_role=APP_ROLE)
+    try:
+        TenancyService(app_db).create_operator("ops@bench.example", "Operat0r!pass")
+    finally:
+        app_db.dispose()
+    r = httpx.post(server_url + "/api/v1/auth/login", json={"email": "ops@bench.example", "password": "Operat0r!pass"}, timeout=60)
+    r.raise_for_status()
+    return {"Authorization": f"Bearer {r.json()['token']}"}
 
 
 # --------------------------------------------------------------------------- side B: stock InvokeAI
@@ -418,75 +299,42 @@ def _drop_database(name: str, keep: bool) -> None:
 def start_stock(args: argparse.Namespace, work: Path, stack: ExitStack, multiuser: bool) -> Target:
     """Stock InvokeAI; with `multiuser`, its own multi-user mode with one signed-in user (auth on
     every request, as on Pingvas), else the default single-user mode (no auth at all)."""
-    root = work / ("invokeai-multiuser" if multiuser else "invokeai")
-    root.mkdir()
-    port = free_port()
-    (root / "invokeai.yaml").write_text(
-        f"schema_version: 4.0.2\nhost: 127.0.0.1\nport: {port}\n" + ("multiuser: true\n" if multiuser else "")
-    )
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PINGVAS_", "INVOKEAI_"))}
+    stock = start_stock_server(work, stack, multiuser)
+    seed_stock_images(stock.db_path, stock.user_id, args.images)
     name = "stock_mu" if multiuser else "stock"
-    server = Server(f"stock InvokeAI ({name})", [str(VENV_BIN / "invokeai-web"), "--root", str(root)], env, work / f"{name}.log", port, "/api/v1/app/version")
-    stack.callback(server.stop)
-    server.start()  # first boot creates and migrates databases/invokeai.db
-    headers: dict[str, str] = {}
-    user_id = "system"
-    if multiuser:
-        account = {"email": "bench@stock.example", "display_name": "Bench", "password": "Bench!pass1"}
-        r = httpx.post(f"{server.url}/api/v1/auth/setup", json=account, timeout=60)
-        r.raise_for_status()
-        r = httpx.post(f"{server.url}/api/v1/auth/login", json={"email": account["email"], "password": account["password"]}, timeout=60)
-        r.raise_for_status()
-        headers = {"Authorization": f"Bearer {r.json()['token']}"}
-        user_id = r.json()["user"]["user_id"]
-    db_path = root / "databases" / "invokeai.db"
-    log(f"seeding {args.images} image rows into {db_path}")
-    rows = image_rows(args.images, user_id, random.Random(43), dt.datetime(2025, 1, 1))
+    return Target(name, stock.server.url, stock.headers, stock.headers, args.images)
+
+
+def seed_stock_images(db_path: Path, user_id: str, n: int) -> None:
+    log(f"seeding {n} image rows into {db_path}")
+    rows = image_rows(n, user_id, random.Random(43), dt.datetime(2025, 1, 1))
     cols = list(rows[0])
+    values = [tuple(_sqlite_value(r[c]) for c in cols) for r in rows]
     conn = sqlite3.connect(db_path, timeout=30)
     try:
         with conn:
-            conn.executemany(
-                f"INSERT INTO images ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})",
-                [
-                    tuple(
-                        r[c].strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] if isinstance(r[c], dt.datetime) else r[c]
-                        for c in cols
-                    )
-                    for r in rows
-                ],
-            )
+            conn.executemany(f"INSERT INTO images ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})", values)
         conn.execute("ANALYZE")
     finally:
         conn.close()
-    return Target(name, server.url, headers, headers, args.images)
+
+
+def _sqlite_value(v: Any) -> Any:
+    return v.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] if isinstance(v, dt.datetime) else v
 
 
 # --------------------------------------------------------------------------- report
 
 
-def render(results: dict[str, dict[str, Stats]], args: argparse.Namespace, command: str, elapsed_s: float) -> tuple[str, bool]:
+def render(
+    results: dict[str, dict[str, Stats]], args: argparse.Namespace, command: str, elapsed_s: float, retries: Retries
+) -> tuple[str, bool]:
     now = dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
-    try:
-        import sqlalchemy  # noqa: F401
-        from importlib.metadata import version
-
-        invokeai_version = version("invokeai")
-    except Exception:  # pragma: no cover
-        invokeai_version = "?"
-    pg_version = "?"
-    try:
-        import psycopg
-
-        with psycopg.connect(PG_ADMIN_DSN) as conn:
-            pg_version = conn.execute("SHOW server_version").fetchone()[0]
-    except Exception:
-        pass
     lines = [
         f"### {now}",
         "",
-        f"- machine: {os.cpu_count()} CPUs (`nproc` {len(os.sched_getaffinity(0))}), {cpu_model()}, {platform.platform()}",
-        f"- software: Python {platform.python_version()}, InvokeAI {invokeai_version}, PostgreSQL {pg_version}, SQLite {sqlite3.sqlite_version}",
+        machine_line(),
+        software_line(),
         f"- command: `{command}`",
         f"- data: Pingvas {args.tenants} tenants x {args.images} images on Postgres (RLS, app role `{APP_ROLE}`); "
         f"stock {args.images} images for its one user on SQLite (multi-user: the signed-in user; single-user: `system`)",
@@ -494,6 +342,7 @@ def render(results: dict[str, dict[str, Stats]], args: argparse.Namespace, comma
         f"{args.n_enqueue} x `POST {ENQUEUE_PATH}` (add -> integer_math) with the session processors paused, "
         f"then {args.n_enqueue_running} with them running (informational); all sides up at once, requests "
         f"interleaved one by one (round-robin, rotating order), keep-alive, loopback",
+        f"- retries after a dropped connection (attempt not timed): {retries.summary()}",
         f"- total run time: {elapsed_s:.0f} s",
         "",
         "",
@@ -504,16 +353,28 @@ def render(results: dict[str, dict[str, Stats]], args: argparse.Namespace, comma
         "| endpoint | side | n | p50 ms | p90 ms | p99 ms | mean ms | p50 ratio (Pingvas/this) | target | result |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
+    table, ok_all = render_rows(results)
+    lines += table
+    lines += ["", f"Overall: **{'PASS' if ok_all else 'FAIL'}** (target: Pingvas p50 within {TARGET_RATIO}x of stock)", ""]
+    return "\n".join(lines), ok_all
+
+
+ENDPOINT_ROWS = (
+    ("gallery", "GET images ?limit=50", True),
+    ("enqueue", "POST enqueue_batch (processor paused)", True),
+    ("enqueue_running", "POST enqueue_batch (processor running; info)", False),
+)
+STOCK_SIDES = (("stock_mu", "stock multi-user (SQLite)"), ("stock", "stock single-user (SQLite)"))
+
+
+def render_rows(results: dict[str, dict[str, Stats]]) -> tuple[list[str], bool]:
+    lines: list[str] = []
     ok_all = True
-    rows = (
-        ("gallery", "GET images ?limit=50", True),
-        ("enqueue", "POST enqueue_batch (processor paused)", True),
-        ("enqueue_running", "POST enqueue_batch (processor running; info)", False),
-    )
-    for endpoint, label, gated in rows:
+    for endpoint, label, gated in ENDPOINT_ROWS:
         p = results["pingvas"][endpoint]
         lines.append(f"| {label} | Pingvas (Postgres) | {p.n} | {p.p50:.2f} | {p.p90:.2f} | {p.p99:.2f} | {p.mean:.2f} | | | |")
-        for key, side, is_gate in (("stock_mu", "stock multi-user (SQLite)", gated), ("stock", "stock single-user (SQLite)", False)):
+        for key, side in STOCK_SIDES:
+            is_gate = gated and key == "stock_mu"
             st = results[key][endpoint]
             ratio = p.p50 / st.p50
             ok = ratio <= TARGET_RATIO
@@ -524,8 +385,7 @@ def render(results: dict[str, dict[str, Stats]], args: argparse.Namespace, comma
                 f"| {label} | {side} | {st.n} | {st.p50:.2f} | {st.p90:.2f} | {st.p99:.2f} | {st.mean:.2f} | "
                 f"{ratio:.2f}x | {f'<= {TARGET_RATIO}x' if is_gate else '-'} | **{verdict}** |"
             )
-    lines += ["", f"Overall: **{'PASS' if ok_all else 'FAIL'}** (target: Pingvas p50 within {TARGET_RATIO}x of stock)", ""]
-    return "\n".join(lines), ok_all
+    return lines, ok_all
 
 
 HEADER = f"""# Benchmark results
@@ -538,16 +398,7 @@ user, measured in one run on one machine. Target: Pingvas within {TARGET_RATIO}x
 """
 
 
-def write_results(section: str) -> None:
-    text = RESULTS.read_text() if RESULTS.exists() else HEADER
-    if MARKER not in text:
-        text = HEADER + "\n" + text
-    head, tail = text.split(MARKER, 1)
-    rest = tail.lstrip("\n")
-    RESULTS.write_text(head + MARKER + "\n\n" + section + ("\n" + rest if rest.strip() else ""))
-
-
-def main() -> int:
+def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--tenants", type=int, default=100)
     ap.add_argument("--images", type=int, default=1000, help="images per tenant (and for stock's single user)")
@@ -558,19 +409,28 @@ def main() -> int:
     ap.add_argument("--only", choices=["pingvas", "stock"], help="run one side only (no ratio, nothing written)")
     ap.add_argument("--keep", action="store_true", help="keep the temp folder and Postgres database (for profiling)")
     ap.add_argument("--write", action="store_true", help=f"record the table in {RESULTS.relative_to(ROOT)}")
-    args = ap.parse_args()
+    return ap.parse_args()
+
+
+def run_sides(args: argparse.Namespace, work: Path, retries: Retries) -> dict[str, dict[str, Stats]]:
+    with ExitStack() as stack:
+        targets = []
+        if args.only in (None, "pingvas"):
+            targets.append(start_pingvas(args, work, stack))
+        if args.only in (None, "stock"):
+            targets.append(start_stock(args, work, stack, multiuser=True))
+            targets.append(start_stock(args, work, stack, multiuser=False))
+        return run_interleaved(targets, args, retries)
+
+
+def main() -> int:
+    args = parse_args()
     command = " ".join([".venv/bin/python", "bench/gallery_enqueue.py", *sys.argv[1:]])
     work = Path(tempfile.mkdtemp(prefix="pingvas-bench-"))
+    retries = Retries()
     t0 = time.monotonic()
     try:
-        with ExitStack() as stack:
-            targets = []
-            if args.only in (None, "pingvas"):
-                targets.append(start_pingvas(args, work, stack))
-            if args.only in (None, "stock"):
-                targets.append(start_stock(args, work, stack, multiuser=True))
-                targets.append(start_stock(args, work, stack, multiuser=False))
-            results = run_interleaved(targets, args)
+        results = run_sides(args, work, retries)
     finally:
         if args.keep:
             log(f"kept {work}")
@@ -580,11 +440,12 @@ def main() -> int:
         for side, stats in results.items():
             for endpoint, st in stats.items():
                 print(f"{side} {endpoint}: n={st.n} p50={st.p50:.2f} p90={st.p90:.2f} p99={st.p99:.2f} mean={st.mean:.2f} ms")
+        print(f"retries after a dropped connection: {retries.summary()}")
         return 0
-    section, ok = render(results, args, command, time.monotonic() - t0)
+    section, ok = render(results, args, command, time.monotonic() - t0, retries)
     print(section)
     if args.write:
-        write_results(section)
+        write_results(section, MARKER, HEADER, prepend=True)
         log(f"wrote {RESULTS.relative_to(ROOT)}")
     return 0 if ok else 1
 

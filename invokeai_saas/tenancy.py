@@ -39,6 +39,13 @@ from tenant_middleware.errors import ErrorCode, ServiceError
 
 API_KEY_PREFIX = "pvk_"
 MEMBERSHIP_TTL_S = 600.0  # bounded in size by TtlCache; a user's tenant never changes
+# Built once: read on every request whose principal is not cached (in system scope: no tenant is known yet).
+_PRINCIPAL = (
+    sa.select(users.c.user_id, users.c.is_admin, users.c.tenant_id, users.c.tenant_role, users.c.token_epoch, tenants.c.status)
+    .select_from(users.outerjoin(tenants, tenants.c.tenant_id == users.c.tenant_id))
+    .where(users.c.user_id == sa.bindparam("user_id"), users.c.is_active)
+)
+_MEMBERSHIP = sa.select(users.c.tenant_id, users.c.is_admin).where(users.c.user_id == sa.bindparam("user_id"))
 # Told when a user's access changes (removed, role changed): (user_id, is_active). The app emits
 # InvokeAI's user-access-changed event from it, so the user's open sockets are re-checked at once.
 AccessChanged = Callable[[str, bool], None]
@@ -126,13 +133,8 @@ class TenancyService:
         self._cache.forget_user(user_id)
 
     def _load_principal(self, user_id: str, token_epoch: int | None) -> Principal | None:
-        with system_scope(), self._db.begin() as conn:
-            row = conn.execute(
-                sa.select(users.c.user_id, users.c.is_admin, users.c.tenant_id, users.c.tenant_role, users.c.token_epoch,
-                          tenants.c.status)
-                .select_from(users.outerjoin(tenants, tenants.c.tenant_id == users.c.tenant_id))
-                .where(users.c.user_id == user_id, users.c.is_active)
-            ).first()
+        with system_scope(), self._db.read() as conn:
+            row = conn.execute(_PRINCIPAL, {"user_id": user_id}).first()
         if row is None or (token_epoch is not None and token_epoch != row.token_epoch):
             return None
         if row.tenant_id is None and not row.is_admin:
@@ -146,8 +148,8 @@ class TenancyService:
         return self._membership.get(user_id, lambda: self._load_membership(user_id))
 
     def _load_membership(self, user_id: str) -> tuple[str | None, bool]:
-        with system_scope(), self._db.begin() as conn:
-            row = conn.execute(sa.select(users.c.tenant_id, users.c.is_admin).where(users.c.user_id == user_id)).first()
+        with system_scope(), self._db.read() as conn:
+            row = conn.execute(_MEMBERSHIP, {"user_id": user_id}).first()
         return (row.tenant_id, bool(row.is_admin) and row.tenant_id is None) if row else (None, False)
 
     # --- tenant ---------------------------------------------------------------------------

@@ -14,15 +14,17 @@ Sockets keep InvokeAI's own rule (the platform `admin` room is for operators alo
 
 from typing import Annotated
 
-from fastapi import Cookie, Depends, FastAPI, HTTPException
-from fastapi.security import HTTPAuthorizationCredentials
+from fastapi import Depends, FastAPI, HTTPException, Request, status
+from fastapi.concurrency import run_in_threadpool
 from invokeai.app.api import auth_dependencies as stock
+from invokeai.app.api.dependencies import ApiDependencies
 from invokeai.app.services.auth.token_service import TokenData
 
+from invokeai_saas.records.users_sql import SqlUserService
 from tenant_middleware.context import Principal, TenantRole, current_principal
+from tenant_middleware.tokens import verified_token
 
 WORKSPACE_ADMINS = (TenantRole.OWNER, TenantRole.ADMIN)
-Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(stock.security)]
 
 
 def is_workspace_admin(principal: Principal | None) -> bool:
@@ -36,15 +38,47 @@ def _with_workspace_powers(user: TokenData) -> TokenData:
     return user
 
 
-def current_user_or_default(credentials: Credentials) -> TokenData:
-    return _with_workspace_powers(stock.get_current_user_or_default(credentials))
+async def _validated(token: str | None) -> TokenData:
+    """Stock's `get_current_user_or_default` / `_validate_token`: the same answers and the same rule
+    (`resolve_authorized_user`), but the token's verification is shared with our middleware, and
+    a user record the account cache holds is read without a hop to a worker thread."""
+    if not ApiDependencies.invoker.services.configuration.multiuser:
+        return stock.get_current_user_or_default(None)  # single-user mode: stock's system user
+    if token is None:
+        raise HTTPException(status_code=status.HTTP_401_UNAUTHORIZED, detail="Authentication required")
+    token_data = verified_token(token)
+    if token_data is None:
+        raise HTTPException(status_code=status.HTTP_401_UNAUTHORIZED, detail="Invalid or expired token")
+    if _user_cached(token_data.user_id):
+        user = stock.resolve_authorized_user(token_data)
+    else:
+        user = await run_in_threadpool(stock.resolve_authorized_user, token_data)
+    if user is None:
+        raise HTTPException(status_code=status.HTTP_401_UNAUTHORIZED, detail="User not found or inactive")
+    return stock._db_derived_token_data(token_data, user)
 
 
-def current_media_user_or_default(
-    credentials: Credentials,
-    media_token: Annotated[str | None, Cookie(alias=stock.MEDIA_TOKEN_COOKIE)] = None,
-) -> TokenData:
-    return _with_workspace_powers(stock.get_current_media_user_or_default(credentials, media_token))
+def _user_cached(user_id: str) -> bool:
+    """True when reading the user's record does no I/O, so it may run on the event loop.
+
+    A record forgotten in between (a removal on another thread) is then read on the loop, once.
+    """
+    users = ApiDependencies.invoker.services.users
+    return isinstance(users, SqlUserService) and users.answers_from_cache(user_id)
+
+
+# These take the request, not stock's `Depends(security)`: with overrides installed, FastAPI
+# analyses each dependency of a route again on every request, and one without sub-dependencies
+# is the cheapest to analyse.
+async def current_user_or_default(request: Request) -> TokenData:
+    credentials = await stock.security(request)
+    return _with_workspace_powers(await _validated(credentials.credentials if credentials else None))
+
+
+async def current_media_user_or_default(request: Request) -> TokenData:
+    credentials = await stock.security(request)
+    token = credentials.credentials if credentials is not None else request.cookies.get(stock.MEDIA_TOKEN_COOKIE)
+    return _with_workspace_powers(await _validated(token))
 
 
 def _operators_only(user: TokenData) -> TokenData:
@@ -54,11 +88,11 @@ def _operators_only(user: TokenData) -> TokenData:
     return user
 
 
-def operator(user: Annotated[TokenData, Depends(stock.get_current_user)]) -> TokenData:
+async def operator(user: Annotated[TokenData, Depends(stock.get_current_user)]) -> TokenData:
     return _operators_only(user)
 
 
-def operator_or_default(user: Annotated[TokenData, Depends(stock.get_current_user_or_default)]) -> TokenData:
+async def operator_or_default(user: Annotated[TokenData, Depends(stock.get_current_user_or_default)]) -> TokenData:
     return _operators_only(user)
 
 

@@ -15,12 +15,12 @@ from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 import anyio
-from invokeai.app.services.auth.token_service import verify_token
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tenant_middleware.context import Principal, bind_principal
 from tenant_middleware.errors import STATUS_OF, ErrorCode
+from tenant_middleware.tokens import verified_token
 
 MEDIA_TOKEN_COOKIE = "invokeai_media_token"
 REFRESHED_TOKEN_HEADER = b"x-refreshed-token"
@@ -94,7 +94,7 @@ class TenantContextMiddleware:
         await self.app(scope, receive, send)
 
     async def _principal_for_jwt(self, token: str) -> Principal | None:
-        data = verify_token(token)
+        data = verified_token(token)
         if data is None:
             return None
         principal = self.source.cached_principal(data.user_id, data.token_epoch)

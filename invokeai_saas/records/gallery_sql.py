@@ -1,5 +1,6 @@
 """InvokeAI's polymorphic gallery (images UNION ALL videos) on SQLAlchemy Core, scoped to the current tenant."""
 
+import functools
 from dataclasses import dataclass
 from typing import Any, Optional
 
@@ -21,6 +22,7 @@ from invokeai.app.services.urls.urls_base import UrlServiceBase
 from invokeai.app.services.virtual_boards.virtual_boards_common import VirtualSubBoardDTO
 
 from invokeai_saas.db import Database, tenant_clause
+from invokeai_saas.db.prepared import ScopeKind, scope_clause, scope_kind, scope_params
 from invokeai_saas.db.tables.media import board_images, board_videos, images, videos
 
 
@@ -36,9 +38,11 @@ class _Media:
     def col(self, suffix: str) -> sa.Column[Any]:
         return self.table.c[f"{self.prefix}_{suffix}"]
 
-    def membership(self) -> sa.ColumnElement[bool]:
+    def membership(self, kind: ScopeKind | None = None) -> sa.ColumnElement[bool]:
+        """Board rows of this item in the current scope, or in any scope of `kind` (a statement built once)."""
         name = f"{self.prefix}_name"
-        return sa.and_(self.board_table.c[name] == self.table.c[name], tenant_clause(self.board_table))
+        scope = tenant_clause(self.board_table) if kind is None else scope_clause(self.board_table, kind)
+        return sa.and_(self.board_table.c[name] == self.table.c[name], scope)
 
     def kind_column(self) -> sa.ColumnElement[str]:
         return sa.literal_column(f"'{self.kind.value}'", sa.String).label("kind")
@@ -277,46 +281,9 @@ class SqlGalleryService(GalleryServiceABC):
         summaries = {board_id: BoardMediaSummary() for board_id in board_ids}
         if not board_ids:
             return summaries
-
-        def half(media: _Media) -> sa.Select[Any]:
-            table, board_table = media.table, media.board_table
-            return (
-                sa.select(
-                    board_table.c.board_id.label("board_id"),
-                    media.kind_column(),
-                    media.col("name").label("name"),
-                    media.col("category").label("category"),
-                    table.c.starred.label("starred"),
-                    table.c.created_at.label("created_at"),
-                )
-                .select_from(board_table.join(table, media.membership()))
-                .where(tenant_clause(table), table.c.is_intermediate.is_(False), board_table.c.board_id.in_(board_ids))
-            )
-
-        items = sa.union_all(half(_IMAGES), half(_VIDEOS)).subquery("items")
-        rank = (
-            sa.func.row_number()
-            .over(
-                partition_by=items.c.board_id,
-                order_by=[items.c.starred.desc(), items.c.created_at.desc(), items.c.kind.desc(), items.c.name.desc()],
-            )
-            .label("rank")
-        )
-        ranked = sa.select(items, rank).subquery("ranked")
-        is_image = ranked.c.kind == GalleryItemKind.IMAGE.value
-        is_general = ranked.c.category == ImageCategory.GENERAL.value
-        is_cover = ranked.c.rank == 1
-        query = sa.select(
-            ranked.c.board_id,
-            _count_where(sa.and_(is_image, is_general)).label("image_count"),
-            _count_where(sa.and_(is_image, ~is_general)).label("asset_count"),
-            _count_where(~is_image).label("video_count"),
-            sa.func.max(sa.case((sa.and_(is_cover, is_image), ranked.c.name))).label("cover_image_name"),
-            sa.func.max(sa.case((sa.and_(is_cover, ~is_image), ranked.c.name))).label("cover_video_name"),
-        ).group_by(ranked.c.board_id)
-
-        with self._db.begin() as conn:
-            for row in conn.execute(query):
+        query = _board_summaries_query(scope_kind())
+        with self._db.read() as conn:
+            for row in conn.execute(query, {"board_ids": board_ids, **scope_params()}):
                 summaries[row.board_id] = BoardMediaSummary(
                     cover_image_name=row.cover_image_name,
                     cover_video_name=row.cover_video_name,
@@ -345,6 +312,52 @@ class SqlGalleryService(GalleryServiceABC):
             duration=row.duration if is_video else None,
             fps=row.fps if is_video else None,
         )
+
+
+@functools.cache
+def _board_summaries_query(kind: ScopeKind) -> sa.Select[Any]:
+    """Per board of `:board_ids`: counts by kind and the cover (starred first, then newest; kind/name break ties)."""
+
+    def half(media: _Media) -> sa.Select[Any]:
+        table, board_table = media.table, media.board_table
+        return (
+            sa.select(
+                board_table.c.board_id.label("board_id"),
+                media.kind_column(),
+                media.col("name").label("name"),
+                media.col("category").label("category"),
+                table.c.starred.label("starred"),
+                table.c.created_at.label("created_at"),
+            )
+            .select_from(board_table.join(table, media.membership(kind)))
+            .where(
+                scope_clause(table, kind),
+                table.c.is_intermediate.is_(False),
+                board_table.c.board_id.in_(sa.bindparam("board_ids", expanding=True)),
+            )
+        )
+
+    items = sa.union_all(half(_IMAGES), half(_VIDEOS)).subquery("items")
+    rank = (
+        sa.func.row_number()
+        .over(
+            partition_by=items.c.board_id,
+            order_by=[items.c.starred.desc(), items.c.created_at.desc(), items.c.kind.desc(), items.c.name.desc()],
+        )
+        .label("rank")
+    )
+    ranked = sa.select(items, rank).subquery("ranked")
+    is_image = ranked.c.kind == GalleryItemKind.IMAGE.value
+    is_general = ranked.c.category == ImageCategory.GENERAL.value
+    is_cover = ranked.c.rank == 1
+    return sa.select(
+        ranked.c.board_id,
+        _count_where(sa.and_(is_image, is_general)).label("image_count"),
+        _count_where(sa.and_(is_image, ~is_general)).label("asset_count"),
+        _count_where(~is_image).label("video_count"),
+        sa.func.max(sa.case((sa.and_(is_cover, is_image), ranked.c.name))).label("cover_image_name"),
+        sa.func.max(sa.case((sa.and_(is_cover, ~is_image), ranked.c.name))).label("cover_video_name"),
+    ).group_by(ranked.c.board_id)
 
 
 def _count_where(condition: sa.ColumnElement[bool]) -> sa.ColumnElement[int]:

@@ -1,6 +1,8 @@
 """InvokeAI's image records on SQLAlchemy Core, scoped to the current tenant."""
 
+import functools
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import date as Date
 from datetime import datetime, time, timedelta
 from typing import Optional
@@ -28,6 +30,7 @@ from invokeai.app.services.virtual_boards.virtual_boards_common import VirtualSu
 from invokeai_saas import audit
 from invokeai_saas.db import Database, tenant_clause, utcnow
 from invokeai_saas.db.dialect import insert_ignore
+from invokeai_saas.db.prepared import ScopeKind, scope_clause, scope_kind, scope_params
 from invokeai_saas.db.tables.media import board_images, images
 from tenant_middleware.context import current_tenant_id
 
@@ -54,17 +57,12 @@ def _in_any_board() -> Condition:
     return sa.exists().where(board_images.c.image_name == images.c.image_name)
 
 
-def _in_board(board_id: str) -> Condition:
-    return sa.exists().where(
-        board_images.c.image_name == images.c.image_name,
-        board_images.c.board_id == board_id,
-        tenant_clause(board_images),
-    )
+def _pattern(search_term: str) -> str:
+    return f"%{search_term.lower()}%"
 
 
-def _matches(search_term: str) -> Condition:
+def _matches(pattern: str | sa.BindParameter[str]) -> Condition:
     # Stock: `metadata LIKE %term% OR created_at LIKE %term%`, case-insensitive as SQLite's LIKE is.
-    pattern = f"%{search_term.lower()}%"
     return sa.or_(images.c.metadata.ilike(pattern), sa.cast(images.c.created_at, sa.Text).ilike(pattern))
 
 
@@ -84,6 +82,93 @@ def _gallery_order(
 
 def _owner_filter(user_id: Optional[str], is_admin: bool) -> list[Condition]:
     return [images.c.user_id == user_id] if user_id is not None and not is_admin else []
+
+
+@dataclass(frozen=True)
+class _Filter:
+    """Which gallery filters apply. It decides a statement's text; the values are its parameters."""
+
+    kind: ScopeKind
+    origin: bool = False
+    categories: bool = False
+    intermediate: bool = False
+    board: str = "any"  # "any", "none" (on no board) or "one" (the `board_id` parameter's)
+    owner: bool = False
+    search: bool = False
+
+
+def _gallery_filter(
+    image_origin: Optional[ResourceOrigin],
+    categories: Optional[list[ImageCategory]],
+    is_intermediate: Optional[bool],
+    board_id: Optional[str],
+    search_term: Optional[str],
+    user_id: Optional[str],
+    is_admin: bool,
+) -> tuple[_Filter, dict[str, object]]:
+    """Stock's gallery filters as a shape and its parameters ("none": images on no board, per user unless admin)."""
+    board = "any" if board_id is None else "none" if board_id == "none" else "one"
+    owner = user_id is not None and not is_admin and board != "one"
+    shape = _Filter(scope_kind(), image_origin is not None, categories is not None, is_intermediate is not None, board,
+                    owner, bool(search_term))
+    params: dict[str, object] = {
+        **scope_params(),
+        "origin": image_origin.value if image_origin is not None else None,
+        "categories": sorted({c.value for c in categories or []}),
+        "is_intermediate": is_intermediate,
+        "board_id": board_id,
+        "user_id": user_id,
+        "pattern": _pattern(search_term) if search_term else None,
+    }
+    return shape, params
+
+
+def _where(f: _Filter) -> list[Condition]:
+    where = [scope_clause(images, f.kind)]
+    if f.origin:
+        where.append(images.c.image_origin == sa.bindparam("origin"))
+    if f.categories:
+        where.append(images.c.image_category.in_(sa.bindparam("categories", expanding=True)))
+    if f.intermediate:
+        where.append(images.c.is_intermediate == sa.bindparam("is_intermediate"))
+    if f.board == "none":
+        where.append(~_in_any_board())
+    elif f.board == "one":
+        where.append(sa.exists().where(
+            board_images.c.image_name == images.c.image_name,
+            board_images.c.board_id == sa.bindparam("board_id"),
+            scope_clause(board_images, f.kind),
+        ))
+    if f.owner:
+        where.append(images.c.user_id == sa.bindparam("user_id"))
+    if f.search:
+        where.append(_matches(sa.bindparam("pattern")))
+    return where
+
+
+@functools.lru_cache(maxsize=256)
+def _page_query(f: _Filter, starred_first: bool, order_dir: SQLiteDirection) -> sa.Select:
+    """A gallery page with each image's board and the filter's total, built once per shape (`db/prepared.py`)."""
+    where = _where(f)
+    # Names first (an index-only walk that stops after the page), then the page's full rows:
+    # otherwise Postgres fetches and sorts every matching row to return fifty.
+    names = (
+        sa.select(images.c.image_name).where(*where).order_by(*_gallery_order(starred_first, order_dir))
+        .limit(sa.bindparam("limit", type_=sa.Integer)).offset(sa.bindparam("offset", type_=sa.Integer))
+        .subquery("names")
+    )
+    page = (
+        sa.select(*_RECORD_COLUMNS, board_images.c.board_id.label("page_board_id"))
+        .join(names, names.c.image_name == images.c.image_name)
+        .outerjoin(board_images, board_images.c.image_name == images.c.image_name)
+    ).subquery("page")
+    total = sa.select(sa.func.count().label("page_total")).select_from(images).where(*where).subquery("total")
+    # The count rides along on every row (and alone on one row when the page is empty).
+    return (
+        sa.select(total.c.page_total, *page.c)
+        .select_from(total.outerjoin(page, sa.true()))
+        .order_by(*_gallery_order(starred_first, order_dir, page.c))
+    )
 
 
 class SqlImageRecordStorage(ImageRecordStorageBase):
@@ -138,34 +223,6 @@ class SqlImageRecordStorage(ImageRecordStorageBase):
         except sa.exc.SQLAlchemyError as e:
             raise ImageRecordSaveException from e
 
-    def _filters(
-        self,
-        image_origin: Optional[ResourceOrigin],
-        categories: Optional[list[ImageCategory]],
-        is_intermediate: Optional[bool],
-        board_id: Optional[str],
-        search_term: Optional[str],
-        user_id: Optional[str],
-        is_admin: bool,
-    ) -> list[Condition]:
-        where = [tenant_clause(images)]
-        if image_origin is not None:
-            where.append(images.c.image_origin == image_origin.value)
-        if categories is not None:
-            where.append(_category_in(categories))
-        if is_intermediate is not None:
-            where.append(images.c.is_intermediate == is_intermediate)
-        if board_id == "none":  # "none" = images on no board; per user unless admin
-            where.append(~_in_any_board())
-            where += _owner_filter(user_id, is_admin)
-        elif board_id is not None:
-            where.append(_in_board(board_id))
-        else:
-            where += _owner_filter(user_id, is_admin)
-        if search_term:
-            where.append(_matches(search_term))
-        return where
-
     def get_many(
         self,
         offset: int = 0,
@@ -201,27 +258,9 @@ class SqlImageRecordStorage(ImageRecordStorageBase):
         is_admin: bool = False,
     ) -> tuple[OffsetPaginatedResults[ImageRecord], dict[str, str]]:
         """`get_many`, plus the board of each image on the page: one statement (page, boards, count)."""
-        where = self._filters(image_origin, categories, is_intermediate, board_id, search_term, user_id, is_admin)
-        # Names first (an index-only walk that stops after the page), then the page's full rows:
-        # otherwise Postgres fetches and sorts every matching row to return fifty.
-        names = (
-            sa.select(images.c.image_name).where(*where).order_by(*_gallery_order(starred_first, order_dir))
-            .limit(limit).offset(offset).subquery("names")
-        )
-        page = (
-            sa.select(*_RECORD_COLUMNS, board_images.c.board_id.label("page_board_id"))
-            .join(names, names.c.image_name == images.c.image_name)
-            .outerjoin(board_images, board_images.c.image_name == images.c.image_name)
-        ).subquery("page")
-        total = sa.select(sa.func.count().label("page_total")).select_from(images).where(*where).subquery("total")
-        # The count rides along on every row (and alone on one row when the page is empty).
-        query = (
-            sa.select(total.c.page_total, *page.c)
-            .select_from(total.outerjoin(page, sa.true()))
-            .order_by(*_gallery_order(starred_first, order_dir, page.c))
-        )
+        shape, params = _gallery_filter(image_origin, categories, is_intermediate, board_id, search_term, user_id, is_admin)
         with self._db.read() as conn:
-            rows = list(conn.execute(query).mappings())
+            rows = list(conn.execute(_page_query(shape, starred_first, order_dir), {**params, "limit": limit, "offset": offset}).mappings())
         count = rows[0]["page_total"] if rows else 0
         rows = [r for r in rows if r["image_name"] is not None]
         extra = ("page_board_id", "page_total")
@@ -348,12 +387,14 @@ class SqlImageRecordStorage(ImageRecordStorageBase):
             row = conn.execute(query).mappings().first()
         return None if row is None else _to_record(row)
 
-    def _names_result(self, where: list[Condition], starred_first: bool, order_dir: SQLiteDirection) -> ImageNamesResult:
+    def _names_result(
+        self, where: list[Condition], starred_first: bool, order_dir: SQLiteDirection, params: dict[str, object] | None = None
+    ) -> ImageNamesResult:
         names_query = sa.select(images.c.image_name).where(*where).order_by(*_gallery_order(starred_first, order_dir))
         starred_query = sa.select(sa.func.count()).select_from(images).where(images.c.starred == sa.true(), *where)
         with self._db.begin() as conn:
-            starred_count = conn.execute(starred_query).scalar_one() if starred_first else 0
-            names = list(conn.scalars(names_query))
+            starred_count = conn.execute(starred_query, params).scalar_one() if starred_first else 0
+            names = list(conn.scalars(names_query, params))
         return ImageNamesResult(image_names=names, starred_count=starred_count, total_count=len(names))
 
     def get_image_names(
@@ -368,8 +409,8 @@ class SqlImageRecordStorage(ImageRecordStorageBase):
         user_id: Optional[str] = None,
         is_admin: bool = False,
     ) -> ImageNamesResult:
-        where = self._filters(image_origin, categories, is_intermediate, board_id, search_term, user_id, is_admin)
-        return self._names_result(where, starred_first, order_dir)
+        shape, params = _gallery_filter(image_origin, categories, is_intermediate, board_id, search_term, user_id, is_admin)
+        return self._names_result(_where(shape), starred_first, order_dir, params)
 
     def get_image_dates(self, user_id: Optional[str] = None, is_admin: bool = False) -> list[VirtualSubBoardDTO]:
         day = sa.func.date(images.c.created_at)  # 'YYYY-MM-DD' text on SQLite, a date on Postgres
@@ -432,5 +473,5 @@ class SqlImageRecordStorage(ImageRecordStorageBase):
         if categories is not None:
             where.append(_category_in(categories))
         if search_term:
-            where.append(_matches(search_term))
+            where.append(_matches(_pattern(search_term)))
         return self._names_result(where, starred_first, order_dir)

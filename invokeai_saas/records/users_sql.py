@@ -45,7 +45,13 @@ _DTO_COLUMNS = (
     users.c.last_login_at,
     users.c.token_epoch,
 )
+# Built once: the lookups run on every request that misses the account cache.
+_BY_ID = sa.select(*_DTO_COLUMNS).where(users.c.user_id == sa.bindparam("user_id"))
+_BY_EMAIL = sa.select(*_DTO_COLUMNS).where(users.c.email == sa.bindparam("email"))
+_BY_IDS = sa.select(*_DTO_COLUMNS).where(users.c.user_id.in_(sa.bindparam("user_ids", expanding=True)))
 _ACTIVE_ADMIN = sa.and_(users.c.is_admin.is_(True), users.c.is_active.is_(True))
+# `answers_from_cache` promises a cached record for this long, so the `get` right after it hits.
+CACHED_MARGIN_S = 0.05
 # Arbitrary constant key of the Postgres advisory lock that serializes admin-count checks with their writes.
 _ADMIN_LOCK_KEY = 0x5049_4E47_0001
 
@@ -136,7 +142,7 @@ class SqlUserService(UserServiceBase):
                     )
             except sa.exc.IntegrityError as e:
                 raise ValueError(f"Failed to create user: {e.orig}") from e
-            created = self._get_where(conn, users.c.user_id == user_id)
+            created = self._get_by_id(conn, user_id)
         if created is None:
             raise RuntimeError("Failed to retrieve created user")
         return created
@@ -145,21 +151,34 @@ class SqlUserService(UserServiceBase):
         # InvokeAI reads the caller's record on every request; a short cache saves a transaction each.
         return self._cache.users.get(user_id, lambda: self._load(user_id))
 
+    def answers_from_cache(self, user_id: str) -> bool:
+        """True when `get(user_id)` will answer from the cache, without I/O, for a while yet."""
+        return self._cache.users.holds(user_id, for_s=CACHED_MARGIN_S)
+
     def _load(self, user_id: str) -> UserDTO | None:
-        with self._global() as conn:
-            return self._get_where(conn, users.c.user_id == user_id)
+        with system_scope(), self._db.read() as conn:
+            return self._get_by_id(conn, user_id)
 
     def get_many(self, user_ids: Sequence[str]) -> dict[str, UserDTO]:
-        unique_ids = list(dict.fromkeys(user_ids))
-        if not unique_ids:
-            return {}
-        with self._global() as conn:
-            rows = conn.execute(sa.select(*_DTO_COLUMNS).where(users.c.user_id.in_(unique_ids))).all()
-        return {row.user_id: _dto(row) for row in rows}
+        """Records the account cache holds (as `get` would answer) plus one query for the rest."""
+        found: dict[str, UserDTO] = {}
+        missing: list[str] = []
+        for user_id in dict.fromkeys(user_ids):
+            cached = self._cache.users.peek(user_id)
+            if cached is not None:
+                found[user_id] = cached
+            else:
+                missing.append(user_id)
+        if missing:
+            with system_scope(), self._db.read() as conn:
+                rows = conn.execute(_BY_IDS, {"user_ids": missing}).all()
+            found.update((row.user_id, _dto(row)) for row in rows)
+        return found
 
     def get_by_email(self, email: str) -> UserDTO | None:
-        with self._global() as conn:
-            return self._get_where(conn, users.c.email == email)
+        with system_scope(), self._db.read() as conn:
+            row = conn.execute(_BY_EMAIL, {"email": email}).first()
+        return _dto(row) if row is not None else None
 
     def update(self, user_id: str, changes: UserUpdateRequest, strict_password_checking: bool = True) -> UserDTO:
         user = self._load(user_id)
@@ -187,7 +206,7 @@ class SqlUserService(UserServiceBase):
         with self._global() as conn:
             self._assert_not_last_admin(conn, user_id, is_admin=changes.is_admin, is_active=changes.is_active)
             conn.execute(sa.update(users).where(users.c.user_id == user_id).values(**values, updated_at=utcnow()))
-            updated = self._get_where(conn, users.c.user_id == user_id)
+            updated = self._get_by_id(conn, user_id)
         self._forget(user_id)
         if updated is None:
             raise RuntimeError("Failed to retrieve updated user")
@@ -244,8 +263,8 @@ class SqlUserService(UserServiceBase):
             return [_dto(row) for row in conn.execute(query)]
 
     @staticmethod
-    def _get_where(conn: Connection, condition: sa.ColumnElement[bool]) -> UserDTO | None:
-        row = conn.execute(sa.select(*_DTO_COLUMNS).where(condition)).first()
+    def _get_by_id(conn: Connection, user_id: str) -> UserDTO | None:
+        row = conn.execute(_BY_ID, {"user_id": user_id}).first()
         return _dto(row) if row is not None else None
 
     @staticmethod

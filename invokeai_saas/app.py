@@ -16,6 +16,7 @@ from starlette.routing import Mount
 
 import patches
 from invokeai_saas.account_cache import AccountCache
+from invokeai_saas.client_errors import ClientErrorMiddleware, client_error
 from invokeai_saas.branding import STATIC_PREFIX, branding_router, branding_static
 from invokeai_saas.db import Database
 from invokeai_saas.db.migrate import upgrade_if_empty
@@ -81,6 +82,7 @@ def create_app(settings: Settings, run_processor: bool = True) -> tuple[FastAPI,
     _install_error_handlers(app)
     app.add_middleware(TenantContextMiddleware, source=tenancy, api_key_prefix=API_KEY_PREFIX)
     app.add_middleware(RateLimitMiddleware, limits=AbuseLimits.from_settings(settings))
+    app.add_middleware(ClientErrorMiddleware)
     app.openapi()  # built once now (about 5 s here), not by the first caller, and cached by FastAPI
     return app, api_app.loop
 
@@ -128,6 +130,9 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        refusal = client_error(exc) if exc.status_code >= 500 else None
+        if refusal is not None:
+            return JSONResponse(refusal.body(), status_code=refusal.status_code)
         code = CODE_FOR_STATUS.get(exc.status_code, ErrorCode.SERVER_ERROR if exc.status_code >= 500 else ErrorCode.INVALID_INPUT)
         return JSONResponse({"detail": exc.detail, "code": code.value}, status_code=exc.status_code, headers=exc.headers)
 

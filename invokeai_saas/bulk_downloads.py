@@ -20,6 +20,9 @@ from invokeai_saas.db.tables.workspace import bulk_downloads
 from tenant_middleware.context import current_tenant_id
 
 
+MAX_BOARD_NAME_BYTES = 100  # + "_" + a uuid + ".zip" stays well under 255 bytes
+
+
 class SqlBulkDownloadService(BulkDownloadService):
     def __init__(self, db: Database, folder: Path) -> None:  # stock's temporary folder is per process
         self._db = db
@@ -40,6 +43,12 @@ class SqlBulkDownloadService(BulkDownloadService):
                 item_name=f"{item_id}.zip", user_id=user_id, tenant_id=current_tenant_id(), created_at=utcnow()
             ))
         super().handler(image_names, board_id, item_id, user_id)
+
+    def _get_clean_board_name(self, board_id: str) -> str:
+        """Bounded: the zip is named after the board, and a file name longer than the file system
+        allows (board names may be long) failed the download after its 202 had been sent."""
+        name = super()._get_clean_board_name(board_id)
+        return name.encode()[:MAX_BOARD_NAME_BYTES].decode(errors="ignore")
 
     def get_owner(self, bulk_download_item_name: str) -> Optional[str]:
         with self._db.read() as conn:

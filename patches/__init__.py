@@ -39,7 +39,8 @@ def apply_all() -> None:
 
 def apply_to_app(app) -> None:  # type: ignore[no-untyped-def]
     """Patches that need InvokeAI's built app (its routes)."""
-    from patches import gzip_header_case, route_not_found
+    from patches import gzip_header_case, route_input_errors, route_not_found
 
     route_not_found.apply_to_app(app)
+    route_input_errors.apply_to_app(app)
     gzip_header_case.apply_to_app(app)

@@ -1,7 +1,8 @@
-"""Two stock routes answer 500 for a name that does not exist; they answer 404 instead.
+"""Stock routes that answer 500 for a name that does not exist answer 404 instead.
 
-Why: "bad input never yields a 500". `GET /api/v2/models/i/{key}/image` builds a FileResponse for a
-file that isn't there and fails while sending it (the server then drops the connection);
+Why: "bad input never yields a 500". The routes that return a file build a FileResponse for a
+path that may not be there (a preset or default workflow without an image, a model without one)
+and fail while sending it, after the status line: the client sees a 500 or a dropped connection.
 `DELETE /api/v1/board_images/` wraps the image lookup in a catch-all that turns "no such image"
 (including another tenant's) into 500. Applied to the built app, by wrapping the route's endpoint.
 """
@@ -9,10 +10,20 @@ file that isn't there and fails while sending it (the server then drops the conn
 import asyncio
 import functools
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, HTTPException
+from fastapi.responses import FileResponse
 from fastapi.routing import APIRoute
+
+
+FILE_ROUTES = (
+    "/api/v1/style_presets/i/{style_preset_id}/image",
+    "/api/v1/workflows/i/{workflow_id}/thumbnail",
+    "/api/v1/utilities/fonts/{font_path:path}",
+    "/api/v1/images/download/{bulk_download_item_name}",
+)
 
 
 class PatchTargetMissing(RuntimeError):
@@ -56,6 +67,20 @@ def _model_image_404(original: Callable[..., Any]) -> Callable[..., Any]:
     return get_model_image
 
 
+def file_or_404(response: Any) -> Any:
+    """A FileResponse whose file is missing would fail mid-send; it is a 404 before sending."""
+    if isinstance(response, FileResponse) and not Path(response.path).is_file():
+        raise HTTPException(status_code=404, detail="File not found")
+    return response
+
+
+def _missing_file_404(original: Callable[..., Any]) -> Callable[..., Any]:
+    def get_file(**kwargs: Any) -> Any:
+        return file_or_404(original(**kwargs))
+
+    return get_file
+
+
 def _board_image_404(original: Callable[..., Any]) -> Callable[..., Any]:
     def remove_image_from_board(**kwargs: Any) -> Any:
         from invokeai.app.api.dependencies import ApiDependencies
@@ -70,3 +95,5 @@ def _board_image_404(original: Callable[..., Any]) -> Callable[..., Any]:
 def apply_to_app(app: FastAPI) -> None:
     wrap_endpoint(app, "GET", "/api/v2/models/i/{key}/image", _model_image_404)
     wrap_endpoint(app, "DELETE", "/api/v1/board_images/", _board_image_404)
+    for path in FILE_ROUTES:
+        wrap_endpoint(app, "GET", path, _missing_file_404)

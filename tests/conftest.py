@@ -1,5 +1,7 @@
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 
@@ -12,12 +14,11 @@ from tests.studio import Studio
 NO_RATE_LIMITS = {"PINGVAS_SIGNUP_RATE_LIMIT": "100000/minute", "PINGVAS_LOGIN_RATE_LIMIT": "100000/minute"}
 
 
-@pytest.fixture(scope="session", params=["sqlite", "postgres"])
-def studio(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Studio]:
-    """A running studio per backend, shared by the session; tests isolate by signing up fresh tenants."""
-    data_dir = tmp_path_factory.mktemp(f"studio-{request.param}")
+@contextmanager
+def running_studio(backend: str, data_dir: Path) -> Iterator[Studio]:
+    """A `pingvas serve` on its own database of `backend` (sqlite or postgres), stopped and dropped afterwards."""
     pg_name = None
-    if request.param == "sqlite":
+    if backend == "sqlite":
         env = {"PINGVAS_DATABASE_URL": "", **NO_RATE_LIMITS}
         db = Database(f"sqlite:///{data_dir / 'databases' / 'pingvas.db'}")
     else:
@@ -25,14 +26,21 @@ def studio(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         url = pg_url(pg_name)
         env = {"PINGVAS_DATABASE_URL": url, "PINGVAS_DB_SCHEMA": "pingvas", "PINGVAS_DB_APP_ROLE": APP_ROLE, **NO_RATE_LIMITS}
         db = Database(url, schema="pingvas", app_role=APP_ROLE)
-    studio = Studio(request.param, data_dir, env, db)
-    studio.start()
+    studio = Studio(backend, data_dir, env, db)
     try:
+        studio.start()
         yield studio
     finally:
         studio.stop()
         if pg_name:
             drop_pg_database(pg_name)
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgres"])
+def studio(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Studio]:
+    """A running studio per backend, shared by the session; tests isolate by signing up fresh tenants."""
+    with running_studio(request.param, tmp_path_factory.mktemp(f"studio-{request.param}")) as studio:
+        yield studio
 
 
 @pytest.fixture(scope="session")

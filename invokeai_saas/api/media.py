@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Path
 from fastapi.responses import FileResponse
 
 from invokeai_saas.api.router import require_principal
+from patches.route_not_found import file_or_404
 from invokeai_saas.workspace_admin import is_workspace_admin
 from tenant_middleware.context import Principal
 from tenant_middleware.errors import ErrorCode, ServiceError
@@ -45,6 +46,6 @@ def media_router() -> APIRouter:
         )
         if not visible:
             raise ServiceError(ErrorCode.NOT_FOUND, "Workflow not found")
-        return workflows.get_workflow_thumbnail(workflow_id=workflow_id)
+        return file_or_404(workflows.get_workflow_thumbnail(workflow_id=workflow_id))
 
     return router

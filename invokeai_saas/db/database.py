@@ -7,6 +7,7 @@ starts with the caller's tenant in `pingvas.tenant_id` for the row-level-securit
 
 import threading
 from collections.abc import Iterator
+from typing import Any
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import datetime, timezone
@@ -57,7 +58,7 @@ class Database:
             )
             event.listen(engine, "connect", _sqlite_pragmas)
             # pysqlite's implicit transactions break SAVEPOINT and DDL atomicity: emit BEGIN ourselves.
-            event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
+            event.listen(engine, "begin", _sqlite_begin)
             return engine
         connect_args: dict[str, str] = {}
         if self.schema:
@@ -73,6 +74,17 @@ class Database:
                 dbapi_conn.commit()
 
         return engine
+
+    @contextmanager
+    def transaction(self) -> Iterator[Any]:
+        """A DB-API cursor inside `begin()`: the slice of InvokeAI's SqliteDatabase that stock services
+        reach through a record service's `_db` (the orphaned-models scan reads `models` with it)."""
+        with self.begin() as conn:
+            cursor = conn.connection.cursor()
+            try:
+                yield cursor
+            finally:
+                cursor.close()
 
     @contextmanager
     def begin(self) -> Iterator[Connection]:
@@ -165,6 +177,11 @@ def _set_scope(conn: Connection, scope: tuple[str, str, str]) -> None:
         {"t": scope[0], "s": scope[1], "p": scope[2]},
     )
     conn.info[_SCOPE_KEY] = scope
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    # Straight to the driver: through SQLAlchemy's execute path, a BEGIN cost a third of a transaction.
+    conn.connection.driver_connection.execute("BEGIN")  # type: ignore[union-attr]
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]

@@ -4,6 +4,8 @@ Stock visibility rules (owner, shared with the user, Shared/Public boards, admin
 apply inside the tenant, so "Public" means public to the tenant's members.
 """
 
+import functools
+
 import sqlalchemy as sa
 from sqlalchemy.engine import RowMapping
 
@@ -23,11 +25,17 @@ from invokeai.app.services.shared.sqlite.sqlite_common import SQLiteDirection
 from invokeai.app.util.misc import uuid_string
 from invokeai_saas import audit
 from invokeai_saas.db import Database, tenant_clause, utcnow
+from invokeai_saas.db.prepared import ScopeKind, scope_clause, scope_kind, scope_params
 from invokeai_saas.db.tables.boards_sharing import shared_boards
 from invokeai_saas.db.tables.media import boards, images
 from tenant_middleware.context import current_tenant_id
+from tenant_middleware.errors import ErrorCode, ServiceError
 
 Condition = sa.ColumnElement[bool]
+
+
+class CoverImageNotFound(ServiceError, BoardRecordSaveException):
+    """Stock's save error (its contract), read by the app as the 404 it is."""
 
 _RECORD_COLUMNS = [c for c in boards.c if c.name != "tenant_id"]
 _VISIBLE_TO_ALL = (BoardVisibility.Shared.value, BoardVisibility.Public.value)
@@ -37,13 +45,15 @@ def _to_record(row: RowMapping) -> BoardRecord:
     return deserialize_board_record(dict(row))
 
 
-def _listing_filter(user_id: str, is_admin: bool, include_archived: bool) -> list[Condition]:
-    where = [tenant_clause(boards)]
+def _listing_filter(kind: ScopeKind, is_admin: bool, include_archived: bool) -> list[Condition]:
+    """The boards `:user_id` may list; built once per shape (see `db/prepared.py`)."""
+    where = [scope_clause(boards, kind)]
     if not is_admin:
+        user_id = sa.bindparam("user_id")
         shared_with_user = sa.exists().where(
             shared_boards.c.board_id == boards.c.board_id,
             shared_boards.c.user_id == user_id,
-            tenant_clause(shared_boards),
+            scope_clause(shared_boards, kind),
         )
         where.append(sa.or_(boards.c.user_id == user_id, shared_with_user, boards.c.board_visibility.in_(_VISIBLE_TO_ALL)))
     if not include_archived:
@@ -57,6 +67,31 @@ def _order(order_by: BoardRecordOrderBy, direction: SQLiteDirection, fold_case: 
         key = sa.func.lower(key)
     to = sa.desc if direction == SQLiteDirection.Descending else sa.asc
     return [to(key), to(boards.c.board_id)]  # board_id: a stable order for ties
+
+
+@functools.cache
+def _listing(
+    kind: ScopeKind, is_admin: bool, include_archived: bool, order_by: BoardRecordOrderBy, direction: SQLiteDirection,
+    fold_case: bool,
+) -> sa.Select:
+    where = _listing_filter(kind, is_admin, include_archived)
+    return sa.select(*_RECORD_COLUMNS).where(*where).order_by(*_order(order_by, direction, fold_case))
+
+
+@functools.cache
+def _page(kind: ScopeKind, is_admin: bool, include_archived: bool, order_by: BoardRecordOrderBy, direction: SQLiteDirection) -> sa.Select:
+    listing = _listing(kind, is_admin, include_archived, order_by, direction, fold_case=False)
+    return listing.limit(sa.bindparam("limit", type_=sa.Integer)).offset(sa.bindparam("offset", type_=sa.Integer))
+
+
+@functools.cache
+def _count(kind: ScopeKind, is_admin: bool, include_archived: bool) -> sa.Select:
+    return sa.select(sa.func.count()).select_from(boards).where(*_listing_filter(kind, is_admin, include_archived))
+
+
+@functools.cache
+def _by_id(kind: ScopeKind) -> sa.Select:
+    return sa.select(*_RECORD_COLUMNS).where(boards.c.board_id == sa.bindparam("board_id"), scope_clause(boards, kind))
 
 
 class SqlBoardRecordStorage(BoardRecordStorageBase):
@@ -95,8 +130,8 @@ class SqlBoardRecordStorage(BoardRecordStorageBase):
         return self.get(board_id)
 
     def get(self, board_id: str) -> BoardRecord:
-        with self._db.begin() as conn:
-            row = conn.execute(sa.select(*_RECORD_COLUMNS).where(boards.c.board_id == board_id, tenant_clause(boards))).mappings().first()
+        with self._db.read() as conn:
+            row = conn.execute(_by_id(scope_kind()), {"board_id": board_id, **scope_params()}).mappings().first()
         if row is None:
             raise BoardRecordNotFoundException
         return _to_record(row)
@@ -115,8 +150,8 @@ class SqlBoardRecordStorage(BoardRecordStorageBase):
             try:
                 with self._db.begin() as conn:
                     if changes.cover_image_name is not None and not self._image_visible(conn, changes.cover_image_name):
-                        # Stock fails on the foreign key; the key alone would accept another tenant's image.
-                        raise BoardRecordSaveException
+                        # Stock fails on the foreign key (a 500); the key alone would accept another tenant's image.
+                        raise CoverImageNotFound(ErrorCode.NOT_FOUND, "Cover image not found")
                     before = conn.execute(
                         sa.select(boards.c.user_id, boards.c.board_visibility)
                         .where(boards.c.board_id == board_id, tenant_clause(boards))
@@ -148,11 +183,11 @@ class SqlBoardRecordStorage(BoardRecordStorageBase):
         limit: int = 10,
         include_archived: bool = False,
     ) -> OffsetPaginatedResults[BoardRecord]:
-        where = _listing_filter(user_id, is_admin, include_archived)
-        page = sa.select(*_RECORD_COLUMNS).where(*where).order_by(*_order(order_by, direction, fold_case=False))
+        kind, params = scope_kind(), {"user_id": user_id, "limit": limit, "offset": offset, **scope_params()}
         with self._db.begin() as conn:
-            rows = conn.execute(page.limit(limit).offset(offset)).mappings().all()
-            total = conn.execute(sa.select(sa.func.count()).select_from(boards).where(*where)).scalar_one()
+            page = _page(kind, is_admin, include_archived, order_by, direction)
+            rows = conn.execute(page, params).mappings().all()
+            total = conn.execute(_count(kind, is_admin, include_archived), params).scalar_one()
         return OffsetPaginatedResults[BoardRecord](items=[_to_record(r) for r in rows], offset=offset, limit=limit, total=total)
 
     def get_all(
@@ -164,11 +199,6 @@ class SqlBoardRecordStorage(BoardRecordStorageBase):
         include_archived: bool = False,
     ) -> list[BoardRecord]:
         # Stock sorts by LOWER(board_name) here but by raw board_name in get_many; kept as is.
-        query = (
-            sa.select(*_RECORD_COLUMNS)
-            .where(*_listing_filter(user_id, is_admin, include_archived))
-            .order_by(*_order(order_by, direction, fold_case=True))
-        )
-        with self._db.begin() as conn:
-            return [_to_record(r) for r in conn.execute(query).mappings()]
-
+        query = _listing(scope_kind(), is_admin, include_archived, order_by, direction, fold_case=True)
+        with self._db.read() as conn:
+            return [_to_record(r) for r in conn.execute(query, {"user_id": user_id, **scope_params()}).mappings()]

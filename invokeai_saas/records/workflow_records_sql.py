@@ -33,6 +33,7 @@ from invokeai_saas.db import Database, tenant_clause, utcnow
 from invokeai_saas.db.dialect import insert_ignore
 from invokeai_saas.db.tables.workflows import workflow_library as wl
 from tenant_middleware.context import current_tenant_id, system_scope
+from tenant_middleware.errors import ErrorCode, ServiceError
 
 logger = logging.getLogger(__name__)
 
@@ -98,6 +99,10 @@ def _order_by(order_by: WorkflowRecordOrderBy, direction: SQLiteDirection) -> li
     return [column.desc().nulls_last(), wl.c.workflow_id.desc()]
 
 
+class DefaultWorkflowReadOnly(ServiceError, ValueError):
+    """Stock's ValueError (its contract), read by the app as the 403 it is."""
+
+
 class SqlWorkflowRecordsStorage(WorkflowRecordsStorageBase):
     def __init__(self, db: Database) -> None:
         super().__init__()
@@ -121,7 +126,7 @@ class SqlWorkflowRecordsStorage(WorkflowRecordsStorageBase):
         is_public: bool = False,
     ) -> WorkflowRecordDTO:
         if workflow.meta.category is WorkflowCategory.Default:
-            raise ValueError("Default workflows cannot be created via this method")
+            raise DefaultWorkflowReadOnly(ErrorCode.FORBIDDEN, "Default workflows cannot be created via this method")
         workflow_with_id = Workflow(**workflow.model_dump(), id=uuid_string())
         now = utcnow()
         with self._db.begin() as conn:
@@ -140,7 +145,7 @@ class SqlWorkflowRecordsStorage(WorkflowRecordsStorageBase):
 
     def update(self, workflow: Workflow, user_id: Optional[str] = None) -> WorkflowRecordDTO:
         if workflow.meta.category is WorkflowCategory.Default:
-            raise ValueError("Default workflows cannot be updated")
+            raise DefaultWorkflowReadOnly(ErrorCode.FORBIDDEN, "Default workflows cannot be updated")
         with self._db.begin() as conn:
             conn.execute(self._update_user_workflow(workflow.id, user_id).values(**_derived(workflow), updated_at=utcnow()))
             return self.get(workflow.id)
@@ -148,7 +153,7 @@ class SqlWorkflowRecordsStorage(WorkflowRecordsStorageBase):
     def delete(self, workflow_id: str, user_id: Optional[str] = None) -> None:
         with self._db.begin() as conn:
             if self.get(workflow_id).workflow.meta.category is WorkflowCategory.Default:
-                raise ValueError("Default workflows cannot be deleted")
+                raise DefaultWorkflowReadOnly(ErrorCode.FORBIDDEN, "Default workflows cannot be deleted")
             conditions = [wl.c.workflow_id == workflow_id, wl.c.category == WorkflowCategory.User.value, tenant_clause(wl)]
             if user_id is not None:
                 conditions.append(wl.c.user_id == user_id)

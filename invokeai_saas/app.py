@@ -71,14 +71,18 @@ def create_app(settings: Settings, run_processor: bool = True) -> tuple[FastAPI,
 
     from invokeai_saas import workspace_admin
     from invokeai_saas.api.media import media_router
-    from invokeai_saas.api.router import build_router
+    from invokeai_saas.api.router import auth_overrides_router, build_router
 
     app: FastAPI = api_app.app
     patches.apply_to_app(app)
     workspace_admin.install(app)
     set_tenant_lookup(lambda user_id: _socket_tenant(tenancy, user_id, NO_SHARED_ROOMS))
     app.mount(STATIC_PREFIX, branding_static(), name="pingvas-static")
-    _install_routes_ahead_of_ui(app, [build_router(tenancy, invitations, AuditLog(db)), media_router(), branding_router()])
+    _install_routes(
+        app,
+        overrides=[auth_overrides_router(), media_router()],
+        additions=[build_router(tenancy, invitations, AuditLog(db)), branding_router()],
+    )
     _install_error_handlers(app)
     app.add_middleware(TenantContextMiddleware, source=tenancy, api_key_prefix=API_KEY_PREFIX)
     app.add_middleware(RateLimitMiddleware, limits=AbuseLimits.from_settings(settings))
@@ -102,14 +106,19 @@ def _emit_user_access_changed(user_id: str, is_active: bool) -> None:
         invoker.services.events.emit_user_access_changed(user_id=user_id, is_admin=False, is_active=is_active)
 
 
-def _install_routes_ahead_of_ui(app: FastAPI, routers: list[Any]) -> None:
-    """Our routes first: they override a few InvokeAI routes and must precede the UI's Mount("/")."""
+def _install_routes(app: FastAPI, overrides: list[APIRouter], additions: list[APIRouter]) -> None:
+    """Routes are matched in order, one by one, on every request: routes that answer in place of
+    InvokeAI's go first; our other routes go after InvokeAI's (so its routes are not matched
+    against ours first), then the JSON 404 for unknown API paths, then the UI's Mount("/")."""
     before = list(app.router.routes)
-    for router in [*routers, _unknown_api_route()]:
+    for router in overrides:
         app.include_router(router)
-    *ours, catch_all = app.router.routes[len(before):]
+    first = app.router.routes[len(before):]
+    for router in [*additions, _unknown_api_route()]:
+        app.include_router(router)
+    last = app.router.routes[len(before) + len(first):]
     ui = [r for r in before if isinstance(r, Mount) and r.path in ("", "/")]
-    app.router.routes[:] = ours + [r for r in before if r not in ui] + [catch_all] + ui
+    app.router.routes[:] = first + [r for r in before if r not in ui] + last + ui
 
 
 def _unknown_api_route() -> APIRouter:

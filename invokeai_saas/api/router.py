@@ -105,13 +105,9 @@ Member_ = Annotated[Principal, Depends(require_member)]
 SignedInMember = Annotated[Principal, Depends(require_signed_in_member)]
 
 
-def build_router(tenancy: TenancyService, invitations: InvitationService, audit_log: AuditLog) -> APIRouter:
+def auth_overrides_router() -> APIRouter:
+    """Two of InvokeAI's auth routes, answered differently: they must be matched before InvokeAI's."""
     router = APIRouter(prefix="/api/v1", tags=["pingvas"])
-
-    @router.post("/signup", status_code=status.HTTP_201_CREATED, response_model=SignedInResponse)
-    def signup(body: SignupRequest) -> SignedInResponse:
-        done = tenancy.signup(body.email, body.password, body.workspace_name)
-        return SignedInResponse(token=done.token, user_id=done.user_id, tenant_id=done.tenant_id)
 
     @router.get("/auth/status", response_model=SetupStatus)
     def auth_status() -> SetupStatus:
@@ -121,6 +117,17 @@ def build_router(tenancy: TenancyService, invitations: InvitationService, audit_
     @router.post("/auth/setup", include_in_schema=False)
     def auth_setup() -> None:
         raise ServiceError(ErrorCode.FORBIDDEN, "Platform operators are created with `pingvas create-operator`")
+
+    return router
+
+
+def build_router(tenancy: TenancyService, invitations: InvitationService, audit_log: AuditLog) -> APIRouter:
+    router = APIRouter(prefix="/api/v1", tags=["pingvas"])
+
+    @router.post("/signup", status_code=status.HTTP_201_CREATED, response_model=SignedInResponse)
+    def signup(body: SignupRequest) -> SignedInResponse:
+        done = tenancy.signup(body.email, body.password, body.workspace_name)
+        return SignedInResponse(token=done.token, user_id=done.user_id, tenant_id=done.tenant_id)
 
     @router.get("/tenant", response_model=TenantSummary)
     def get_tenant(me: Member_) -> TenantSummary:

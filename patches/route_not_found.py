@@ -4,17 +4,19 @@ Why: "bad input never yields a 500". The routes that return a file build a FileR
 path that may not be there (a preset or default workflow without an image, a model without one)
 and fail while sending it, after the status line: the client sees a 500 or a dropped connection.
 `DELETE /api/v1/board_images/` wraps the image lookup in a catch-all that turns "no such image"
-(including another tenant's) into 500. Applied to the built app, by wrapping the route's endpoint.
+(including another tenant's) into 500. A bulk-download zip is deleted once served, so a second
+fetch at the same moment lost it mid-stream; it is opened before the response starts. Applied to the built app, by wrapping the route's endpoint.
 """
 
 import asyncio
 import functools
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from fastapi import FastAPI, HTTPException
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, StreamingResponse
 from fastapi.routing import APIRoute
 
 
@@ -22,8 +24,9 @@ FILE_ROUTES = (
     "/api/v1/style_presets/i/{style_preset_id}/image",
     "/api/v1/workflows/i/{workflow_id}/thumbnail",
     "/api/v1/utilities/fonts/{font_path:path}",
-    "/api/v1/images/download/{bulk_download_item_name}",
 )
+BULK_DOWNLOAD = "/api/v1/images/download/{bulk_download_item_name}"
+CHUNK_BYTES = 256 * 1024
 
 
 class PatchTargetMissing(RuntimeError):
@@ -81,6 +84,30 @@ def _missing_file_404(original: Callable[..., Any]) -> Callable[..., Any]:
     return get_file
 
 
+def _served_from_open_file(original: Callable[..., Any]) -> Callable[..., Any]:
+    """Stock deletes a zip once served; a second fetch at the same moment lost the file mid-stream
+    (a truncated body, a dropped connection). The file is opened before the response starts, and
+    an open file stays readable after its name is deleted."""
+
+    def get_bulk_download_item(**kwargs: Any) -> Any:
+        response = file_or_404(original(**kwargs))
+        try:
+            handle = open(response.path, "rb")  # noqa: SIM115 - closed by _chunks
+        except OSError:
+            raise HTTPException(status_code=404, detail="File not found") from None
+        headers = dict(response.headers)
+        headers["content-length"] = str(os.fstat(handle.fileno()).st_size)
+        return StreamingResponse(_chunks(handle), headers=headers, background=response.background)
+
+    return get_bulk_download_item
+
+
+def _chunks(handle: BinaryIO) -> Iterator[bytes]:
+    with handle:
+        while chunk := handle.read(CHUNK_BYTES):
+            yield chunk
+
+
 def _board_image_404(original: Callable[..., Any]) -> Callable[..., Any]:
     def remove_image_from_board(**kwargs: Any) -> Any:
         from invokeai.app.api.dependencies import ApiDependencies
@@ -97,3 +124,4 @@ def apply_to_app(app: FastAPI) -> None:
     wrap_endpoint(app, "DELETE", "/api/v1/board_images/", _board_image_404)
     for path in FILE_ROUTES:
         wrap_endpoint(app, "GET", path, _missing_file_404)
+    wrap_endpoint(app, "GET", BULK_DOWNLOAD, _served_from_open_file)

@@ -7,6 +7,7 @@ found by fuzzing (tests/test_fuzz.py); the rest hold what the fuzz test found af
 import io
 import json
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -167,3 +168,25 @@ def _zip_entries(path: Path) -> int:
         return len(zipfile.ZipFile(path).namelist())
     except (OSError, zipfile.BadZipFile):
         return 0
+
+
+def test_a_zip_fetched_twice_at_once_is_whole_or_gone(studio: Studio, owner: Account) -> None:
+    """Stock deletes a zip once served: a fetch racing that delete got a truncated body."""
+    with studio.client(owner) as c:
+        upload = c.post("/api/v1/images/upload", params={"image_category": "user", "is_intermediate": "false"},
+                        files={"file": ("ok.png", png_bytes(), "image/png")})
+        item = c.post("/api/v1/images/download", json={"image_names": [upload.json()["image_name"]]}).json()["bulk_download_item_name"]
+        studio.wait_for(lambda: _zip_entries(studio.data_dir / "outputs" / "bulk_downloads" / item))
+
+    def fetch(_: int) -> tuple[int, bytes]:
+        with studio.client(owner) as client:
+            r = client.get(f"/api/v1/images/download/{item}")
+            return r.status_code, r.content
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(fetch, range(4)))
+    assert any(status == 200 for status, _ in results), results
+    for status, content in results:
+        assert status in (200, 404)
+        if status == 200:
+            assert len(zipfile.ZipFile(io.BytesIO(content)).namelist()) == 1

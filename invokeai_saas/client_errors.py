@@ -56,7 +56,7 @@ def client_error(exc: BaseException) -> ServiceError | None:
 def _refusal_for(exc: BaseException) -> ServiceError | None:
     if isinstance(exc, ServiceError):
         return exc
-    if isinstance(exc, OverflowError) or (isinstance(exc, sqlalchemy.exc.DataError)):
+    if isinstance(exc, (OverflowError, sqlalchemy.exc.DataError)):
         return ServiceError(ErrorCode.INVALID_INPUT, "A value in this request is out of range or malformed")
     if isinstance(exc, OSError) and exc.errno == errno.ENAMETOOLONG:
         return ServiceError(ErrorCode.INVALID_INPUT, "A name in this request is too long")

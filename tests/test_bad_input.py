@@ -16,7 +16,7 @@ import pytest
 from tests.conftest import unique_email
 from tests.graphs import enqueue_batch_body
 from tests.studio import Account, Studio
-from tests.payloads import add_graph, png_bytes, user_workflow
+from tests.payloads import add_graph, upload_image, user_workflow
 
 BEYOND_64_BITS = 23218661262570164224
 PRESET = {"name": "p", "positive_prompt": "a", "negative_prompt": "b", "type": "user"}
@@ -121,8 +121,7 @@ def test_malformed_bodies_are_refused_and_the_connection_stays_open(studio: Stud
         assert_refused(c.post(enqueue, content=deep, headers={"content-type": "application/json"}), 400, "invalid_input")
         broken = b'--xx\r\nContent-Disposition: form-data; name="data"\r\n\r\n{'
         assert_refused(c.post("/api/v1/style_presets/", content=broken, headers={"content-type": "multipart/form-data; boundary=xx"}), 422, "invalid_input")
-        upload = c.post("/api/v1/images/upload", params={"image_category": "user", "is_intermediate": "false"},
-                        files={"file": ("x.png", b"garbage", "image/png")})
+        upload = upload_image(c, b"garbage")
         assert_refused(upload, 415, "invalid_input")
         # An out-of-range value used to escape as an uncaught error, which also dropped the keep-alive connection.
         assert_refused(c.get("/api/v1/images/", params={"offset": BEYOND_64_BITS}), 422, "invalid_input")
@@ -141,8 +140,7 @@ def test_operator_model_maintenance_routes_answer(studio: Studio) -> None:
 
 def test_an_image_upload_of_an_image_still_works(studio: Studio, owner: Account) -> None:
     with studio.client(owner) as c:
-        r = c.post("/api/v1/images/upload", params={"image_category": "user", "is_intermediate": "false"},
-                   files={"file": ("ok.png", png_bytes(), "image/png")})
+        r = upload_image(c)
         assert r.status_code == 201, r.text
 
 
@@ -150,8 +148,7 @@ def test_a_board_with_a_long_name_downloads(studio: Studio, owner: Account) -> N
     with studio.client(owner) as c:
         board = c.post("/api/v1/boards/", params={"board_name": "long"}).json()["board_id"]
         assert c.patch(f"/api/v1/boards/{board}", json={"board_name": "0" * 300}).status_code == 201
-        upload = c.post("/api/v1/images/upload", params={"image_category": "user", "is_intermediate": "false", "board_id": board},
-                        files={"file": ("ok.png", png_bytes(), "image/png")})
+        upload = upload_image(c, board_id=board)
         assert upload.status_code == 201, upload.text
         r = c.post("/api/v1/images/download", json={"board_id": board})
         assert r.status_code == 202, r.text
@@ -173,8 +170,7 @@ def _zip_entries(path: Path) -> int:
 def test_a_zip_fetched_twice_at_once_is_whole_or_gone(studio: Studio, owner: Account) -> None:
     """Stock deletes a zip once served: a fetch racing that delete got a truncated body."""
     with studio.client(owner) as c:
-        upload = c.post("/api/v1/images/upload", params={"image_category": "user", "is_intermediate": "false"},
-                        files={"file": ("ok.png", png_bytes(), "image/png")})
+        upload = upload_image(c)
         item = c.post("/api/v1/images/download", json={"image_names": [upload.json()["image_name"]]}).json()["bulk_download_item_name"]
         studio.wait_for(lambda: _zip_entries(studio.data_dir / "outputs" / "bulk_downloads" / item))
 

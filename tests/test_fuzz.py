@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from tests.conftest import running_studio, unique_email
 from tests.graphs import enqueue_batch_body
-from tests.payloads import add_graph, png_bytes, user_workflow
+from tests.payloads import add_graph, png_bytes, upload_image, user_workflow
 from tests.studio import Account, Studio
 
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
@@ -65,11 +65,7 @@ def seed_objects(studio: Studio, account: Account) -> dict[str, str]:
     """Real ids for the path and query parameters of those names."""
     with studio.client(account) as c:
         board = c.post("/api/v1/boards/", params={"board_name": "fuzz"}).json()["board_id"]
-        image = c.post(
-            "/api/v1/images/upload",
-            params={"image_category": "user", "is_intermediate": "false", "board_id": board},
-            files={"file": ("fuzz.png", png_bytes(), "image/png")},
-        ).json()["image_name"]
+        image = upload_image(c, board_id=board).json()["image_name"]
         workflow = c.post("/api/v1/workflows/", json={"workflow": user_workflow()}).json()["workflow_id"]
         preset = c.post(
             "/api/v1/style_presets/",

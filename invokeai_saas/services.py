@@ -40,6 +40,7 @@ from invokeai.backend.stable_diffusion.diffusion import conditioning_data as cd
 from invokeai_saas.account_cache import AccountCache
 from invokeai_saas.bulk_downloads import SqlBulkDownloadService
 from invokeai_saas.db import Database
+from invokeai_saas.event_bridge import PROCESSOR_CONTROL, EventBridge
 from invokeai_saas.events import TenantEventService
 from invokeai_saas.images import SqlImageService
 from invokeai_saas.invocation_cache import TenantInvocationCache
@@ -59,7 +60,11 @@ from invokeai_saas.records.system_prompt_records_sql import SqlSystemPromptRecor
 from invokeai_saas.records.users_sql import SqlUserService
 from invokeai_saas.records.video_records_sql import SqlVideoRecordStorage
 from invokeai_saas.records.workflow_records_sql import SqlWorkflowRecordsStorage
+from invokeai_saas.dispatch.claims import Dispatcher
+from invokeai_saas.dispatch.signals import signals_for
 from invokeai_saas.session_processors import NoSessionProcessor, TenantAwareSessionProcessor
+from invokeai_saas.settings import Settings
+from patches import processor_gc
 from tenant_middleware.context import bind_tenant, system_scope
 
 _CONDITIONING_TYPES = [
@@ -72,18 +77,29 @@ _CONDITIONING_TYPES = [
 
 class TenantBoundSessionQueue(SqlSessionQueue):
     """The queue as the session processor sees it: a claimed item's tenant becomes the worker
-    thread's scope, so everything the session writes (images, events, cache) is the item's tenant's."""
+    thread's scope, so everything the session writes (images, events, cache) is the item's tenant's.
+    A worker finding nothing to claim pays the garbage collection it skipped while busy."""
 
     def dequeue(self, *args, **kwargs) -> SessionQueueItem | None:  # type: ignore[no-untyped-def]
         item = super().dequeue(*args, **kwargs)
-        if item is not None:
+        if item is None:
+            processor_gc.collect_if_owed()
+        else:
             bind_tenant(self.tenant_of(item.item_id))
         return item
 
 
-def make_initializer(db: Database, accounts: AccountCache, run_processor: bool = True) -> Callable[..., None]:
+def make_initializer(
+    db: Database, accounts: AccountCache, settings: Settings, run_processor: bool = True, role: str = "serve"
+) -> Callable[..., None]:
+    """`role`: "serve" (embedded, everything), "api" (no processor), "worker" (no start-up maintenance)."""
+
     def initialize(config: InvokeAIAppConfig, event_handler_id: int, loop: asyncio.AbstractEventLoop, logger: Logger) -> None:
-        services = build_services(db, config, event_handler_id, loop, logger, run_processor, accounts)
+        services = build_services(db, config, event_handler_id, loop, logger, run_processor, accounts, settings, role)
+        if role == "worker":
+            from invokeai_saas.worker import without_startup_maintenance
+
+            without_startup_maintenance(services)
         # InvokeAI's start-up (default workflows, queue recovery, image-move recovery) is platform
         # maintenance: it runs in system scope, which lasts for this start-up task only.
         with system_scope():
@@ -100,13 +116,23 @@ def build_services(
     logger: Logger,
     run_processor: bool = True,
     accounts: AccountCache | None = None,
+    settings: Settings | None = None,
+    role: str = "serve",
 ) -> InvocationServices:
+    settings = settings or Settings()
     output_folder = config.outputs_path
     assert output_folder is not None
     image_files = DiskImageFileStorage(f"{output_folder}/images")
+    # Never on a shared folder: a serializer deletes every leftover tmp* folder under it when built.
+    scratch = settings.scratch_dir or output_folder
     set_jwt_secret(SqlAppSettingsService(db).get_jwt_secret())
 
     events = TenantEventService(event_handler_id, loop=loop)
+    if settings.redis_url:
+        accept = (lambda name: name in PROCESSOR_CONTROL) if role == "worker" else (lambda name: True)
+        events.bridge = EventBridge(
+            settings.redis_url, f"pingvas:events:{db.url.database}:{db.schema or 'public'}", accept, events.dispatch_from_pod
+        )
     model_records = SqlModelRecordService(db, logger)
     download_queue = DownloadQueueService(app_config=config, event_bus=events)
     model_manager = ModelManagerService.build_model_manager(
@@ -122,7 +148,19 @@ def build_services(
     )
     image_records = SqlImageRecordStorage(db)
     session_processor = (
-        TenantAwareSessionProcessor(session_runner=DefaultSessionRunner()) if run_processor else NoSessionProcessor()
+        TenantAwareSessionProcessor(
+            session_runner=DefaultSessionRunner(),
+            polling_interval=settings.queue_poll_seconds,
+            heartbeat_seconds=settings.lease_seconds / 3,
+        )
+        if run_processor
+        else NoSessionProcessor()
+    )
+    session_queue = TenantBoundSessionQueue(
+        db,
+        dispatcher=Dispatcher(db, lease_seconds=settings.lease_seconds, max_attempts=settings.max_attempts),
+        signals=signals_for(db),
+        single_process=db.is_sqlite and run_processor,
     )
     return InvocationServices(
         board_image_records=SqlBoardImageRecordStorage(db),
@@ -133,7 +171,7 @@ def build_services(
         configuration=config,
         events=events,
         image_files=image_files,
-        image_moves=SqlImageMoveService(db, image_files, config, logger),
+        image_moves=SqlImageMoveService(db, image_files, config, logger, recover_on_start=role != "worker"),
         image_records=image_records,
         images=SqlImageService(db, image_records),
         invocation_cache=TenantInvocationCache(max_cache_size=config.node_cache_size),
@@ -147,15 +185,15 @@ def build_services(
         names=SimpleNameService(),
         performance_statistics=InvocationStatsService(),
         session_processor=session_processor,
-        session_queue=TenantBoundSessionQueue(db),
+        session_queue=session_queue,
         urls=LocalUrlService(),
         workflow_records=SqlWorkflowRecordsStorage(db),
         tensors=ObjectSerializerForwardCache(
-            ObjectSerializerDisk[torch.Tensor](output_folder / "tensors", safe_globals=[torch.Tensor], ephemeral=True)
+            ObjectSerializerDisk[torch.Tensor](scratch / "tensors", safe_globals=[torch.Tensor], ephemeral=True)
         ),
         conditioning=ObjectSerializerForwardCache(
             ObjectSerializerDisk[cd.ConditioningFieldData](
-                output_folder / "conditioning", safe_globals=_CONDITIONING_TYPES, ephemeral=True
+                scratch / "conditioning", safe_globals=_CONDITIONING_TYPES, ephemeral=True
             )
         ),
         style_preset_records=SqlStylePresetRecordsStorage(db),

@@ -35,6 +35,20 @@ class Settings(BaseSettings):
         default="", description="Comma-separated IPs/CIDRs of proxies whose X-Forwarded-For names the client."
     )
 
+    scratch_dir: Path | None = Field(
+        default=None,
+        description="Pod-local folder for a session's intermediate tensors and conditioning; default: under data_dir/outputs.",
+    )
+    lease_seconds: float = Field(
+        default=30.0, gt=0, description="How long a worker's claim on a queue item lasts without a heartbeat."
+    )
+    max_attempts: int = Field(
+        default=3, ge=1, description="Claims of one queue item before a worker loss fails it instead of retrying."
+    )
+    queue_poll_seconds: float = Field(
+        default=5.0, gt=0, description="Fallback poll of an idle worker (signals wake it at once)."
+    )
+
     @field_validator("login_rate_limit", "signup_rate_limit")
     @classmethod
     def _one_rate_limit(cls, value: str, info: ValidationInfo) -> str:

@@ -30,10 +30,11 @@ def apply_all() -> None:
     check_invokeai_version()
     if _applied:
         return
-    from patches import image_access_not_found, sockets_tenant_rooms
+    from patches import image_access_not_found, processor_gc, sockets_tenant_rooms
 
     sockets_tenant_rooms.apply()
     image_access_not_found.apply()
+    processor_gc.apply()
     _applied = True
 
 

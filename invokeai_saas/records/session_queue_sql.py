@@ -10,6 +10,10 @@ Scopes:
   caller has no tenant scope (the processor thread); a caller scoped to a tenant stays filtered to it.
 - Every event is emitted with the owning tenant as the current scope, and the queue status it
   carries counts only that tenant's items.
+- Many processes share the table: `dequeue` claims through `dispatch.claims.Dispatcher` (leases,
+  tier order, tenant fairness, plan concurrency), a worker's own transitions are fenced by its
+  claim, and every change a worker must hear about (new work, a cancel) is published as a
+  `dispatch.signals` signal in the transaction that makes it. Start-up cancels nothing.
 """
 
 import asyncio
@@ -56,11 +60,15 @@ from invokeai.app.services.shared.graph import GraphExecutionState
 from invokeai.app.services.shared.pagination import CursorPaginatedResults
 from invokeai.app.services.shared.sqlite.sqlite_common import SQLiteDirection
 from invokeai_saas.db.database import Database, tenant_clause, utcnow
+from invokeai_saas.dispatch.claims import Claim, Dispatcher, Reaped, current_worker_id, fence, held_claim, hold
+from invokeai_saas.metrics import ITEM_SECONDS, WORKER_ERRORS
+from invokeai_saas.dispatch.signals import CANCEL, PAUSE, RESUME, WAKE, QueueSignals, Signal
 from invokeai_saas.db.tables.session_queue import session_queue as sq
-from invokeai_saas.db.tables.tenancy import tenants, users
+from invokeai_saas.db.tables.tenancy import app_settings, tenants, users
 from tenant_middleware.context import as_tenant, current_tenant_id, is_system_scope, system_scope
 
 TERMINAL = ("completed", "failed", "canceled")
+PAUSED_KEY = "queue_paused"
 # Keeps `IN (...)` lists under SQLite's lowest bind-parameter limit, as stock does.
 MAX_IDS_PER_STATEMENT = 900
 # Column order of stock's `ValueToInsertTuple`.
@@ -86,6 +94,17 @@ def _not_found(item_id: int) -> SessionQueueItemNotFoundError:
     return SessionQueueItemNotFoundError(f"No queue item with id {item_id}")
 
 
+def _observe_finished(status: str, error_type: str | None, started_at: Any) -> None:
+    ITEM_SECONDS.labels(status).observe(max((utcnow() - started_at).total_seconds(), 0.0))
+    if status == "failed":
+        WORKER_ERRORS.labels(error_type or "unknown").inc()
+
+
+def _lost(claim: Claim | None, row: Row) -> bool:
+    """True when this thread claimed the item but its claim is no longer the item's current one."""
+    return claim is not None and (row.worker_id, row.attempt) != (claim.worker_id, claim.attempt)
+
+
 def _status_values(status: str) -> dict[str, Any]:
     """What stock's triggers and UPDATEs set when an item moves to `status`."""
     now = utcnow()
@@ -98,6 +117,10 @@ def _status_values(status: str) -> dict[str, Any]:
         values["started_at"] = now
     if status in TERMINAL:
         values["completed_at"] = now
+    if status != "in_progress":
+        values["lease_expires_at"] = None
+    if status in ("pending", "waiting"):
+        values["worker_id"] = None  # nobody holds a waiting parent or a resumed item
     return values
 
 
@@ -128,40 +151,97 @@ def _not_finished() -> sa.ColumnElement[bool]:
     return sq.c.status.not_in(TERMINAL)
 
 
-def _tenant_may_run() -> sa.ColumnElement[bool]:
-    """A suspended tenant's pending items wait (they run after reactivation); platform items always may."""
-    suspended = sa.select(tenants.c.tenant_id).where(tenants.c.status == "suspended")
-    return sa.or_(sq.c.tenant_id.is_(None), sq.c.tenant_id.not_in(suspended))
-
-
 def _cancelable_backlog() -> sa.ColumnElement[bool]:
     # In-progress items are canceled one by one (see _cancel_in_progress) so each worker is signaled.
     return sa.and_(_not_finished(), sq.c.status != "in_progress")
 
 
+class LeaseLost(SessionQueueItemNotFoundError):
+    """A worker wrote to an item it no longer holds (its lease expired and the item went back to the queue)."""
+
+
 class SqlSessionQueue(SessionQueueBase):
     _invoker: Invoker
 
-    def __init__(self, db: Database) -> None:
+    def __init__(
+        self,
+        db: Database,
+        dispatcher: Dispatcher | None = None,
+        signals: QueueSignals | None = None,
+        single_process: bool = False,
+    ) -> None:
+        """`single_process`: this process is the only one using the database (the embedded SQLite
+        studio), so at start-up whatever is in progress was left by a crash and is returned at once."""
         super().__init__()
         self._db = db
+        self.dispatcher = dispatcher or Dispatcher(db)
+        self.signals = signals or QueueSignals()
+        self._single_process = single_process
+        self._stopping = False
 
     def start(self, invoker: Invoker) -> None:
         self._invoker = invoker
+        self._stopping = False
         config = invoker.services.configuration
         with system_scope():
-            self._set_in_progress_to_canceled()
+            if self._single_process:
+                self._announce_reaped(self.dispatcher.reap(expire_all=True))
             if config.clear_queue_on_startup:
-                cleared = self.clear(DEFAULT_QUEUE_ID)
-                if cleared.deleted > 0:
-                    invoker.services.logger.info(f"Cleared all {cleared.deleted} queue items")
-                return
+                invoker.services.logger.warning("clear_queue_on_startup is ignored: other pods share this queue")
             if config.max_queue_history is not None:
                 deleted = self._prune_terminal_to_limit(DEFAULT_QUEUE_ID, config.max_queue_history)
                 if deleted > 0:
                     invoker.services.logger.info(
                         f"Pruned {deleted} completed/failed/canceled queue items (kept up to {config.max_queue_history})"
                     )
+
+    def stop_claiming(self) -> None:
+        """A stopping worker claims nothing more (its items are handed back by its processor)."""
+        self._stopping = True
+
+    # region shared control (system scope)
+
+    def is_paused(self) -> bool:
+        with system_scope(), self._db.begin() as conn:
+            value = conn.execute(sa.select(app_settings.c.value).where(app_settings.c.key == PAUSED_KEY)).scalar()
+        return value == "true"
+
+    def set_paused(self, paused: bool) -> None:
+        """Pauses or resumes every worker: the flag they read, and the signal that tells them now."""
+        with system_scope(), self._db.begin() as conn:
+            value = "true" if paused else "false"
+            if not conn.execute(sa.update(app_settings).where(app_settings.c.key == PAUSED_KEY).values(value=value)).rowcount:
+                conn.execute(sa.insert(app_settings).values(key=PAUSED_KEY, value=value))
+            self.signals.publish(conn, Signal(PAUSE if paused else RESUME))
+
+    # endregion
+
+    # region leases (system scope)
+
+    def reap(self) -> list[Reaped]:
+        """Returns items of dead workers to the queue (or fails them after too many attempts)."""
+        with system_scope():
+            reaped = self.dispatcher.reap()
+            self._announce_reaped(reaped)
+        return reaped
+
+    def hand_back(self, worker_ids: list[str]) -> list[Reaped]:
+        with system_scope():
+            returned = self.dispatcher.hand_back(worker_ids)
+            self._announce_reaped(returned)
+        return returned
+
+    def _announce_reaped(self, reaped: list[Reaped]) -> None:
+        for item in reaped:
+            with as_tenant(item.tenant_id):
+                try:
+                    self._emit_status_changed(self.get_queue_item(item.item_id))
+                except SessionQueueItemNotFoundError:
+                    continue
+        if any(r.status == "pending" for r in reaped):
+            self.signals.publish(None, Signal(WAKE))
+
+    # endregion
 
     # region scopes
 
@@ -208,6 +288,8 @@ class SqlSessionQueue(SessionQueueBase):
                 queue_id=queue_id, batch=batch, priority=priority, max_new_queue_items=max_new_queue_items, user_id=user_id
             )
             inserted = self._insert_items(conn, [dict(zip(_INSERT_KEYS, v, strict=True)) for v in values])
+            if inserted:
+                self.signals.publish(conn, Signal(WAKE))
         item_ids = sorted(inserted, reverse=True)
         result = EnqueueBatchResult(
             queue_id=queue_id,
@@ -244,24 +326,17 @@ class SqlSessionQueue(SessionQueueBase):
         return highest or 0
 
     def dequeue(self, device: Optional[str] = None) -> Optional[SessionQueueItem]:
-        """Claims the next pending item of any active tenant: highest priority, then oldest (stock's FIFO order)."""
+        """Claims the next item in dispatch order for this thread's worker (see `dispatch.claims`)."""
+        if self._stopping:
+            return None
         with system_scope():
             with self._db.begin() as conn:
-                claimed = conn.execute(
-                    sa.select(sq.c.item_id, sq.c.tenant_id)
-                    .where(sq.c.status == "pending", _tenant_may_run())
-                    .order_by(sq.c.priority.desc(), sq.c.item_id)
-                    .limit(1)
-                    # Postgres: concurrent workers skip rows another claim holds. SQLite ignores it;
-                    # there the Database lock serializes the whole transaction.
-                    .with_for_update(skip_locked=True)
-                ).first()
-                if claimed is None:
-                    return None
-                values = _status_values("in_progress") | ({"device": device} if device is not None else {})
-                conn.execute(sa.update(sq).where(sq.c.item_id == claimed.item_id).values(**values))
-            with as_tenant(claimed.tenant_id):
-                queue_item = self.get_queue_item(claimed.item_id)
+                claim = self.dispatcher.claim(conn, current_worker_id(), device)
+            hold(claim)
+            if claim is None:
+                return None
+            with as_tenant(claim.tenant_id):
+                queue_item = self.get_queue_item(claim.item_id)
                 self._emit_status_changed(queue_item)
         return queue_item
 
@@ -455,13 +530,16 @@ class SqlSessionQueue(SessionQueueBase):
         if queue_item is not None and queue_item.item_id != item_id:
             raise ValueError(f"Queue item {queue_item.item_id} does not match requested item {item_id}")
         updated: Row | None = None
+        claim = held_claim(item_id)
         with self._db.begin() as conn:
             found = conn.execute(
-                sa.select(sq.c.status, sq.c.tenant_id).where(sq.c.item_id == item_id, tenant_clause(sq)).with_for_update()
+                sa.select(sq.c.status, sq.c.tenant_id, sq.c.worker_id, sq.c.attempt, sq.c.started_at)
+                .where(sq.c.item_id == item_id, tenant_clause(sq))
+                .with_for_update()
             ).first()
             if found is None:
                 raise _not_found(item_id)
-            if found.status not in TERMINAL:
+            if found.status not in TERMINAL and not _lost(claim, found):
                 values = _status_values(status) | {
                     "error_type": error_type,
                     "error_message": error_message,
@@ -473,6 +551,10 @@ class SqlSessionQueue(SessionQueueBase):
                 updated = conn.execute(
                     sa.select(*(sq.c[name] for name in _STATUS_FIELDS)).where(sq.c.item_id == item_id)
                 ).one()
+                if status in ("canceled", "pending"):  # stop it on its worker; wake a worker for it
+                    self.signals.publish(conn, Signal(CANCEL if status == "canceled" else WAKE, item_id))
+                if claim is not None and status in TERMINAL and found.started_at is not None:
+                    _observe_finished(status, error_type, found.started_at)
         with as_tenant(found.tenant_id):
             if updated is None:
                 return self.get_queue_item(item_id), False
@@ -520,6 +602,11 @@ class SqlSessionQueue(SessionQueueBase):
             )
 
     def cancel_queue_item(self, item_id: int) -> SessionQueueItem:
+        if self._stopping and held_claim(item_id) is not None:
+            # Stock's processor cancels an item it claimed as it shuts down; the user did not ask
+            # for that, so the item goes back to the queue for another worker.
+            self.hand_back([held_claim(item_id).worker_id])  # type: ignore[union-attr]
+            return self.get_queue_item(item_id)
         for chain_item_id in self._chain_item_ids(item_id):
             self._set_queue_item_status(chain_item_id, "canceled")
         return self.get_queue_item(item_id)
@@ -527,14 +614,15 @@ class SqlSessionQueue(SessionQueueBase):
     def save_queue_item_session(self, item_id: int, session: GraphExecutionState) -> None:
         # exclude_none: nulls in the graph fail validation when the session is loaded again.
         session_json = session.model_dump_json(warnings=False, exclude_none=True)
+        claim = held_claim(item_id)
         with self._item_owner_scope(item_id), self._db.begin() as conn:
             result = conn.execute(
                 sa.update(sq)
-                .where(sq.c.item_id == item_id, tenant_clause(sq))
+                .where(sq.c.item_id == item_id, tenant_clause(sq), fence(claim))
                 .values(session=session_json, updated_at=utcnow())
             )
         if result.rowcount == 0:
-            raise _not_found(item_id)
+            raise LeaseLost(f"Queue item {item_id} is no longer held by this worker") if claim else _not_found(item_id)
 
     def set_queue_item_session(self, item_id: int, session: GraphExecutionState) -> SessionQueueItem:
         with self._item_owner_scope(item_id):
@@ -653,6 +741,7 @@ class SqlSessionQueue(SessionQueueBase):
                     .values(**row, tenant_id=current_tenant_id(), created_at=now, updated_at=now)
                     .returning(sq.c.item_id)
                 ).scalar_one()
+                self.signals.publish(conn, Signal(WAKE))
             queue_item = self.get_queue_item(item_id)
             self._emit_status_changed(queue_item)
         return queue_item
@@ -835,7 +924,8 @@ class SqlSessionQueue(SessionQueueBase):
             if len(rows) >= room:
                 break
         with self._db.begin() as conn:
-            self._insert_items(conn, rows)
+            if self._insert_items(conn, rows):
+                self.signals.publish(conn, Signal(WAKE))
         result = RetryItemsResult(queue_id=queue_id, retried_item_ids=retried)
         self._invoker.services.events.emit_queue_items_retried(
             result, user_ids=list(retried_by_user), retried_item_ids_by_user=retried_by_user
@@ -877,28 +967,6 @@ class SqlSessionQueue(SessionQueueBase):
     # endregion
 
     # region startup maintenance (system scope)
-
-    def _set_in_progress_to_canceled(self) -> None:
-        """Cancels the chains of items a killed process left in progress or waiting (single node)."""
-        with self._db.begin() as conn:
-            interrupted = conn.execute(
-                sa.select(sq.c.item_id).where(sq.c.status.in_(("in_progress", "waiting")), tenant_clause(sq))
-            ).scalars().all()
-        doomed: set[int] = set()
-        for item_id in interrupted:
-            doomed.update(self._chain_item_ids(item_id))
-        if not doomed:
-            return
-        with self._db.begin() as conn:
-            conn.execute(
-                sa.update(sq)
-                .where(
-                    sq.c.item_id.in_(doomed),
-                    sq.c.status.in_(("pending", "in_progress", "waiting")),
-                    tenant_clause(sq),
-                )
-                .values(**_status_values("canceled"))
-            )
 
     def _prune_terminal_to_limit(self, queue_id: str, keep: int) -> int:
         """Deletes finished items beyond the `keep` most recent ones of each tenant."""

@@ -35,6 +35,7 @@ from invokeai_saas.db import Database
 from invokeai_saas.db.tables.session_queue import session_queue
 from invokeai_saas.records.session_queue_sql import SqlSessionQueue
 from tenant_middleware.context import as_tenant, current_tenant_id, system_scope
+from tests.db_fixtures import make_tenant
 
 Q = "default"
 T = TypeVar("T")
@@ -53,9 +54,11 @@ class RecordingEvents(EventServiceBase):
         return [(e, t) for e, t in self.dispatched if isinstance(e, kind)]
 
 
-def start_queue(db: Database, **config: Any) -> tuple[SqlSessionQueue, RecordingEvents]:
+def start_queue(
+    db: Database, queue: SqlSessionQueue | None = None, **config: Any
+) -> tuple[SqlSessionQueue, RecordingEvents]:
     """A queue started by a real Invoker whose services hold only what the queue uses."""
-    queue = SqlSessionQueue(db)
+    queue = queue or SqlSessionQueue(db)
     events = RecordingEvents()
     names = [p for p in inspect.signature(InvocationServices.__init__).parameters if p != "self"]
     used = {
@@ -325,22 +328,26 @@ def test_workflow_call_chain(queue: SqlSessionQueue, tenant: str, other_tenant: 
 # region dequeue and processor paths
 
 
-def test_dequeue_across_tenants_in_priority_order(
-    queue_and_events: tuple[SqlSessionQueue, RecordingEvents], database: Database, tenant: str, other_tenant: str
+def test_dequeue_across_tenants_takes_turns(
+    queue_and_events: tuple[SqlSessionQueue, RecordingEvents], database: Database
 ) -> None:
     queue, events = queue_and_events
+    tenant, other_tenant = make_tenant(database, plan="enterprise"), make_tenant(database, plan="enterprise")
     drain(queue)
-    a = sorted(enqueue(queue, batch([1, 2])).item_ids)
+    with as_tenant(tenant):
+        a = sorted(enqueue(queue, batch([1, 2])).item_ids)
     with as_tenant(other_tenant):
         b = sorted(enqueue(queue, batch([3])).item_ids)
         b_urgent = enqueue(queue, batch([4]), prepend=True).item_ids
-    a_later = enqueue(queue, batch([5])).item_ids
+    with as_tenant(tenant):
+        a_later = enqueue(queue, batch([5])).item_ids
 
+    # Same tier: the tenants take turns (the longest waiting first); each keeps its own order.
     claimed = drain(queue)
-    assert [i.item_id for i in claimed] == b_urgent + a + b + a_later
+    assert [i.item_id for i in claimed] == [a[0], *b_urgent, a[1], b[0], *a_later]
     assert all(i.status == "in_progress" and i.started_at is not None for i in claimed)
     assert in_processor_thread(lambda: [queue.tenant_of(i.item_id) for i in claimed]) == [
-        other_tenant, tenant, tenant, other_tenant, tenant
+        tenant, other_tenant, tenant, other_tenant, tenant
     ]
 
     # The processor thread has no tenant scope: its transitions still find the item, and the
@@ -348,7 +355,7 @@ def test_dequeue_across_tenants_in_priority_order(
     events.dispatched.clear()
     in_processor_thread(lambda: queue.complete_queue_item(b[0]))
     in_processor_thread(lambda: queue.fail_queue_item(a[0], "E", "m", "tb"))
-    in_processor_thread(lambda: queue.set_queue_item_session(a[1], claimed[2].session))
+    in_processor_thread(lambda: queue.set_queue_item_session(a[1], next(i for i in claimed if i.item_id == a[1]).session))
     changed = [(e.item_id, e.status, e.queue_status.in_progress, t) for e, t in events.of(QueueItemStatusChangedEvent)]
     assert changed == [(b[0], "completed", 1, other_tenant), (a[0], "failed", 2, tenant)]
 
@@ -383,10 +390,10 @@ def test_a_suspended_tenants_pending_items_are_not_claimed_until_reactivated(
         assert waiting == ["pending", "pending"]
     finally:
         set_status("active")
-    assert [i.item_id for i in drain(queue)] == paused
+    assert [i.item_id for i in drain(queue)] == paused[:1]  # a Starter workspace runs one item at a time
 
 
-def test_start_cancels_in_progress_and_prunes_per_tenant(database: Database, tenant: str, other_tenant: str) -> None:
+def test_start_cancels_nothing_and_prunes_per_tenant(database: Database, tenant: str, other_tenant: str) -> None:
     queue, _ = start_queue(database)
     drain(queue)
     running = enqueue(queue, batch([1])).item_ids[0]
@@ -398,12 +405,13 @@ def test_start_cancels_in_progress_and_prunes_per_tenant(database: Database, ten
         theirs = enqueue(queue, batch([5])).item_ids[0]
         queue.cancel_queue_item(theirs)
 
-    restarted, _ = start_queue(database, max_queue_history=2)
-    assert restarted.get_queue_item(running).status == "canceled"
+    restarted, _ = start_queue(database, max_queue_history=2)  # another pod starting
+    assert restarted.get_queue_item(running).status == "in_progress"
     kept = {i.item_id for i in restarted.list_all_queue_items(Q)}
-    assert kept == {running, done[2]}  # the 2 most recently finished of this tenant
+    assert kept == {running, done[1], done[2]}  # the 2 most recently finished of this tenant, and the running one
     with as_tenant(other_tenant):
         assert restarted.get_queue_item(theirs).status == "canceled"  # the other tenant keeps its own 2
+    restarted.cancel_queue_item(running)
 
 
 # endregion
@@ -469,9 +477,10 @@ def test_other_tenant_sees_nothing(
 # endregion
 
 
-def test_concurrent_dequeues_claim_each_item_once(queue: SqlSessionQueue, tenant: str) -> None:
+def test_concurrent_dequeues_claim_each_item_once(queue: SqlSessionQueue, database: Database) -> None:
     drain(queue)
-    ids = set(enqueue(queue, batch(list(range(12)))).item_ids)
+    with as_tenant(make_tenant(database, plan="enterprise")):  # no concurrency limit
+        ids = set(enqueue(queue, batch(list(range(12)))).item_ids)
     claimed: list[int] = []
     lock = threading.Lock()
 

@@ -37,11 +37,20 @@ session_queue = tenant_table(
     sa.Column("parent_session_id", sa.String, nullable=True),
     sa.Column("root_item_id", sa.Integer, nullable=True),
     sa.Column("workflow_call_depth", sa.Integer, nullable=True),
+    # The claim: which worker holds the item, until when, and how many times it has been claimed.
+    # A worker's status changes are fenced by (worker_id, attempt).
+    sa.Column("worker_id", sa.String(128), nullable=True),
+    sa.Column("lease_expires_at", sa.DateTime, nullable=True),
+    sa.Column("attempt", sa.Integer, nullable=False, server_default="0"),
     # Per-tenant counts by status (queue badge, every status-changed event) and status-filtered lists.
     sa.Index("ix_session_queue_tenant_queue_status", "tenant_id", "queue_id", "status"),
     sa.Index("ix_session_queue_tenant_batch", "tenant_id", "batch_id"),
     sa.Index("ix_session_queue_tenant_destination", "tenant_id", "queue_id", "destination"),
 )
+
+# The reaper finds expired leases; a worker finds its own items.
+sa.Index("ix_session_queue_status_lease", session_queue.c.status, session_queue.c.lease_expires_at)
+sa.Index("ix_session_queue_worker", session_queue.c.worker_id)
 
 # Dequeue scans pending items across every tenant in priority, then insertion, order.
 sa.Index(

@@ -1,0 +1,364 @@
+"""Claims on the shared queue: who runs which item, in what order, for how long.
+
+Every worker process (pod) claims from the same table. A claim sets `worker_id`, a lease
+(`lease_expires_at`) and `attempt` + 1 in the UPDATE that moves the item to `in_progress`; the
+worker's heartbeat renews its leases; any worker's reaper returns items whose lease expired to
+`pending` (or fails them after `max_attempts` claims). A worker's own status changes are fenced
+by (worker_id, attempt): once its lease is lost, it can no longer save, complete or fail the item.
+
+Dispatch order: tier (the plan's `priority` in `billing/plans.py`; the platform's own items above
+every plan), then round-robin between the tenants of a tier (the one whose last claim is oldest
+goes first, `queue_turns`), then the tenant's own order (priority, then item id), so a prepend
+reorders only its own tenant's items. A tenant never has more items in progress than its plan's
+concurrent queues, across every worker. On Postgres a claim holds its tenant's advisory lock
+while it re-reads the tenant's turn, counts its running items and claims (a worker racing for the
+same tenant moves on to the next); on SQLite the Database lock serializes claims.
+
+All of it runs in system scope and never decides for a caller's tenant: route-facing reads and
+writes stay in `records/session_queue_sql.py`.
+"""
+
+import json
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from billing.plans import PLANS
+from invokeai.app.services.shared.graph import GraphExecutionState
+from invokeai_saas.db.database import Database, utcnow
+from invokeai_saas.db.tables.dispatch import queue_turns, queue_workers
+from invokeai_saas.db.tables.session_queue import session_queue as sq
+from invokeai_saas.db.tables.tenancy import tenants
+from invokeai_saas.metrics import DISPATCH_SECONDS, LEASE_EXPIRIES
+
+PLATFORM_TIER = max(p.priority for p in PLANS.values()) + 1
+PLATFORM_TURN_KEY = ""
+_EPOCH = datetime(1970, 1, 1)
+WORKER_LOST = "WorkerLost"
+
+POD_ID = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+_worker_id: ContextVar[str] = ContextVar("pingvas_worker_id", default=f"{POD_ID}#0")
+_held: ContextVar["Claim | None"] = ContextVar("pingvas_held_claim", default=None)
+
+
+@dataclass(frozen=True)
+class Claim:
+    item_id: int
+    tenant_id: str | None
+    worker_id: str
+    attempt: int
+
+
+@dataclass(frozen=True)
+class Reaped:
+    item_id: int
+    tenant_id: str | None
+    status: str  # "pending" (returned) or "failed" (out of attempts)
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    tenant_id: str | None
+    tier: int
+    concurrency: int | None  # None: unlimited
+    last_claimed_at: datetime
+    first_item_id: int  # among tenants never served (or served at once), the longest waiting goes first
+
+
+def current_worker_id() -> str:
+    return _worker_id.get()
+
+
+def bind_worker(worker_id: str) -> None:
+    """This thread claims as `worker_id` from now on (one per generation device of a pod)."""
+    _worker_id.set(worker_id)
+
+
+def held_claim(item_id: int) -> Claim | None:
+    """The claim this thread holds on `item_id`, if it claimed it: its writes are fenced by it."""
+    claim = _held.get()
+    return claim if claim is not None and claim.item_id == item_id else None
+
+
+def hold(claim: Claim | None) -> None:
+    _held.set(claim)
+
+
+def fence(claim: Claim | None) -> sa.ColumnElement[bool]:
+    """Rows this claim still owns (every row, when the caller holds no claim)."""
+    if claim is None:
+        return sa.true()
+    return sa.and_(sq.c.worker_id == claim.worker_id, sq.c.attempt == claim.attempt)
+
+
+def fresh_session(session_json: str) -> str:
+    """The item's graph as a new, unstarted session with the same id: a reclaimed item restarts,
+    since its partial session points at tensors on the pod that died."""
+    session = GraphExecutionState.model_validate_json(session_json)
+    restarted = GraphExecutionState(id=session.id, graph=session.graph)
+    return restarted.model_dump_json(warnings=False, exclude_none=True)
+
+
+def _plan_limits(plan: str | None, tenant_id: str | None) -> tuple[int, int | None]:
+    if tenant_id is None:
+        return PLATFORM_TIER, None
+    known = PLANS.get(plan or "")
+    if known is None:  # a plan this code does not know runs, at the lowest tier, one at a time
+        return 0, 1
+    return known.priority, known.concurrent_queues
+
+
+class Dispatcher:
+    def __init__(self, db: Database, lease_seconds: float = 30.0, max_attempts: int = 3) -> None:
+        self._db = db
+        self.lease = timedelta(seconds=lease_seconds)
+        self.max_attempts = max_attempts
+
+    # region claim
+
+    def claim(self, conn: Connection, worker_id: str, device: str | None = None) -> Claim | None:
+        """Claims the next item in dispatch order inside `conn`'s transaction (system scope)."""
+        for candidate in self._candidates(conn):
+            if not self._lock_tenant(conn, candidate.tenant_id):
+                continue  # another worker is claiming for this tenant right now
+            if self._db.is_postgres and self._last_turn(conn, candidate.tenant_id) != candidate.last_claimed_at:
+                continue  # it was served since we looked: its turn has passed
+            if candidate.concurrency is not None and self._running(conn, candidate.tenant_id) >= candidate.concurrency:
+                continue
+            item = conn.execute(
+                sa.select(sq.c.item_id, sq.c.attempt, sq.c.updated_at)
+                .where(sq.c.status == "pending", _same_tenant(candidate.tenant_id))
+                .order_by(sq.c.priority.desc(), sq.c.item_id)
+                .limit(1)
+                .with_for_update(skip_locked=True)
+            ).first()
+            if item is None:
+                continue
+            now = utcnow()
+            values: dict[str, Any] = {
+                "status": "in_progress",
+                "status_sequence": sa.func.coalesce(sq.c.status_sequence, 0) + 1,
+                "updated_at": now,
+                "started_at": now,
+                "worker_id": worker_id,
+                "lease_expires_at": now + self.lease,
+                "attempt": item.attempt + 1,
+            }
+            if device is not None:
+                values["device"] = device
+            conn.execute(sa.update(sq).where(sq.c.item_id == item.item_id).values(**values))
+            self._take_turn(conn, candidate.tenant_id, now)
+            DISPATCH_SECONDS.observe(max((now - item.updated_at).total_seconds(), 0.0))
+            return Claim(item.item_id, candidate.tenant_id, worker_id, item.attempt + 1)
+        return None
+
+    def _candidates(self, conn: Connection) -> list[_Candidate]:
+        """Tenants with pending items that may run, in dispatch order (tier, then oldest turn)."""
+        pending = (
+            sa.select(sq.c.tenant_id, sa.func.min(sq.c.item_id).label("first_item_id"))
+            .where(sq.c.status == "pending")
+            .group_by(sq.c.tenant_id)
+            .subquery()
+        )
+        rows = conn.execute(
+            sa.select(
+                pending.c.tenant_id, pending.c.first_item_id, tenants.c.plan, tenants.c.status, queue_turns.c.last_claimed_at
+            )
+            .select_from(
+                pending.outerjoin(tenants, tenants.c.tenant_id == pending.c.tenant_id).outerjoin(
+                    queue_turns, queue_turns.c.turn_key == sa.func.coalesce(pending.c.tenant_id, PLATFORM_TURN_KEY)
+                )
+            )
+        ).all()
+        running = dict(
+            conn.execute(
+                sa.select(sq.c.tenant_id, sa.func.count()).where(sq.c.status == "in_progress").group_by(sq.c.tenant_id)
+            ).all()
+        )
+        candidates = []
+        for tenant_id, first_item_id, plan, status, last_claimed_at in rows:
+            if tenant_id is not None and status != "active":
+                continue  # a suspended tenant's items wait for reactivation
+            tier, concurrency = _plan_limits(plan, tenant_id)
+            if concurrency is not None and running.get(tenant_id, 0) >= concurrency:
+                continue
+            candidates.append(_Candidate(tenant_id, tier, concurrency, last_claimed_at or _EPOCH, first_item_id))
+        candidates.sort(key=lambda c: (-c.tier, c.last_claimed_at, c.first_item_id))
+        return candidates
+
+    @staticmethod
+    def _last_turn(conn: Connection, tenant_id: str | None) -> datetime:
+        last = conn.execute(
+            sa.select(queue_turns.c.last_claimed_at).where(queue_turns.c.turn_key == (tenant_id or PLATFORM_TURN_KEY))
+        ).scalar()
+        return last or _EPOCH
+
+    def _lock_tenant(self, conn: Connection, tenant_id: str | None) -> bool:
+        if not self._db.is_postgres:
+            return True  # SQLite: the Database lock already serializes every claim
+        key = f"pingvas.claim:{tenant_id or PLATFORM_TURN_KEY}"
+        return bool(conn.execute(sa.select(sa.func.pg_try_advisory_xact_lock(sa.func.hashtext(key)))).scalar_one())
+
+    @staticmethod
+    def _running(conn: Connection, tenant_id: str | None) -> int:
+        return conn.execute(
+            sa.select(sa.func.count()).where(sq.c.status == "in_progress", _same_tenant(tenant_id))
+        ).scalar_one()
+
+    def _take_turn(self, conn: Connection, tenant_id: str | None, now: datetime) -> None:
+        key = tenant_id or PLATFORM_TURN_KEY
+        updated = conn.execute(
+            sa.update(queue_turns).where(queue_turns.c.turn_key == key).values(last_claimed_at=now)
+        ).rowcount
+        if not updated:
+            conn.execute(_insert_ignoring_conflict(self._db, queue_turns, {"turn_key": key, "last_claimed_at": now}))
+
+    # endregion
+
+    # region leases
+
+    def renew(self, worker_ids: list[str]) -> dict[int, str]:
+        """Extends the leases of items these workers still hold; returns {item_id: worker_id}."""
+        if not worker_ids:
+            return {}
+        with self._db.begin() as conn:
+            rows = conn.execute(
+                sa.update(sq)
+                .where(sq.c.worker_id.in_(worker_ids), sq.c.status == "in_progress")
+                .values(lease_expires_at=utcnow() + self.lease)
+                .returning(sq.c.item_id, sq.c.worker_id)
+            ).all()
+        return {item_id: worker_id for item_id, worker_id in rows}
+
+    def reap(self, expire_all: bool = False) -> list[Reaped]:
+        """Returns items whose lease expired to pending (a fresh session, same attempt count), or fails
+        them once they have been claimed `max_attempts` times. `expire_all`: every in-progress item
+        (the embedded single-process studio at start-up: whatever is in progress was left by a crash)."""
+        now = utcnow()
+        expired = sq.c.status == "in_progress"
+        if not expire_all:
+            expired = sa.and_(expired, sa.or_(sq.c.lease_expires_at.is_(None), sq.c.lease_expires_at < now))
+        reaped: list[Reaped] = []
+        with self._db.begin() as conn:
+            rows = conn.execute(
+                sa.select(sq.c.item_id, sq.c.tenant_id, sq.c.attempt, sq.c.session, sq.c.worker_id)
+                .where(expired)
+                .order_by(sq.c.item_id)
+                .with_for_update(skip_locked=True)
+            ).all()
+            for row in rows:
+                if row.attempt >= self.max_attempts:
+                    message = (
+                        f"The worker running this item stopped responding {row.attempt} times "
+                        f"(last: {row.worker_id}); it was not retried again."
+                    )
+                    values = _finished("failed", now) | {"error_type": WORKER_LOST, "error_message": message}
+                    reaped.append(Reaped(row.item_id, row.tenant_id, "failed"))
+                else:
+                    values = _back_to_pending(row.session, now)
+                    reaped.append(Reaped(row.item_id, row.tenant_id, "pending"))
+                LEASE_EXPIRIES.labels(reaped[-1].status).inc()
+                conn.execute(sa.update(sq).where(sq.c.item_id == row.item_id, sq.c.status == "in_progress").values(**values))
+        return reaped
+
+    def hand_back(self, worker_ids: list[str]) -> list[Reaped]:
+        """A stopping worker returns its items to pending; the interrupted claim does not count as an attempt."""
+        if not worker_ids:
+            return []
+        now = utcnow()
+        returned: list[Reaped] = []
+        with self._db.begin() as conn:
+            rows = conn.execute(
+                sa.select(sq.c.item_id, sq.c.tenant_id, sq.c.session)
+                .where(sq.c.worker_id.in_(worker_ids), sq.c.status == "in_progress")
+                .with_for_update()
+            ).all()
+            for row in rows:
+                values = _back_to_pending(row.session, now) | {"attempt": sq.c.attempt - 1}
+                conn.execute(sa.update(sq).where(sq.c.item_id == row.item_id).values(**values))
+                returned.append(Reaped(row.item_id, row.tenant_id, "pending"))
+        return returned
+
+    # endregion
+
+    # region workers
+
+    def beat(self, worker_id: str, started_at: datetime, models: list[str] | None = None) -> None:
+        """Records that this worker process is alive (API pods report the processor's state from it)."""
+        now = utcnow()
+        values = {"heartbeat_at": now, "models": json.dumps(models) if models is not None else None}
+        with self._db.begin() as conn:
+            if not conn.execute(sa.update(queue_workers).where(queue_workers.c.worker_id == worker_id).values(**values)).rowcount:
+                row = {"worker_id": worker_id, "started_at": started_at} | values
+                conn.execute(_insert_ignoring_conflict(self._db, queue_workers, row))
+            stale = now - 10 * self.lease
+            conn.execute(sa.delete(queue_workers).where(queue_workers.c.heartbeat_at < stale))
+
+    def forget(self, worker_id: str) -> None:
+        with self._db.begin() as conn:
+            conn.execute(sa.delete(queue_workers).where(queue_workers.c.worker_id == worker_id))
+
+    def live_workers(self) -> int:
+        """Worker processes whose heartbeat is within one lease."""
+        with self._db.begin() as conn:
+            return conn.execute(
+                sa.select(sa.func.count()).where(queue_workers.c.heartbeat_at >= utcnow() - self.lease)
+            ).scalar_one()
+
+    def items_in_progress(self) -> int:
+        with self._db.begin() as conn:
+            return conn.execute(sa.select(sa.func.count()).where(sq.c.status == "in_progress")).scalar_one()
+
+    # endregion
+
+
+def _same_tenant(tenant_id: str | None) -> sa.ColumnElement[bool]:
+    return sq.c.tenant_id.is_(None) if tenant_id is None else sq.c.tenant_id == tenant_id
+
+
+def _finished(status: str, now: datetime) -> dict[str, Any]:
+    return {
+        "status": status,
+        "status_sequence": sa.func.coalesce(sq.c.status_sequence, 0) + 1,
+        "updated_at": now,
+        "completed_at": now,
+        "lease_expires_at": None,
+    }
+
+
+def _back_to_pending(session_json: str, now: datetime) -> dict[str, Any]:
+    return {
+        "status": "pending",
+        "status_sequence": sa.func.coalesce(sq.c.status_sequence, 0) + 1,
+        "updated_at": now,
+        "started_at": None,
+        "worker_id": None,
+        "lease_expires_at": None,
+        "session": fresh_session(session_json),
+    }
+
+
+def _insert_ignoring_conflict(db: Database, table: sa.Table, row: dict[str, Any]) -> sa.Insert:
+    if db.is_postgres:
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
+    return insert(table).values(**row).on_conflict_do_nothing()
+
+
+@contextmanager
+def as_worker(worker_id: str) -> Iterator[None]:
+    token = _worker_id.set(worker_id)
+    try:
+        yield
+    finally:
+        _worker_id.reset(token)

@@ -5,8 +5,13 @@ configure InvokeAI, apply patches, replace `ApiDependencies.initialize`, then im
 """
 
 import logging
+import os
+from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
+
+import sqlalchemy as sa
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -22,10 +27,12 @@ from invokeai_saas.db import Database
 from invokeai_saas.db.migrate import upgrade_if_empty
 from invokeai_saas.audit import AuditLog
 from invokeai_saas.invitations import InvitationService
+from invokeai_saas.metrics import watch_queue
 from invokeai_saas.rate_limits import AbuseLimits, RateLimitMiddleware
 from invokeai_saas.settings import Settings
 from invokeai_saas.tenancy import API_KEY_PREFIX, TenancyService
 from tenant_middleware.errors import CODE_FOR_STATUS, ErrorCode, ServiceError
+from tenant_middleware.context import system_scope
 from tenant_middleware.middleware import TenantContextMiddleware
 
 logger = logging.getLogger("pingvas")
@@ -49,12 +56,35 @@ def open_database(settings: Settings) -> Database:
                     app_role=settings.db_app_role if settings.is_postgres else None)
 
 
+def readiness_checks(settings: Settings, db: Database) -> dict[str, Callable[[], None]]:
+    """What `/readyz` checks: the database, Redis (when configured) and file storage."""
+    checks: dict[str, Callable[[], None]] = {"database": lambda: _select_one(db)}
+    if settings.redis_url:
+        from invokeai_saas.redis_client import connect
+
+        client = connect(settings.redis_url)
+        checks["redis"] = lambda: None if client.ping() else None
+    checks["storage"] = lambda: _writable(settings.data_dir)
+    return checks
+
+
+def _select_one(db: Database) -> None:
+    with system_scope(), db.begin() as conn:
+        conn.execute(sa.text("SELECT 1"))
+
+
+def _writable(folder: Path) -> None:
+    if not os.access(folder, os.W_OK):
+        raise PermissionError(f"{folder} is not writable")
+
+
 def create_app(settings: Settings, run_processor: bool = True) -> tuple[FastAPI, Any]:
     """Returns InvokeAI's app (wired for Pingvas) and the event loop InvokeAI bound its events to."""
     patches.apply_all()
     configure_invokeai(settings)
     db = open_database(settings)
     upgrade_if_empty(db)
+    watch_queue(db)
     accounts = AccountCache()
     tenancy = TenancyService(db, default_plan=settings.default_plan, cache=accounts)
     invitations = InvitationService(db, ttl=timedelta(hours=settings.invitation_ttl_hours))
@@ -63,13 +93,16 @@ def create_app(settings: Settings, run_processor: bool = True) -> tuple[FastAPI,
 
     from invokeai_saas.services import make_initializer
 
-    ApiDependencies.initialize = staticmethod(make_initializer(db, accounts, run_processor))  # type: ignore[method-assign]
+    role = "serve" if run_processor else "api"
+    initializer = make_initializer(db, accounts, settings, run_processor, role=role)
+    ApiDependencies.initialize = staticmethod(initializer)  # type: ignore[method-assign]
     tenancy.on_access_changed = _emit_user_access_changed
 
     from invokeai.app import api_app
     from patches.sockets_tenant_rooms import NO_SHARED_ROOMS, set_tenant_lookup
 
     from invokeai_saas import workspace_admin
+    from invokeai_saas.api.health import health_router
     from invokeai_saas.api.media import media_router
     from invokeai_saas.api.router import auth_overrides_router, build_router
 
@@ -81,7 +114,11 @@ def create_app(settings: Settings, run_processor: bool = True) -> tuple[FastAPI,
     _install_routes(
         app,
         overrides=[auth_overrides_router(), media_router()],
-        additions=[build_router(tenancy, invitations, AuditLog(db)), branding_router()],
+        additions=[
+            build_router(tenancy, invitations, AuditLog(db)),
+            branding_router(),
+            health_router(role, readiness_checks(settings, db)),
+        ],
     )
     _install_error_handlers(app)
     app.add_middleware(TenantContextMiddleware, source=tenancy, api_key_prefix=API_KEY_PREFIX)

@@ -65,8 +65,16 @@ def worker(
     port: Annotated[Optional[int], typer.Option(help="Port for health/metrics")] = None,
     data_dir: DataDir = None,
 ) -> None:
-    """Session processor only (its HTTP port serves health; no UI traffic should be routed to it)."""
-    _run(_settings(data_dir, host=host, port=port), run_processor=True)
+    """Session processor only, with /healthz, /readyz and /metrics on its port (no UI, no API)."""
+    import uvicorn
+
+    from invokeai_saas.worker import create_worker_app
+
+    settings = _settings(data_dir, host=host, port=port)
+    worker_app, loop = create_worker_app(settings)
+    config = uvicorn.Config(app=worker_app, host=settings.host, port=settings.port, loop="asyncio", log_level="warning")
+    typer.echo(f"Pingvas worker; health on http://{settings.host}:{settings.port}/healthz")
+    loop.run_until_complete(uvicorn.Server(config).serve())
 
 
 @app.command()

@@ -58,6 +58,10 @@ def _refusal_for(exc: BaseException) -> ServiceError | None:
         return exc
     if isinstance(exc, (OverflowError, sqlalchemy.exc.DataError)):
         return ServiceError(ErrorCode.INVALID_INPUT, "A value in this request is out of range or malformed")
+    if isinstance(exc, sqlalchemy.exc.DBAPIError) and exc.connection_invalidated:
+        # Not the request's fault, but not a bug either: the database dropped the connection (a
+        # restart, a failover); the pool has been renewed, so a retry succeeds.
+        return ServiceError(ErrorCode.SERVICE_UNAVAILABLE, "The database connection was lost; please retry")
     if isinstance(exc, OSError) and exc.errno == errno.ENAMETOOLONG:
         return ServiceError(ErrorCode.INVALID_INPUT, "A name in this request is too long")
     if isinstance(exc, _NOT_AN_IMAGE):

@@ -1,16 +1,40 @@
-"""InvokeAI's event service, with each event stamped by the tenant it was raised in."""
+"""InvokeAI's event service, with each event stamped by the tenant it was raised in and, in a
+cluster, relayed to every other pod (`event_bridge`)."""
 
 from invokeai.app.services.events.events_common import EventBase
 from invokeai.app.services.events.events_fastapievents import FastAPIEventService
+from invokeai.app.services.invoker import Invoker
 
+from invokeai_saas.event_bridge import EventBridge
 from patches.sockets_tenant_rooms import stamp_event_tenant
 from tenant_middleware.context import current_tenant_id, is_system_scope
 
 
 class TenantEventService(FastAPIEventService):
+    bridge: EventBridge | None = None
+
+    def start(self, invoker: Invoker) -> None:
+        if self.bridge is not None:
+            self.bridge.start()
+
+    def stop(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        if self.bridge is not None:
+            self.bridge.stop()
+        super().stop(*args, **kwargs)
+
     def dispatch(self, event: EventBase) -> None:
         # In system scope (e.g. a claim across tenants) the tenant is not known here;
         # the socket layer then derives it from the event's user.
-        if not is_system_scope():
-            stamp_event_tenant(event, current_tenant_id())
+        stamped = not is_system_scope()
+        tenant_id = current_tenant_id() if stamped else None
+        if stamped:
+            stamp_event_tenant(event, tenant_id)
+        super().dispatch(event)
+        if self.bridge is not None:
+            self.bridge.publish(event, tenant_id, stamped)
+
+    def dispatch_from_pod(self, event: EventBase, tenant_id: str | None, stamped: bool) -> None:
+        """An event another pod raised: dispatched here as it was there, and not relayed again."""
+        if stamped:
+            stamp_event_tenant(event, tenant_id)
         super().dispatch(event)

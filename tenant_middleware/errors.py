@@ -19,6 +19,7 @@ class ErrorCode(str, Enum):
     INVALID_INPUT = "invalid_input"
     RATE_LIMITED = "rate_limited"
     SERVER_ERROR = "server_error"
+    SERVICE_UNAVAILABLE = "service_unavailable"
 
 
 STATUS_OF: dict[ErrorCode, int] = {
@@ -37,6 +38,7 @@ STATUS_OF: dict[ErrorCode, int] = {
     ErrorCode.INVALID_INPUT: 422,
     ErrorCode.RATE_LIMITED: 429,
     ErrorCode.SERVER_ERROR: 500,
+    ErrorCode.SERVICE_UNAVAILABLE: 503,
 }
 
 # The code a bare HTTPException (raised by InvokeAI's own routes) gets, by status.
@@ -50,6 +52,7 @@ CODE_FOR_STATUS: dict[int, ErrorCode] = {
     413: ErrorCode.PAYLOAD_TOO_LARGE,
     422: ErrorCode.INVALID_INPUT,
     429: ErrorCode.RATE_LIMITED,
+    503: ErrorCode.SERVICE_UNAVAILABLE,
 }
 
 

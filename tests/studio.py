@@ -48,24 +48,30 @@ class Studio:
     process: subprocess.Popen | None = None
     log_path: Path | None = None
     command: str = "serve"
+    log_name: str = "server.log"  # pods sharing a data folder each need their own
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> None:
-        self.log_path = self.data_dir / "server.log"
+    def start(self, wait: bool = True) -> None:
+        self.log_path = self.data_dir / self.log_name
         log = open(self.log_path, "w")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "invokeai_saas.cli", self.command, "--port", str(self.port), "--data-dir", str(self.data_dir)],
             cwd=ROOT, env={**os.environ, **self.env}, stdout=log, stderr=subprocess.STDOUT,
         )
+        if wait:
+            self.wait_started()
+
+    def wait_started(self) -> None:
+        assert self.process is not None
         deadline = time.monotonic() + BOOT_TIMEOUT_S
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"studio exited at boot:\n{self.log_tail()}")
             try:
-                if http.get(f"{self.url}/api/v1/auth/status", timeout=10).status_code == 200:
+                if http.get(f"{self.url}/healthz", timeout=10).status_code == 200:  # every role answers it once started
                     return
             except httpx.HTTPError:
                 pass

@@ -6,6 +6,7 @@ starts with the caller's tenant in `pingvas.tenant_id` for the row-level-securit
 """
 
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 from contextlib import contextmanager
@@ -64,6 +65,7 @@ class Database:
         if self.schema:
             connect_args["options"] = f"-csearch_path={self.schema}"
         engine = sa.create_engine(self.url, connect_args=connect_args, pool_size=10, max_overflow=20, pool_recycle=1800)
+        _ping_idle_connections(engine)
         if self.app_role:
             role = self.app_role
 
@@ -145,11 +147,52 @@ class Database:
             _bind_scope(conn)  # in autocommit the setting is committed at once: nothing to roll back
             yield conn
 
+    @contextmanager
+    def cluster_lock(self, name: str, wait: bool = False, engine: Engine | None = None) -> Iterator[bool]:
+        """A lock across every pod on one database (a Postgres advisory lock held by a connection of
+        its own, from `engine` if given): yields whether this pod holds it; `wait` blocks until it
+        does. SQLite serves one process, which always holds it."""
+        if not self.is_postgres:
+            yield True
+            return
+        key = sa.func.hashtext(f"pingvas.{name}")
+        with (engine or self.engine).connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            if wait:
+                conn.execute(sa.select(sa.func.pg_advisory_lock(key)))
+                held = True
+            else:
+                held = bool(conn.execute(sa.select(sa.func.pg_try_advisory_lock(key))).scalar_one())
+            try:
+                yield held
+            finally:
+                if held:
+                    conn.execute(sa.select(sa.func.pg_advisory_unlock(key)))
+
     def dispose(self) -> None:
         self.engine.dispose()
 
 
 _SCOPE_KEY = "pingvas_scope"
+# A pooled connection idle longer than this is pinged before use: one the server dropped (a restart,
+# a failover, an idle timeout) is replaced instead of failing the request that drew it. Connections
+# in steady use skip the round trip.
+PING_AFTER_IDLE_S = 1.0
+
+
+def _ping_idle_connections(engine: Engine) -> None:
+    @event.listens_for(engine, "checkin")
+    def _checked_in(_dbapi_conn, record) -> None:  # type: ignore[no-untyped-def]
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(dbapi_conn, record, _proxy) -> None:  # type: ignore[no-untyped-def]
+        if time.monotonic() - record.info.get("idle_since", time.monotonic()) < PING_AFTER_IDLE_S:
+            return
+        try:
+            dbapi_conn.execute("SELECT 1")
+            dbapi_conn.rollback()
+        except Exception as e:
+            raise sa.exc.DisconnectionError(str(e)) from e  # the pool retries with a new connection
 
 
 def _bind_scope(conn: Connection) -> None:

@@ -84,8 +84,10 @@ def _owner_transaction(db: Database) -> Iterator[Connection]:
 
 
 def upgrade(db: Database, revision: str = "head") -> None:
-    """`alembic upgrade <revision>`, then (Postgres) grant the app role DML on every table."""
-    with _owner_transaction(db) as conn:
+    """`alembic upgrade <revision>`, then (Postgres) grant the app role DML on every table. Pods
+    starting together on an empty database take turns (a cluster lock): the first migrates, the
+    others find the schema at head."""
+    with owner_engine(db) as engine, db.cluster_lock("schema", wait=True, engine=engine), _owner_transaction(db) as conn:
         command.upgrade(alembic_config(db, conn), revision)
         if db.is_postgres and db.app_role:
             grant_app_role(conn, db.app_role, db.schema or "public")

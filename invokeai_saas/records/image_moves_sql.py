@@ -39,10 +39,33 @@ ACTIVE_JOB_TTL_S = 1.0
 
 
 class SqlImageMoveService(ImageMoveService):
-    def __init__(self, db: Database, image_files: ImageFileStorageBase, config: InvokeAIAppConfig, logger: Logger) -> None:
+    def __init__(
+        self,
+        db: Database,
+        image_files: ImageFileStorageBase,
+        config: InvokeAIAppConfig,
+        logger: Logger,
+        recover_on_start: bool = True,
+    ) -> None:
+        """`recover_on_start=False`: a worker pod, which leaves start-up recovery to the API pods."""
         super().__init__(db, image_files, config, logger)  # type: ignore[arg-type]
         self._database = db
         self._active_job: TtlCache[bool] = TtlCache(ACTIVE_JOB_TTL_S)
+        self._recover_on_start = recover_on_start
+
+    def start(self, invoker: Any) -> None:
+        """Stock's start runs recovery; with several API pods only the one holding the cluster's
+        start-up lock does (the others would move the same files at once)."""
+        if not self._recover_on_start:
+            self._invoker = invoker
+            self._session_queue = getattr(invoker.services, "session_queue", None)
+            return
+        with self._database.cluster_lock("image-move-recovery") as held:
+            if held:
+                super().start(invoker)
+                return
+        self._invoker = invoker
+        self._session_queue = getattr(invoker.services, "session_queue", None)
 
     @contextmanager
     def _tx(self) -> Iterator[Connection]:

@@ -1,0 +1,98 @@
+"""A studio of several pods for tests: `pingvas api` and `pingvas worker` processes on one Postgres
+database, a private Redis server (so a test may restart it) and one shared data folder (the
+models and files every pod sees; each pod keeps its scratch tensors in a folder of its own)."""
+
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import redis
+
+from invokeai_saas.db import Database
+from tests.conftest import NO_RATE_LIMITS
+from tests.db_fixtures import APP_ROLE, create_pg_database, drop_pg_database, pg_url
+from tests.studio import Studio, free_port
+
+
+class RedisServer:
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.port = free_port()
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        """Starts (or restarts, on the same port) the server."""
+        binary = shutil.which("redis-server")
+        assert binary, "redis-server is not installed (scripts/ensure-services.sh installs it)"
+        self.process = subprocess.Popen(
+            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(self.folder)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if redis.Redis(port=self.port, socket_timeout=2).ping():
+                    return
+            except redis.RedisError:
+                time.sleep(0.1)
+        raise RuntimeError("redis-server did not start")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+
+@dataclass
+class Cluster:
+    folder: Path
+    lease_seconds: float = 3.0
+    pg_name: str = field(default_factory=create_pg_database)
+    pods: list[Studio] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.data_dir = self.folder / "shared"
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.redis = RedisServer(self.folder)
+        self.redis.start()
+        self.url = pg_url(self.pg_name)
+
+    def env(self, pod: str) -> dict[str, str]:
+        scratch = self.folder / "scratch" / pod
+        scratch.mkdir(parents=True, exist_ok=True)
+        return {
+            "PINGVAS_DATABASE_URL": self.url,
+            "PINGVAS_DB_SCHEMA": "pingvas",
+            "PINGVAS_DB_APP_ROLE": APP_ROLE,
+            "PINGVAS_REDIS_URL": self.redis.url,
+            "PINGVAS_LEASE_SECONDS": str(self.lease_seconds),
+            "PINGVAS_SCRATCH_DIR": str(scratch),
+            **NO_RATE_LIMITS,
+        }
+
+    def database(self) -> Database:
+        return Database(self.url, schema="pingvas", app_role=APP_ROLE)
+
+    def pod(self, role: str, name: str) -> Studio:
+        studio = Studio("postgres", self.data_dir, self.env(name), self.database(), command=role, log_name=f"{name}.log")
+        self.pods.append(studio)
+        return studio
+
+    def start(self, *pods: Studio) -> None:
+        """Starts pods together (each boot takes seconds), then waits for every one."""
+        for pod in pods:
+            pod.start(wait=False)
+        for pod in pods:
+            pod.wait_started()
+
+    def stop(self) -> None:
+        for pod in self.pods:
+            pod.stop()
+        self.redis.stop()
+        drop_pg_database(self.pg_name)

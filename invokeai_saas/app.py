@@ -64,7 +64,13 @@ def readiness_checks(settings: Settings, db: Database) -> dict[str, Callable[[],
 
         client = connect(settings.redis_url)
         checks["redis"] = lambda: None if client.ping() else None
-    checks["storage"] = lambda: _writable(settings.data_dir)
+    if settings.storage_url:
+        from invokeai_saas.storage.s3 import ObjectStore
+
+        bucket = ObjectStore.from_url(settings.storage_url)
+        checks["storage"] = bucket.ping
+    else:
+        checks["storage"] = lambda: _writable(settings.data_dir)
     return checks
 
 
@@ -113,7 +119,7 @@ def create_app(settings: Settings, run_processor: bool = True) -> tuple[FastAPI,
     app.mount(STATIC_PREFIX, branding_static(), name="pingvas-static")
     _install_routes(
         app,
-        overrides=[auth_overrides_router(), media_router()],
+        overrides=[auth_overrides_router(), media_router(settings.media_base_url, settings.media_url_ttl_seconds)],
         additions=[
             build_router(tenancy, invitations, AuditLog(db)),
             branding_router(),

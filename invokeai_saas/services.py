@@ -2,7 +2,10 @@
 
 import asyncio
 from collections.abc import Callable
+from dataclasses import dataclass
 from logging import Logger
+from pathlib import Path
+from typing import Any
 
 import torch
 from invokeai.app.api.dependencies import ApiDependencies
@@ -60,10 +63,17 @@ from invokeai_saas.records.system_prompt_records_sql import SqlSystemPromptRecor
 from invokeai_saas.records.users_sql import SqlUserService
 from invokeai_saas.records.video_records_sql import SqlVideoRecordStorage
 from invokeai_saas.records.workflow_records_sql import SqlWorkflowRecordsStorage
-from invokeai_saas.dispatch.claims import Dispatcher
+from invokeai_saas.dispatch.claims import Dispatcher, held_claim
 from invokeai_saas.dispatch.signals import signals_for
 from invokeai_saas.session_processors import NoSessionProcessor, TenantAwareSessionProcessor
 from invokeai_saas.settings import Settings
+from invokeai_saas.storage.image_files_s3 import S3ImageFileStorage
+from invokeai_saas.storage.media_files_s3 import (
+    S3StylePresetImageFileStorage,
+    S3VideoFileStorage,
+    S3WorkflowThumbnailFileStorage,
+)
+from invokeai_saas.storage.s3 import ObjectStore
 from patches import processor_gc
 from tenant_middleware.context import bind_tenant, system_scope
 
@@ -85,8 +95,41 @@ class TenantBoundSessionQueue(SqlSessionQueue):
         if item is None:
             processor_gc.collect_if_owed()
         else:
-            bind_tenant(self.tenant_of(item.item_id))
+            claim = held_claim(item.item_id)
+            bind_tenant(claim.tenant_id if claim is not None else self.tenant_of(item.item_id))
         return item
+
+
+@dataclass(frozen=True)
+class MediaStores:
+    images: Any
+    videos: Any
+    style_preset_images: Any
+    workflow_thumbnails: Any
+    store: ObjectStore | None  # the bucket, when media live in S3
+
+
+def media_stores(settings: Settings, config: InvokeAIAppConfig, scratch: Path) -> MediaStores:
+    """Disk (the embedded default) or S3 (`PINGVAS_STORAGE_URL`, with a pod-local read-through cache)."""
+    output_folder = config.outputs_path
+    assert output_folder is not None
+    if not settings.storage_url:
+        return MediaStores(
+            DiskImageFileStorage(f"{output_folder}/images"),
+            DiskVideoFileStorage(f"{output_folder}/videos"),
+            StylePresetImageFileStorageDisk(config.style_presets_path / "images"),
+            WorkflowThumbnailFileStorageDisk(config.workflow_thumbnails_path),
+            None,
+        )
+    store = ObjectStore.from_url(settings.storage_url)
+    cache = scratch / "media-cache"
+    return MediaStores(
+        S3ImageFileStorage(store, cache / "images"),
+        S3VideoFileStorage(store, cache / "videos"),
+        S3StylePresetImageFileStorage(store, cache / "style_preset_images"),
+        S3WorkflowThumbnailFileStorage(store, cache / "workflow_thumbnails"),
+        store,
+    )
 
 
 def make_initializer(
@@ -122,9 +165,10 @@ def build_services(
     settings = settings or Settings()
     output_folder = config.outputs_path
     assert output_folder is not None
-    image_files = DiskImageFileStorage(f"{output_folder}/images")
     # Never on a shared folder: a serializer deletes every leftover tmp* folder under it when built.
     scratch = settings.scratch_dir or output_folder
+    files = media_stores(settings, config, scratch)
+    image_files = files.images
     set_jwt_secret(SqlAppSettingsService(db).get_jwt_secret())
 
     events = TenantEventService(event_handler_id, loop=loop)
@@ -197,13 +241,13 @@ def build_services(
             )
         ),
         style_preset_records=SqlStylePresetRecordsStorage(db),
-        style_preset_image_files=StylePresetImageFileStorageDisk(config.style_presets_path / "images"),
+        style_preset_image_files=files.style_preset_images,
         system_prompt_records=SqlSystemPromptRecordsStorage(db),
-        workflow_thumbnails=WorkflowThumbnailFileStorageDisk(config.workflow_thumbnails_path),
+        workflow_thumbnails=files.workflow_thumbnails,
         client_state_persistence=SqlClientStatePersistence(db),
         users=SqlUserService(db, accounts),
         videos=VideoService(),
-        video_files=DiskVideoFileStorage(f"{output_folder}/videos"),
+        video_files=files.videos,
         video_records=SqlVideoRecordStorage(db),
         board_video_records=SqlBoardVideoRecordStorage(db),
         gallery=SqlGalleryService(db),

@@ -35,6 +35,15 @@ class Settings(BaseSettings):
         default="", description="Comma-separated IPs/CIDRs of proxies whose X-Forwarded-For names the client."
     )
 
+    storage_url: str | None = Field(
+        default=None,
+        description="`s3://bucket/prefix` for images, thumbnails, videos and other media (endpoint, region and "
+        "credentials from the AWS_* environment as boto3 reads it); default: files under data_dir.",
+    )
+    media_base_url: str | None = Field(
+        default=None, description="A CDN in front of the bucket: media routes redirect to <this>/<object key>."
+    )
+    media_url_ttl_seconds: int = Field(default=300, gt=0, description="Lifetime of a presigned media URL.")
     scratch_dir: Path | None = Field(
         default=None,
         description="Pod-local folder for a session's intermediate tensors and conditioning; default: under data_dir/outputs.",
@@ -48,6 +57,18 @@ class Settings(BaseSettings):
     queue_poll_seconds: float = Field(
         default=5.0, gt=0, description="Fallback poll of an idle worker (signals wake it at once)."
     )
+
+    @field_validator("storage_url")
+    @classmethod
+    def _s3_url(cls, value: str | None) -> str | None:
+        if value:
+            from invokeai_saas.storage.s3 import parse_storage_url
+
+            try:
+                parse_storage_url(value)
+            except ValueError as e:
+                raise ValueError(f"PINGVAS_STORAGE_URL: {e}") from None
+        return value or None
 
     @field_validator("login_rate_limit", "signup_rate_limit")
     @classmethod

@@ -1,10 +1,12 @@
 """A studio of several pods for tests: `pingvas api` and `pingvas worker` processes on one Postgres
-database, a private Redis server (so a test may restart it) and one shared data folder (the
-models and files every pod sees; each pod keeps its scratch tensors in a folder of its own)."""
+database, a private Redis server (so a test may restart it), media in a real S3 server (SeaweedFS,
+signatures enforced) and one shared data folder for the models (EFS in production); each pod keeps
+its scratch tensors and media cache in a folder of its own."""
 
 import shutil
 import subprocess
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,6 +15,7 @@ import redis
 from invokeai_saas.db import Database
 from tests.conftest import NO_RATE_LIMITS
 from tests.db_fixtures import APP_ROLE, create_pg_database, drop_pg_database, pg_url
+from tests.s3_server import S3Server, running_s3_server
 from tests.studio import Studio, free_port
 
 
@@ -59,6 +62,8 @@ class Cluster:
     def __post_init__(self) -> None:
         self.data_dir = self.folder / "shared"
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._servers = ExitStack()
+        self.s3: S3Server = self._servers.enter_context(running_s3_server("pingvas-cluster"))
         self.redis = RedisServer(self.folder)
         self.redis.start()
         self.url = pg_url(self.pg_name)
@@ -73,6 +78,8 @@ class Cluster:
             "PINGVAS_REDIS_URL": self.redis.url,
             "PINGVAS_LEASE_SECONDS": str(self.lease_seconds),
             "PINGVAS_SCRATCH_DIR": str(scratch),
+            "PINGVAS_STORAGE_URL": f"s3://{self.s3.bucket}/studio",
+            **self.s3.env(),
             **NO_RATE_LIMITS,
         }
 
@@ -95,4 +102,5 @@ class Cluster:
         for pod in self.pods:
             pod.stop()
         self.redis.stop()
+        self._servers.close()
         drop_pg_database(self.pg_name)

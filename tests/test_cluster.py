@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import psycopg
 import pytest
 import socketio
@@ -139,8 +140,15 @@ def test_a_client_on_one_api_pod_sees_progress_and_completion_of_an_item_a_worke
     with api_a.client(member) as c:
         names = c.get("/api/v1/images/names", params={"categories": ["general"], "is_intermediate": False}).json()["image_names"]
         assert len(names) == 1
-        full = c.get(f"/api/v1/images/i/{names[0]}/full")
-        assert full.status_code == 200 and full.content.startswith(b"\x89PNG")
+        full = c.get(f"/api/v1/images/i/{names[0]}/full")  # the API pod never had the file: S3 did
+        assert full.status_code == 307 and full.headers["location"].startswith(cluster.s3.endpoint_url)
+        with httpx.Client(timeout=30) as plain:  # no credential of ours: the presigned URL is enough
+            image = plain.get(full.headers["location"])
+        assert image.status_code == 200 and image.content.startswith(b"\x89PNG")
+        thumbnail = c.get(f"/api/v1/images/i/{names[0]}/thumbnail")
+        assert thumbnail.status_code == 307
+    with api_b.client(api_b.signup(unique_email("other"))) as c:
+        assert c.get(f"/api/v1/images/i/{names[0]}/full").status_code == 404  # another workspace: no URL
 
 
 def test_a_cancel_sent_to_the_other_api_pod_stops_the_item_on_its_worker_within_a_second(

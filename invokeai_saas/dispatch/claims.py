@@ -45,6 +45,8 @@ PLATFORM_TURN_KEY = ""
 _EPOCH = datetime(1970, 1, 1)
 WORKER_LOST = "WorkerLost"
 
+CLAIM_ROUNDS = 5
+_RACED = object()  # a claim round lost a race: read the candidates again
 POD_ID = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 _worker_id: ContextVar[str] = ContextVar("pingvas_worker_id", default=f"{POD_ID}#0")
 _held: ContextVar["Claim | None"] = ContextVar("pingvas_held_claim", default=None)
@@ -127,13 +129,30 @@ class Dispatcher:
 
     def claim(self, conn: Connection, worker_id: str, device: str | None = None) -> Claim | None:
         """Claims the next item in dispatch order inside `conn`'s transaction (system scope)."""
+        for _ in range(CLAIM_ROUNDS):
+            claim = self._claim_round(conn, worker_id, device)
+            if claim is not _RACED:
+                return claim  # type: ignore[return-value]
+        return None
+
+    def _claim_round(self, conn: Connection, worker_id: str, device: str | None) -> "Claim | None | object":
+        """One pass over the candidates. Losing a race for a tenant (another worker is claiming for it,
+        or just did) moves on inside its tier only: before a lower tier gets a worker, the candidates
+        are read again (_RACED), so a race never hands a higher tier's slot to a lower one."""
+        raced_tier: int | None = None
         for candidate in self._candidates(conn):
+            if raced_tier is not None and candidate.tier < raced_tier:
+                return _RACED
             if not self._lock_tenant(conn, candidate.tenant_id):
-                continue  # another worker is claiming for this tenant right now
-            if self._db.is_postgres and self._last_turn(conn, candidate.tenant_id) != candidate.last_claimed_at:
-                continue  # it was served since we looked: its turn has passed
-            if candidate.concurrency is not None and self._running(conn, candidate.tenant_id) >= candidate.concurrency:
+                raced_tier = candidate.tier  # another worker is claiming for this tenant right now
                 continue
+            if self._db.is_postgres:  # what the candidate list saw may have changed before the lock
+                last_turn, running = self._turn_and_running(conn, candidate.tenant_id)
+                if last_turn != candidate.last_claimed_at:
+                    raced_tier = candidate.tier  # it was served since we looked: its turn has passed
+                    continue
+                if candidate.concurrency is not None and running >= candidate.concurrency:
+                    continue
             item = conn.execute(
                 sa.select(sq.c.item_id, sq.c.attempt, sq.c.updated_at)
                 .where(sq.c.status == "pending", _same_tenant(candidate.tenant_id))
@@ -142,6 +161,7 @@ class Dispatcher:
                 .with_for_update(skip_locked=True)
             ).first()
             if item is None:
+                raced_tier = candidate.tier  # its last items were claimed or canceled meanwhile
                 continue
             now = utcnow()
             values: dict[str, Any] = {
@@ -159,60 +179,38 @@ class Dispatcher:
             self._take_turn(conn, candidate.tenant_id, now)
             DISPATCH_SECONDS.observe(max((now - item.updated_at).total_seconds(), 0.0))
             return Claim(item.item_id, candidate.tenant_id, worker_id, item.attempt + 1)
-        return None
+        return _RACED if raced_tier is not None else None
 
     def _candidates(self, conn: Connection) -> list[_Candidate]:
         """Tenants with pending items that may run, in dispatch order (tier, then oldest turn)."""
-        pending = (
-            sa.select(sq.c.tenant_id, sa.func.min(sq.c.item_id).label("first_item_id"))
-            .where(sq.c.status == "pending")
-            .group_by(sq.c.tenant_id)
-            .subquery()
-        )
-        rows = conn.execute(
-            sa.select(
-                pending.c.tenant_id, pending.c.first_item_id, tenants.c.plan, tenants.c.status, queue_turns.c.last_claimed_at
-            )
-            .select_from(
-                pending.outerjoin(tenants, tenants.c.tenant_id == pending.c.tenant_id).outerjoin(
-                    queue_turns, queue_turns.c.turn_key == sa.func.coalesce(pending.c.tenant_id, PLATFORM_TURN_KEY)
-                )
-            )
-        ).all()
-        running = dict(
-            conn.execute(
-                sa.select(sq.c.tenant_id, sa.func.count()).where(sq.c.status == "in_progress").group_by(sq.c.tenant_id)
-            ).all()
-        )
+        if self._db.is_postgres:
+            # A queue table's statistics are stale by nature (thousands of rows arrive in a second);
+            # planned from them, the probes below became scans. Index probes, for this claim only.
+            conn.execute(_INDEX_PROBES_ONLY)
+        rows = conn.execute(_PENDING_TENANTS_PG if self._db.is_postgres else _pending_tenants()).all()
         candidates = []
-        for tenant_id, first_item_id, plan, status, last_claimed_at in rows:
+        for tenant_id, first_item_id, plan, status, last_claimed_at, running_now in rows:
             if tenant_id is not None and status != "active":
                 continue  # a suspended tenant's items wait for reactivation
             tier, concurrency = _plan_limits(plan, tenant_id)
-            if concurrency is not None and running.get(tenant_id, 0) >= concurrency:
+            if concurrency is not None and running_now >= concurrency:
                 continue
             candidates.append(_Candidate(tenant_id, tier, concurrency, last_claimed_at or _EPOCH, first_item_id))
         candidates.sort(key=lambda c: (-c.tier, c.last_claimed_at, c.first_item_id))
         return candidates
 
     @staticmethod
-    def _last_turn(conn: Connection, tenant_id: str | None) -> datetime:
-        last = conn.execute(
-            sa.select(queue_turns.c.last_claimed_at).where(queue_turns.c.turn_key == (tenant_id or PLATFORM_TURN_KEY))
-        ).scalar()
-        return last or _EPOCH
+    def _turn_and_running(conn: Connection, tenant_id: str | None) -> tuple[datetime, int]:
+        last = sa.select(queue_turns.c.last_claimed_at).where(queue_turns.c.turn_key == (tenant_id or PLATFORM_TURN_KEY))
+        running = sa.select(sa.func.count()).where(sq.c.status == "in_progress", _same_tenant(tenant_id))
+        row = conn.execute(sa.select(last.scalar_subquery(), running.scalar_subquery())).one()
+        return row[0] or _EPOCH, row[1]
 
     def _lock_tenant(self, conn: Connection, tenant_id: str | None) -> bool:
         if not self._db.is_postgres:
             return True  # SQLite: the Database lock already serializes every claim
         key = f"pingvas.claim:{tenant_id or PLATFORM_TURN_KEY}"
         return bool(conn.execute(sa.select(sa.func.pg_try_advisory_xact_lock(sa.func.hashtext(key)))).scalar_one())
-
-    @staticmethod
-    def _running(conn: Connection, tenant_id: str | None) -> int:
-        return conn.execute(
-            sa.select(sa.func.count()).where(sq.c.status == "in_progress", _same_tenant(tenant_id))
-        ).scalar_one()
 
     def _take_turn(self, conn: Connection, tenant_id: str | None, now: datetime) -> None:
         key = tenant_id or PLATFORM_TURN_KEY
@@ -319,6 +317,70 @@ class Dispatcher:
             return conn.execute(sa.select(sa.func.count()).where(sq.c.status == "in_progress")).scalar_one()
 
     # endregion
+
+
+def _pending_tenants() -> sa.Select:
+    """Per tenant with pending items: its first item, plan, status, last turn and running count."""
+    pending = (
+        sa.select(sq.c.tenant_id, sa.func.min(sq.c.item_id).label("first_item_id"))
+        .where(sq.c.status == "pending")
+        .group_by(sq.c.tenant_id)
+        .subquery()
+    )
+    running = (
+        sa.select(sq.c.tenant_id, sa.func.count().label("running"))
+        .where(sq.c.status == "in_progress")
+        .group_by(sq.c.tenant_id)
+        .subquery()
+    )
+    return sa.select(
+        pending.c.tenant_id,
+        pending.c.first_item_id,
+        tenants.c.plan,
+        tenants.c.status,
+        queue_turns.c.last_claimed_at,
+        sa.func.coalesce(running.c.running, 0),
+    ).select_from(
+        pending.outerjoin(tenants, tenants.c.tenant_id == pending.c.tenant_id)
+        .outerjoin(queue_turns, queue_turns.c.turn_key == sa.func.coalesce(pending.c.tenant_id, PLATFORM_TURN_KEY))
+        .outerjoin(running, running.c.tenant_id.is_not_distinct_from(pending.c.tenant_id))
+    )
+
+
+# The same on Postgres without reading every pending row (a group-by over thousands of rows, each
+# through the row-level-security filter, took most of a claim): the tenants with pending items are
+# found one index probe each (a "loose index scan" over ix_session_queue_status_tenant), then each
+# one's first item and running count are single probes too. Platform items (tenant NULL) separately.
+_INDEX_PROBES_ONLY = sa.text(
+    "SELECT set_config('enable_seqscan', 'off', true), set_config('enable_bitmapscan', 'off', true)"
+)
+_PENDING_TENANTS_PG = sa.text(
+    """
+WITH RECURSIVE pending_tenants(tenant_id) AS (
+    (SELECT tenant_id FROM session_queue
+      WHERE status = 'pending' AND tenant_id IS NOT NULL ORDER BY tenant_id LIMIT 1)
+    UNION ALL
+    SELECT (SELECT q.tenant_id FROM session_queue q
+             WHERE q.status = 'pending' AND q.tenant_id > p.tenant_id ORDER BY q.tenant_id LIMIT 1)
+    FROM pending_tenants p WHERE p.tenant_id IS NOT NULL
+)
+SELECT p.tenant_id,
+       (SELECT q.item_id FROM session_queue q
+         WHERE q.status = 'pending' AND q.tenant_id = p.tenant_id ORDER BY q.item_id LIMIT 1),
+       t.plan, t.status, turns.last_claimed_at,
+       (SELECT count(*) FROM session_queue r WHERE r.status = 'in_progress' AND r.tenant_id = p.tenant_id)
+FROM pending_tenants p
+LEFT JOIN tenants t ON t.tenant_id = p.tenant_id
+LEFT JOIN queue_turns turns ON turns.turn_key = p.tenant_id
+WHERE p.tenant_id IS NOT NULL
+UNION ALL
+SELECT NULL, min(item_id), NULL, NULL,
+       (SELECT last_claimed_at FROM queue_turns WHERE turn_key = ''),
+       (SELECT count(*) FROM session_queue r WHERE r.status = 'in_progress' AND r.tenant_id IS NULL)
+FROM session_queue WHERE status = 'pending' AND tenant_id IS NULL
+HAVING count(*) > 0
+"""
+)
 
 
 def _same_tenant(tenant_id: str | None) -> sa.ColumnElement[bool]:

@@ -142,6 +142,17 @@ def _counts(conn: Connection, where: sa.ColumnElement[bool]) -> dict[str, int]:
     return {status: count for status, count in rows}
 
 
+def _counts_with_user(
+    conn: Connection, where: sa.ColumnElement[bool], user_id: str | None
+) -> tuple[dict[str, int], dict[str, int]]:
+    """Counts by status of the scope's items, and of one user's among them, in one statement."""
+    mine = sa.func.count().filter(sq.c.user_id == user_id) if user_id is not None else sa.literal(0)
+    rows = conn.execute(
+        sa.select(sq.c.status, sa.func.count(), mine).where(where, tenant_clause(sq)).group_by(sq.c.status)
+    ).all()
+    return {status: total for status, total, _ in rows}, {status: own for status, _, own in rows}
+
+
 def _status_counts(counts: dict[str, int]) -> dict[str, int]:
     statuses = ("pending", "in_progress", "waiting", "completed", "failed", "canceled")
     return {s: counts.get(s, 0) for s in statuses} | {"total": sum(counts.values())}
@@ -326,18 +337,22 @@ class SqlSessionQueue(SessionQueueBase):
         return highest or 0
 
     def dequeue(self, device: Optional[str] = None) -> Optional[SessionQueueItem]:
-        """Claims the next item in dispatch order for this thread's worker (see `dispatch.claims`)."""
+        """Claims the next item in dispatch order for this thread's worker (see `dispatch.claims`).
+        One transaction claims it and reads what its status-changed event carries."""
         if self._stopping:
             return None
         with system_scope():
             with self._db.begin() as conn:
                 claim = self.dispatcher.claim(conn, current_worker_id(), device)
+                if claim is not None:
+                    with as_tenant(claim.tenant_id):
+                        queue_item = self.get_queue_item(claim.item_id)
+                        statuses = self._statuses_of(queue_item)
             hold(claim)
             if claim is None:
                 return None
             with as_tenant(claim.tenant_id):
-                queue_item = self.get_queue_item(claim.item_id)
-                self._emit_status_changed(queue_item)
+                self._invoker.services.events.emit_queue_item_status_changed(queue_item, *statuses)
         return queue_item
 
     # endregion
@@ -458,10 +473,7 @@ class SqlSessionQueue(SessionQueueBase):
     ) -> SessionQueueStatus:
         """Counts cover the caller's tenant (stock: the whole queue); per-user counts and redaction as stock."""
         with self._db.begin() as conn:
-            counts = _counts(conn, sq.c.queue_id == queue_id)
-            user_counts: dict[str, int] = {}
-            if user_id is not None:
-                user_counts = _counts(conn, sa.and_(sq.c.queue_id == queue_id, sq.c.user_id == user_id))
+            counts, user_counts = _counts_with_user(conn, sq.c.queue_id == queue_id, user_id)
             current = conn.execute(
                 sa.select(sq.c.item_id, sq.c.session_id, sq.c.batch_id, sq.c.user_id)
                 .where(sq.c.queue_id == queue_id, sq.c.status == "in_progress", tenant_clause(sq))
@@ -547,23 +559,28 @@ class SqlSessionQueue(SessionQueueBase):
                 }
                 if device is not None:
                     values["device"] = device
-                conn.execute(sa.update(sq).where(sq.c.item_id == item_id).values(**values))
                 updated = conn.execute(
-                    sa.select(*(sq.c[name] for name in _STATUS_FIELDS)).where(sq.c.item_id == item_id)
+                    sa.update(sq)
+                    .where(sq.c.item_id == item_id)
+                    .values(**values)
+                    .returning(*(sq.c[name] for name in _STATUS_FIELDS))
                 ).one()
                 if status in ("canceled", "pending"):  # stop it on its worker; wake a worker for it
                     self.signals.publish(conn, Signal(CANCEL if status == "canceled" else WAKE, item_id))
                 if claim is not None and status in TERMINAL and found.started_at is not None:
                     _observe_finished(status, error_type, found.started_at)
+                with as_tenant(found.tenant_id):
+                    if queue_item is None:
+                        queue_item = self.get_queue_item(item_id)
+                    else:
+                        for name, value in updated._mapping.items():
+                            setattr(queue_item, name, value)
+                    statuses = self._statuses_of(queue_item)
         with as_tenant(found.tenant_id):
             if updated is None:
                 return self.get_queue_item(item_id), False
-            if queue_item is None:
-                queue_item = self.get_queue_item(item_id)
-            else:
-                for name, value in updated._mapping.items():
-                    setattr(queue_item, name, value)
-            self._emit_status_changed(queue_item)
+            assert queue_item is not None
+            self._invoker.services.events.emit_queue_item_status_changed(queue_item, *statuses)
         return queue_item, True
 
     def _set_queue_item_status(self, item_id: int, status: QUEUE_ITEM_STATUS, **kwargs: Any) -> SessionQueueItem:
@@ -571,11 +588,16 @@ class SqlSessionQueue(SessionQueueBase):
 
     def _emit_status_changed(self, queue_item: SessionQueueItem) -> None:
         """Stock's status-changed event; call in the item's tenant so the counts are that tenant's."""
-        batch_status = self.get_batch_status(queue_id=queue_item.queue_id, batch_id=queue_item.batch_id)
-        queue_status = self.get_queue_status(
-            queue_id=queue_item.queue_id, user_id=queue_item.user_id, acting_user_id=queue_item.user_id
-        )
-        self._invoker.services.events.emit_queue_item_status_changed(queue_item, batch_status, queue_status)
+        self._invoker.services.events.emit_queue_item_status_changed(queue_item, *self._statuses_of(queue_item))
+
+    def _statuses_of(self, queue_item: SessionQueueItem) -> tuple[BatchStatus, SessionQueueStatus]:
+        """The batch and queue status a status-changed event carries (one transaction, or the caller's)."""
+        with self._db.begin():
+            batch_status = self.get_batch_status(queue_id=queue_item.queue_id, batch_id=queue_item.batch_id)
+            queue_status = self.get_queue_status(
+                queue_id=queue_item.queue_id, user_id=queue_item.user_id, acting_user_id=queue_item.user_id
+            )
+        return batch_status, queue_status
 
     def complete_queue_item(self, item_id: int, queue_item: Optional[SessionQueueItem] = None) -> SessionQueueItem:
         with self._item_owner_scope(item_id):

@@ -48,6 +48,8 @@ session_queue = tenant_table(
     sa.Index("ix_session_queue_tenant_destination", "tenant_id", "queue_id", "destination"),
 )
 
+# Dispatch finds the tenants with pending items, and each one's first item and running count.
+sa.Index("ix_session_queue_status_tenant", session_queue.c.status, session_queue.c.tenant_id, session_queue.c.item_id)
 # The reaper finds expired leases; a worker finds its own items.
 sa.Index("ix_session_queue_status_lease", session_queue.c.status, session_queue.c.lease_expires_at)
 sa.Index("ix_session_queue_worker", session_queue.c.worker_id)

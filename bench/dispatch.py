@@ -1,0 +1,342 @@
+"""The queue on many pods against stock InvokeAI, measured side by side in one run.
+
+Sides:
+- Pingvas in the production shape: a `pingvas api` pod and one `pingvas worker` pod on a throwaway
+  Postgres database (schema `pingvas`, app role `pingvas_app`), requests as a workspace owner;
+- stock InvokeAI: `invokeai-web --root TMP` (SQLite, its own multi-user mode, one signed-in user).
+
+A. Per-item worker time: a batch of N runs of `blank_image (64x64) -> img_resize (32x32)` (no
+   model weights) enqueued at once; (last completed_at - first started_at) / N, the time each item
+   costs a worker including everything between items (stock: its `gc.collect()` before each one).
+   Sides in the order A B B A; a side's number is the mean of its runs. Goal: Pingvas at most
+   25 ms per item and at least 10x better than stock.
+B. Dispatch latency with idle workers: one item at a time (the previous one finished, then a
+   pause), sides interleaved item by item; latency = the item's started_at - created_at, both
+   stamped by the server. Goal: Pingvas p99 at most 50 ms.
+C. Claim throughput: 8 worker processes claiming and completing trivial items (`add`) from 4,000
+   queued by 50 workspaces of every plan, through the queue service itself on Postgres (no HTTP,
+   no session run): claims per second over the whole run, and checks that every item was claimed
+   exactly once. Goal: at least 500 claims/s.
+D. Warm-start rate against FIFO: not measured (warm-model dispatch is not built yet).
+
+`--write` records the section in bench/RESULTS.md. Exit code 0 on PASS, 1 on FAIL.
+
+    .venv/bin/python bench/dispatch.py [--items 40] [--latency-items 100] [--claims 4000] [--write]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import multiprocessing as mp
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+import common
+from common import Server, Stats, clean_env, free_port, log, start_stock
+
+MARKER = "<!-- dispatch runs: newest first; bench/dispatch.py --write inserts below -->"
+HEADER = f"## Queue dispatch (bench/dispatch.py)\n\n{MARKER}\n"
+PER_ITEM_GOAL_MS = 25.0
+PER_ITEM_GOAL_RATIO = 10.0
+LATENCY_P99_GOAL_MS = 50.0
+CLAIMS_GOAL_PER_S = 500.0
+
+
+class Side:
+    def __init__(self, name: str, url: str, headers: dict[str, str]) -> None:
+        self.name, self.url, self.headers = name, url, headers
+        self.client = httpx.Client(base_url=url, headers=headers, timeout=60)
+
+    def enqueue(self, graph: dict[str, Any], runs: int = 1) -> list[int]:
+        r = self.client.post("/api/v1/queue/default/enqueue_batch", json={"batch": {"graph": graph, "runs": runs}, "prepend": False})
+        r.raise_for_status()
+        return r.json()["item_ids"]
+
+    def item(self, item_id: int) -> dict[str, Any]:
+        r = self.client.get(f"/api/v1/queue/default/i/{item_id}")
+        r.raise_for_status()
+        return r.json()
+
+    def wait_done(self, item_ids: list[int], timeout: float = 600) -> list[dict[str, Any]]:
+        deadline = time.monotonic() + timeout
+        pending = set(item_ids)
+        done: dict[int, dict[str, Any]] = {}
+        while pending:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{self.name}: items {sorted(pending)[:5]} not done in {timeout}s")
+            for item_id in list(pending):
+                item = self.item(item_id)
+                if item["status"] in ("failed", "canceled"):
+                    raise RuntimeError(f"{self.name}: item {item_id} {item['status']}: {item.get('error_message')}")
+                if item["status"] == "completed":
+                    done[item_id] = item
+                    pending.discard(item_id)
+            if pending:
+                time.sleep(0.02)
+        return [done[i] for i in item_ids]
+
+
+def _ts(value: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(value.replace("Z", ""))
+
+
+def trivial_image_graph() -> dict[str, Any]:
+    return {
+        "id": str(uuid.uuid4()),
+        "nodes": {
+            "blank": {"id": "blank", "type": "blank_image", "width": 64, "height": 64, "mode": "RGB", "use_cache": False},
+            "resize": {"id": "resize", "type": "img_resize", "width": 32, "height": 32, "use_cache": False},
+        },
+        "edges": [{"source": {"node_id": "blank", "field": "image"}, "destination": {"node_id": "resize", "field": "image"}}],
+    }
+
+
+# --------------------------------------------------------------------------- A. per-item time
+
+
+def per_item_ms(side: Side, items: int) -> float:
+    done = side.wait_done(side.enqueue(trivial_image_graph(), runs=items))
+    first = min(_ts(i["started_at"]) for i in done)
+    last = max(_ts(i["completed_at"]) for i in done)
+    return (last - first).total_seconds() * 1000 / items
+
+
+def measure_per_item(sides: list[Side], items: int, rounds: int) -> dict[str, list[float]]:
+    for side in sides:  # warm-up: first-run imports and caches
+        per_item_ms(side, 3)
+    runs: dict[str, list[float]] = {s.name: [] for s in sides}
+    for _ in range(rounds):
+        for side in [*sides, *reversed(sides)]:  # A B B A
+            runs[side.name].append(per_item_ms(side, items))
+            log(f"per-item {side.name}: {runs[side.name][-1]:.1f} ms")
+    return runs
+
+
+# --------------------------------------------------------------------------- B. dispatch latency
+
+
+def measure_latency(sides: list[Side], n: int, pause_s: float) -> dict[str, list[float]]:
+    samples: dict[str, list[float]] = {s.name: [] for s in sides}
+    for i in range(n):
+        for side in sides if i % 2 == 0 else list(reversed(sides)):
+            [item_id] = side.enqueue(trivial_image_graph())
+            [item] = side.wait_done([item_id])
+            samples[side.name].append((_ts(item["started_at"]) - _ts(item["created_at"])).total_seconds() * 1000)
+            time.sleep(pause_s)  # the worker goes idle again
+    return samples
+
+
+# --------------------------------------------------------------------------- C. claim throughput
+
+
+def _claimer(url: str, start: Any, results: Any, index: int) -> None:
+    """One worker process: claim and complete until the queue is drained."""
+    import logging
+
+    from invokeai_saas.db import Database
+    from invokeai_saas.dispatch.claims import as_worker, hold
+
+    db = Database(url, schema=common.SCHEMA, app_role=common.APP_ROLE)
+    queue = _started_queue(db, logging.getLogger("bench"))
+    claimed: list[int] = []
+    idle_since: float | None = None
+    start.wait()
+    with as_worker(f"bench-{index}#0"):
+        while True:
+            item = queue.dequeue()
+            if item is None:
+                idle_since = idle_since or time.monotonic()
+                if time.monotonic() - idle_since > 1.0:
+                    break
+                time.sleep(0.001)
+                continue
+            idle_since = None
+            claimed.append(item.item_id)
+            queue.complete_queue_item(item.item_id)
+            hold(None)
+    results.put((index, claimed, time.monotonic()))
+    db.dispose()
+
+
+def _started_queue(db: Any, logger: Any) -> Any:
+    import inspect
+
+    from invokeai.app.services.config.config_default import InvokeAIAppConfig
+    from invokeai.app.services.events.events_base import EventServiceBase
+    from invokeai.app.services.invocation_services import InvocationServices
+    from invokeai.app.services.invoker import Invoker
+
+    from invokeai_saas.records.session_queue_sql import SqlSessionQueue
+
+    class NoEvents(EventServiceBase):
+        def dispatch(self, event: Any) -> None:
+            pass
+
+    queue = SqlSessionQueue(db)
+    names = [p for p in inspect.signature(InvocationServices.__init__).parameters if p != "self"]
+    used = {"configuration": InvokeAIAppConfig(), "events": NoEvents(), "logger": logger, "session_queue": queue}
+    Invoker(InvocationServices(**(dict.fromkeys(names) | used)))  # type: ignore[arg-type]
+    return queue
+
+
+def measure_claims(url: str, total: int, workers: int) -> tuple[float, int, int]:
+    """(claims per second, items claimed, items claimed more than once)."""
+    import asyncio
+    import logging
+
+    from invokeai.app.invocations.math import AddInvocation
+    from invokeai.app.services.session_queue.session_queue_common import Batch, BatchDatum
+    from invokeai.app.services.shared.graph import Graph
+    from invokeai_saas.db import Database
+    from invokeai_saas.db.migrate import upgrade
+
+    db = Database(url, schema=common.SCHEMA, app_role=common.APP_ROLE)
+    upgrade(db)
+    queue = _started_queue(db, logging.getLogger("bench"))
+    plans = ["enterprise"] * 5 + ["studio"] * 10 + ["pro"] * 15 + ["starter"] * 20
+    per_tenant = total // len(plans)
+    from tenant_middleware.context import as_tenant
+
+    graph = Graph()
+    graph.add_node(AddInvocation(id="add", a=1, b=2))
+    for i, plan in enumerate(plans):
+        with as_tenant(_make_tenant(db, f"bench{i}", plan)):
+            batch = Batch(graph=graph, data=[[BatchDatum(node_path="add", field_name="a", items=list(range(per_tenant)))]])
+            asyncio.run(queue.enqueue_batch("default", batch, False))
+    db.dispose()
+    log(f"claims: {per_tenant * len(plans)} items queued; starting {workers} worker processes")
+    ctx = mp.get_context("spawn")
+    start, results = ctx.Event(), ctx.Queue()
+    procs = [ctx.Process(target=_claimer, args=(url, start, results, n)) for n in range(workers)]
+    for p in procs:
+        p.start()
+    time.sleep(20)  # each process imports InvokeAI before it waits on `start`
+    t0 = time.monotonic()
+    start.set()
+    outcomes = [results.get(timeout=900) for _ in procs]
+    for p in procs:
+        p.join(timeout=60)
+    claimed = [item for _, items, _ in outcomes for item in items]
+    t_end = max(t for _, items, t in outcomes if items) - 1.0  # each stops after 1 s idle
+    duplicates = len(claimed) - len(set(claimed))
+    return len(claimed) / (t_end - t0), len(claimed), duplicates
+
+
+def _make_tenant(db: Any, name: str, plan: str) -> str:
+    import sqlalchemy as sa
+
+    from invokeai_saas.db.database import utcnow
+    from invokeai_saas.db.tables.tenancy import tenants
+    from tenant_middleware.context import system_scope
+
+    tenant_id = str(uuid.uuid4())
+    with system_scope(), db.begin() as conn:
+        now = utcnow()
+        conn.execute(sa.insert(tenants).values(tenant_id=tenant_id, name=name, plan=plan, status="active", created_at=now, updated_at=now))
+    return tenant_id
+
+
+# --------------------------------------------------------------------------- sides
+
+
+def start_pingvas_cluster(work: Path, stack: ExitStack, url: str) -> Side:
+    env = clean_env(PINGVAS_SIGNUP_RATE_LIMIT="100000/minute", **common.pingvas_postgres_env(url))
+    data_dir = work / "pingvas"
+    data_dir.mkdir()
+    servers = []
+    for role in ("api", "worker"):
+        port = free_port()
+        argv = [sys.executable, "-m", "invokeai_saas.cli", role, "--port", str(port), "--data-dir", str(data_dir)]
+        env_role = {**env, "PINGVAS_SCRATCH_DIR": str(work / f"scratch-{role}")}
+        server = Server(f"pingvas {role}", argv, env_role, work / f"pingvas-{role}.log", port, "/healthz")
+        stack.callback(server.stop)
+        server.start()
+        servers.append(server)
+    owner = common.signup(servers[0].url, 1)
+    return Side("pingvas", servers[0].url, {"Authorization": f"Bearer {owner['token']}"})
+
+
+def report(per_item: dict[str, list[float]], latency: dict[str, list[float]], claims: tuple[float, int, int] | None,
+           command: str) -> tuple[str, bool]:
+    ping = statistics.mean(per_item["pingvas"])
+    stock = statistics.mean(per_item["stock"])
+    ratio = stock / ping
+    lat = {name: Stats.of(sorted(v)) for name, v in latency.items()}
+    ok_item = ping <= PER_ITEM_GOAL_MS and ratio >= PER_ITEM_GOAL_RATIO
+    ok_latency = lat["pingvas"].p99 <= LATENCY_P99_GOAL_MS
+    lines = [
+        f"### {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC",
+        "",
+        f"- machine: {common.machine_line()}",
+        f"- software: {common.software_line()}",
+        f"- command: `{command}`",
+        "",
+        "| measure | Pingvas (api + worker pods, Postgres) | stock InvokeAI (multi-user, SQLite) | goal | result |",
+        "|---|---|---|---|---|",
+        f"| per-item worker time, blank_image -> img_resize (mean of {len(per_item['pingvas'])} runs) "
+        f"| {ping:.1f} ms | {stock:.1f} ms ({ratio:.1f}x Pingvas) | <= {PER_ITEM_GOAL_MS:.0f} ms and >= {PER_ITEM_GOAL_RATIO:.0f}x better "
+        f"| {'PASS' if ok_item else 'FAIL'} |",
+        f"| dispatch latency enqueue -> start, idle worker, p50 / p99 ({len(latency['pingvas'])} items) "
+        f"| {lat['pingvas'].p50:.1f} / {lat['pingvas'].p99:.1f} ms | {lat['stock'].p50:.1f} / {lat['stock'].p99:.1f} ms "
+        f"| p99 <= {LATENCY_P99_GOAL_MS:.0f} ms | {'PASS' if ok_latency else 'FAIL'} |",
+    ]
+    ok_claims = True
+    if claims is not None:
+        rate, count, duplicates = claims
+        ok_claims = rate >= CLAIMS_GOAL_PER_S and duplicates == 0
+        lines.append(
+            f"| claim throughput, 8 worker processes, {count} trivial items of 50 workspaces "
+            f"| {rate:.0f} claims/s ({duplicates} claimed twice) | (no shared queue) | >= {CLAIMS_GOAL_PER_S:.0f}/s | {'PASS' if ok_claims else 'FAIL'} |"
+        )
+    lines.append("| warm-start rate vs FIFO | not measured: warm-model dispatch is not built yet | | >= 90 % | NOT RUN |")
+    lines += ["", "Per-item runs (ms): " + "; ".join(f"{k}: {', '.join(f'{x:.1f}' for x in v)}" for k, v in per_item.items()), ""]
+    return "\n".join(lines), ok_item and ok_latency and ok_claims
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--items", type=int, default=40, help="items per per-item run")
+    ap.add_argument("--rounds", type=int, default=2, help="A B B A rounds of per-item runs")
+    ap.add_argument("--latency-items", type=int, default=100)
+    ap.add_argument("--pause", type=float, default=0.3, help="seconds between latency items")
+    ap.add_argument("--claims", type=int, default=4000, help="items for the claim-throughput run (0: skip)")
+    ap.add_argument("--claim-workers", type=int, default=8)
+    ap.add_argument("--write", action="store_true")
+    ap.add_argument("--keep", action="store_true")
+    args = ap.parse_args()
+    command = "python bench/dispatch.py " + " ".join(sys.argv[1:])
+    work = Path(tempfile.mkdtemp(prefix="pingvas-dispatch-"))
+    try:
+        with ExitStack() as stack:
+            url, _ = common.create_database(stack, args.keep)
+            stock = start_stock(work, stack, multiuser=True)
+            sides = [start_pingvas_cluster(work, stack, url), Side("stock", stock.server.url, stock.headers)]
+            per_item = measure_per_item(sides, args.items, args.rounds)
+            latency = measure_latency(sides, args.latency_items, args.pause)
+        claims = None
+        if args.claims:
+            with ExitStack() as stack:
+                claim_url, _ = common.create_database(stack, args.keep)
+                claims = measure_claims(claim_url, args.claims, args.claim_workers)
+        section, ok = report(per_item, latency, claims, command)
+        print(section)
+        if args.write:
+            common.write_results(section, MARKER, HEADER)
+        return 0 if ok else 1
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -144,12 +144,14 @@ def _claimer(url: str, start: Any, results: Any, index: int) -> None:
     import logging
 
     from invokeai_saas.db import Database
-    from invokeai_saas.dispatch.claims import as_worker, hold
+    from invokeai_saas.dispatch.claims import as_worker, held_claim, hold
+    from tenant_middleware.context import as_tenant
 
     db = Database(url, schema=common.SCHEMA, app_role=common.APP_ROLE)
     queue = _started_queue(db, logging.getLogger("bench"))
     claimed: list[int] = []
     idle_since: float | None = None
+    results.put(("ready", index))
     start.wait()
     with as_worker(f"bench-{index}#0"):
         while True:
@@ -162,7 +164,8 @@ def _claimer(url: str, start: Any, results: Any, index: int) -> None:
                 continue
             idle_since = None
             claimed.append(item.item_id)
-            queue.complete_queue_item(item.item_id)
+            with as_tenant(held_claim(item.item_id).tenant_id):  # as a worker thread is, while it runs the item
+                queue.complete_queue_item(item.item_id, queue_item=item)
             hold(None)
     results.put((index, claimed, time.monotonic()))
     db.dispose()
@@ -220,7 +223,8 @@ def measure_claims(url: str, total: int, workers: int) -> tuple[float, int, int]
     procs = [ctx.Process(target=_claimer, args=(url, start, results, n)) for n in range(workers)]
     for p in procs:
         p.start()
-    time.sleep(20)  # each process imports InvokeAI before it waits on `start`
+    for _ in procs:  # each process imports InvokeAI and connects before it waits on `start`
+        results.get(timeout=600)
     t0 = time.monotonic()
     start.set()
     outcomes = [results.get(timeout=900) for _ in procs]
@@ -277,8 +281,8 @@ def report(per_item: dict[str, list[float]], latency: dict[str, list[float]], cl
     lines = [
         f"### {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC",
         "",
-        f"- machine: {common.machine_line()}",
-        f"- software: {common.software_line()}",
+        common.machine_line(),
+        common.software_line(),
         f"- command: `{command}`",
         "",
         "| measure | Pingvas (api + worker pods, Postgres) | stock InvokeAI (multi-user, SQLite) | goal | result |",

@@ -27,6 +27,7 @@ from invokeai_saas.db import Database
 from invokeai_saas.db.migrate import upgrade_if_empty
 from invokeai_saas.audit import AuditLog
 from invokeai_saas.invitations import InvitationService
+from invokeai_saas.logs import RequestIdMiddleware, configure_logging
 from invokeai_saas.metrics import watch_queue
 from invokeai_saas.rate_limits import AbuseLimits, RateLimitMiddleware
 from invokeai_saas.settings import Settings
@@ -87,6 +88,7 @@ def _writable(folder: Path) -> None:
 def create_app(settings: Settings, run_processor: bool = True) -> tuple[FastAPI, Any]:
     """Returns InvokeAI's app (wired for Pingvas) and the event loop InvokeAI bound its events to."""
     patches.apply_all()
+    configure_logging(settings.log_format)
     configure_invokeai(settings)
     db = open_database(settings)
     upgrade_if_empty(db)
@@ -130,6 +132,7 @@ def create_app(settings: Settings, run_processor: bool = True) -> tuple[FastAPI,
     app.add_middleware(TenantContextMiddleware, source=tenancy, api_key_prefix=API_KEY_PREFIX)
     app.add_middleware(RateLimitMiddleware, limits=AbuseLimits.from_settings(settings))
     app.add_middleware(ClientErrorMiddleware)
+    app.add_middleware(RequestIdMiddleware)
     app.openapi()  # built once now (about 5 s here), not by the first caller, and cached by FastAPI
     return app, api_app.loop
 

@@ -2,6 +2,7 @@
 
 from ipaddress import ip_network
 from pathlib import Path
+from typing import Literal
 
 import limits
 from pydantic import Field, ValidationInfo, field_validator
@@ -56,6 +57,10 @@ class Settings(BaseSettings):
     )
     queue_poll_seconds: float = Field(
         default=5.0, gt=0, description="Fallback poll of an idle worker (signals wake it at once)."
+    )
+
+    log_format: Literal["plain", "json"] = Field(
+        default="plain", description="`json`: one JSON object per log line, with tenant, user, request and queue item ids."
     )
 
     @field_validator("storage_url")

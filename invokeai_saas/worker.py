@@ -21,6 +21,7 @@ from invokeai_saas.account_cache import AccountCache
 from invokeai_saas.api.health import health_router
 from invokeai_saas.app import configure_invokeai, open_database, readiness_checks
 from invokeai_saas.db.migrate import upgrade_if_empty
+from invokeai_saas.logs import configure_logging
 from invokeai_saas.metrics import watch_queue
 from invokeai_saas.settings import Settings
 
@@ -30,6 +31,7 @@ logger = logging.getLogger("pingvas.worker")
 def create_worker_app(settings: Settings) -> tuple[FastAPI, asyncio.AbstractEventLoop]:
     """The worker's app and the event loop its events are dispatched on (run the server on it)."""
     patches.apply_all()
+    configure_logging(settings.log_format)
     configure_invokeai(settings)
     db = open_database(settings)
     upgrade_if_empty(db)

@@ -25,3 +25,14 @@ if [ ! -x /usr/bin/chromium ]; then
 fi
 [ -x /usr/bin/chromium ] || { echo "Chromium did not install" >&2; exit 1; }
 echo "Chromium: ok"
+
+# The cluster test starts its own Redis (so it may restart it) and puts Nginx in front of its API pods.
+missing=()
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+[ -x /usr/sbin/nginx ] || missing+=(nginx-light)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "Installing ${missing[*]} (cluster test)" >&2
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+command -v redis-server >/dev/null 2>&1 && [ -x /usr/sbin/nginx ] || { echo "redis-server or nginx did not install" >&2; exit 1; }
+echo "Redis server and Nginx binaries: ok"

@@ -10,6 +10,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
 import redis
 
 from invokeai_saas.db import Database
@@ -52,6 +53,75 @@ class RedisServer:
             self.process.wait(timeout=10)
 
 
+NGINX_CONF = """
+worker_processes 1;
+pid {folder}/nginx.pid;
+error_log {folder}/error.log warn;
+events {{ worker_connections 512; }}
+http {{
+    access_log off;
+    client_body_temp_path {folder}/body; proxy_temp_path {folder}/proxy;
+    fastcgi_temp_path {folder}/fastcgi; uwsgi_temp_path {folder}/uwsgi; scgi_temp_path {folder}/scgi;
+    map $http_upgrade $connection_upgrade {{ default upgrade; '' close; }}
+    upstream api_pods {{
+        ip_hash;  # sticky: Socket.IO's long-polling requests of one client reach the pod that holds its session
+{servers}
+    }}
+    server {{
+        listen 127.0.0.1:{port};
+        client_max_body_size 64m;
+        location / {{
+            proxy_pass http://api_pods;
+            proxy_http_version 1.1;
+            proxy_set_header Upgrade $http_upgrade;
+            proxy_set_header Connection $connection_upgrade;
+            proxy_set_header Host $host;
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            proxy_read_timeout 3600s;
+            proxy_send_timeout 3600s;
+            proxy_buffering off;
+        }}
+    }}
+}}
+"""
+
+
+class Nginx:
+    """Debian's nginx in front of the API pods: load balancing, WebSocket upgrade, sticky sessions."""
+
+    def __init__(self, folder: Path, upstream_ports: list[int]) -> None:
+        self.folder = folder
+        self.port = free_port()
+        folder.mkdir(parents=True, exist_ok=True)
+        servers = "\n".join(f"        server 127.0.0.1:{p};" for p in upstream_ports)
+        (folder / "nginx.conf").write_text(NGINX_CONF.format(folder=folder, servers=servers, port=self.port))
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            ["/usr/sbin/nginx", "-p", str(self.folder), "-c", str(self.folder / "nginx.conf"), "-e", str(self.folder / "error.log"),
+             "-g", "daemon off;"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=5).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        raise RuntimeError(f"nginx did not start: {(self.folder / 'error.log').read_text(errors='replace')[-2000:]}")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+
+
 @dataclass
 class Cluster:
     folder: Path
@@ -79,6 +149,7 @@ class Cluster:
             "PINGVAS_LEASE_SECONDS": str(self.lease_seconds),
             "PINGVAS_SCRATCH_DIR": str(scratch),
             "PINGVAS_STORAGE_URL": f"s3://{self.s3.bucket}/studio",
+            "PINGVAS_LOG_FORMAT": "json",
             **self.s3.env(),
             **NO_RATE_LIMITS,
         }
@@ -98,7 +169,15 @@ class Cluster:
         for pod in pods:
             pod.wait_started()
 
+    def front(self, *pods: Studio) -> Nginx:
+        """Nginx in front of these (started) API pods."""
+        self.nginx = Nginx(self.folder / "nginx", [p.port for p in pods])
+        self.nginx.start()
+        return self.nginx
+
     def stop(self) -> None:
+        if getattr(self, "nginx", None) is not None:
+            self.nginx.stop()
         for pod in self.pods:
             pod.stop()
         self.redis.stop()

@@ -1,8 +1,9 @@
-"""Many pods, one studio: two API pods and two workers on one Postgres database, with Redis between
-them. A client on one API pod sees work run by a worker it never talked to; a cancel sent to the
-other API pod stops the item on its worker; pods starting, dying and the servers between them
-restarting lose no one's work and run nothing twice."""
+"""Many pods, one studio: Nginx in front of two API pods, two workers, one Postgres database, Redis
+between them and media in S3. A client behind Nginx sees work run by a worker it never talked to; a
+cancel sent to the other API pod stops the item on its worker; pods starting, dying and the servers
+between them restarting lose no one's work and run nothing twice."""
 
+import json
 import os
 import signal
 import threading
@@ -30,14 +31,16 @@ SLOW_STEPS = 400  # a 128x128 tiny-model image: several seconds on these CPUs, w
 
 
 class Listener:
-    """A Socket.IO client on one pod, keeping each event with the time it arrived."""
+    """A Socket.IO client on one pod (or through Nginx), keeping each event with the time it arrived.
+    Like the web UI, it starts with long-polling and upgrades to a WebSocket."""
 
-    def __init__(self, pod: Studio, account: Account) -> None:
+    def __init__(self, pod: Studio | str, account: Account) -> None:
         self.events: list[tuple[float, str, Any]] = []
         self._lock = threading.Lock()
         self.sio = socketio.Client(reconnection=False)
         self.sio.on("*", self._record)
-        self.sio.connect(pod.url, socketio_path="/ws/socket.io", auth={"token": account.token}, transports=["websocket"], wait_timeout=30)
+        url = pod if isinstance(pod, str) else pod.url
+        self.sio.connect(url, socketio_path="/ws/socket.io", auth={"token": account.token}, wait_timeout=30)
         self.sio.emit("subscribe_queue", {"queue_id": "default"})
 
     def _record(self, event: str, data: Any = None) -> None:
@@ -61,6 +64,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     try:
         cluster.start(cluster.pod("api", "api-a"), cluster.pod("api", "api-b"))
         cluster.start(cluster.pod("worker", "worker-1"), cluster.pod("worker", "worker-2"))
+        cluster.front(cluster.pods[0], cluster.pods[1])
         yield cluster
     finally:
         cluster.stop()
@@ -123,13 +127,23 @@ def worker_pod(cluster: Cluster, worker_id: str) -> Studio:
     return next(p for p in cluster.pods if p.process is not None and p.process.pid == pid)
 
 
-def test_a_client_on_one_api_pod_sees_progress_and_completion_of_an_item_a_worker_ran(
+def behind_nginx(cluster: Cluster) -> tuple[Studio, Studio]:
+    """(the API pod Nginx sends this client to, the other one)."""
+    with httpx.Client(timeout=30) as c:
+        pod_id = c.get(f"{cluster.nginx.url}/healthz").json()["pod"]
+    apis = [p for p in cluster.pods[:2]]
+    chosen = next(p for p in apis if f":{p.process.pid}:" in pod_id)  # type: ignore[union-attr]
+    return chosen, next(p for p in apis if p is not chosen)
+
+
+def test_a_client_behind_nginx_sees_progress_and_completion_of_an_item_a_worker_ran(
     cluster: Cluster, api_a: Studio, api_b: Studio, model_key: str, member: Account
 ) -> None:
-    listener = Listener(api_a, member)
+    listener = Listener(cluster.nginx.url, member)
     try:
         time.sleep(0.5)
-        item_id = enqueue(api_b, member, model_key, steps=8)
+        _, other = behind_nginx(cluster)
+        item_id = enqueue(other, member, model_key, steps=8)  # through the pod the client is not on
         wait_status(api_a, member, item_id, "completed")
         api_a.wait_for(lambda: [e for _, e, d in listener.of_item(item_id, "queue_item_status_changed") if d["status"] == "completed"], timeout=30)
         assert listener.of_item(item_id, "invocation_progress"), "no progress reached the client"
@@ -152,13 +166,14 @@ def test_a_client_on_one_api_pod_sees_progress_and_completion_of_an_item_a_worke
 
 
 def test_a_cancel_sent_to_the_other_api_pod_stops_the_item_on_its_worker_within_a_second(
-    api_a: Studio, api_b: Studio, model_key: str, member: Account
+    cluster: Cluster, api_a: Studio, model_key: str, member: Account
 ) -> None:
-    listener = Listener(api_a, member)
+    listener = Listener(cluster.nginx.url, member)
     try:
+        _, other = behind_nginx(cluster)
         item_id = enqueue(api_a, member, model_key, steps=SLOW_STEPS, size=128)
         api_a.wait_for(lambda: len(listener.of_item(item_id, "invocation_progress")) >= 3, timeout=120)
-        with api_b.client(member) as c:
+        with other.client(member) as c:
             assert c.put(f"/api/v1/queue/default/i/{item_id}/cancel").json()["status"] == "canceled"
         canceled_at = time.monotonic()
         time.sleep(3)
@@ -263,3 +278,17 @@ def test_every_pod_answers_health_readiness_and_metrics(cluster: Cluster) -> Non
     with workers[0].client() as c:
         assert "pingvas_queue_item_seconds_count" in c.get("/metrics").text
         assert c.get("/api/v1/queue/default/status").status_code == 404  # a worker serves no API
+
+
+def test_logs_are_json_lines_naming_the_tenant_request_and_queue_item(cluster: Cluster, api_a: Studio, member: Account) -> None:
+    with api_a.client(member) as c:
+        answered = c.get("/api/v1/tenant", headers={"X-Request-ID": "req-cluster-1"})
+    assert answered.headers["x-request-id"] == "req-cluster-1"
+    with api_a.client() as c:
+        assert len(c.get("/healthz").headers["x-request-id"]) == 32  # one is made when none is given
+    lines = [json.loads(line) for pod in cluster.pods if pod.command == "worker" and pod.log_path
+             for line in pod.log_path.read_text(errors="replace").splitlines() if line.startswith("{")]
+    executing = [e for e in lines if e["message"].startswith("Executing queue item")]
+    assert executing, "no JSON line for a queue item"
+    assert all({"time", "level", "logger", "tenant_id", "queue_item_id"} <= set(e) for e in executing)
+    assert all(f"queue item {e['queue_item_id']}," in e["message"] for e in executing)

@@ -64,7 +64,11 @@ class Database:
         connect_args: dict[str, str] = {}
         if self.schema:
             connect_args["options"] = f"-csearch_path={self.schema}"
-        engine = sa.create_engine(self.url, connect_args=connect_args, pool_size=10, max_overflow=20, pool_recycle=1800)
+        # LIFO: a thread reuses the connection it just returned, whose row-level-security scope is
+        # usually already the one it needs (a scope switch is a round trip of its own).
+        engine = sa.create_engine(
+            self.url, connect_args=connect_args, pool_size=10, max_overflow=20, pool_recycle=1800, pool_use_lifo=True
+        )
         _ping_idle_connections(engine)
         if self.app_role:
             role = self.app_role

@@ -91,6 +91,11 @@ def held_claim(item_id: int) -> Claim | None:
     return claim if claim is not None and claim.item_id == item_id else None
 
 
+def current_claim() -> Claim | None:
+    """The claim this thread holds (the queue item it is running), if any."""
+    return _held.get()
+
+
 def hold(claim: Claim | None) -> None:
     _held.set(claim)
 

@@ -140,6 +140,7 @@ def test_a_client_behind_nginx_sees_progress_and_completion_of_an_item_a_worker_
     cluster: Cluster, api_a: Studio, api_b: Studio, model_key: str, member: Account
 ) -> None:
     listener = Listener(cluster.nginx.url, member)
+    stranger = Listener(api_a, api_a.signup(unique_email("stranger")))  # another workspace, on an API pod
     try:
         time.sleep(0.5)
         _, other = behind_nginx(cluster)
@@ -149,8 +150,11 @@ def test_a_client_behind_nginx_sees_progress_and_completion_of_an_item_a_worker_
         assert listener.of_item(item_id, "invocation_progress"), "no progress reached the client"
         row = item_row(cluster, item_id)
         assert worker_pod(cluster, row.worker_id).command == "worker"
+        time.sleep(1.0)  # let any stray relayed event arrive
+        assert not stranger.of_item(item_id) and member.user_id not in repr(stranger.events)
     finally:
         listener.close()
+        stranger.close()
     with api_a.client(member) as c:
         names = c.get("/api/v1/images/names", params={"categories": ["general"], "is_intermediate": False}).json()["image_names"]
         assert len(names) == 1

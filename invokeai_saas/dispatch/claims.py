@@ -35,6 +35,7 @@ from sqlalchemy.engine import Connection
 from billing.plans import PLANS
 from invokeai.app.services.shared.graph import GraphExecutionState
 from invokeai_saas.db.database import Database, utcnow
+from invokeai_saas.db.dialect import upsert
 from invokeai_saas.db.tables.dispatch import queue_turns, queue_workers
 from invokeai_saas.db.tables.session_queue import session_queue as sq
 from invokeai_saas.db.tables.tenancy import tenants
@@ -217,13 +218,10 @@ class Dispatcher:
         key = f"pingvas.claim:{tenant_id or PLATFORM_TURN_KEY}"
         return bool(conn.execute(sa.select(sa.func.pg_try_advisory_xact_lock(sa.func.hashtext(key)))).scalar_one())
 
-    def _take_turn(self, conn: Connection, tenant_id: str | None, now: datetime) -> None:
-        key = tenant_id or PLATFORM_TURN_KEY
-        updated = conn.execute(
-            sa.update(queue_turns).where(queue_turns.c.turn_key == key).values(last_claimed_at=now)
-        ).rowcount
-        if not updated:
-            conn.execute(_insert_ignoring_conflict(self._db, queue_turns, {"turn_key": key, "last_claimed_at": now}))
+    @staticmethod
+    def _take_turn(conn: Connection, tenant_id: str | None, now: datetime) -> None:
+        row = {"turn_key": tenant_id or PLATFORM_TURN_KEY, "last_claimed_at": now}
+        upsert(conn, queue_turns, row, key=["turn_key"], update=["last_claimed_at"])
 
     # endregion
 
@@ -300,9 +298,8 @@ class Dispatcher:
         now = utcnow()
         values = {"heartbeat_at": now, "models": json.dumps(models) if models is not None else None}
         with self._db.begin() as conn:
-            if not conn.execute(sa.update(queue_workers).where(queue_workers.c.worker_id == worker_id).values(**values)).rowcount:
-                row = {"worker_id": worker_id, "started_at": started_at} | values
-                conn.execute(_insert_ignoring_conflict(self._db, queue_workers, row))
+            row = {"worker_id": worker_id, "started_at": started_at} | values
+            upsert(conn, queue_workers, row, key=["worker_id"], update=list(values))
             stale = now - 10 * self.lease
             conn.execute(sa.delete(queue_workers).where(queue_workers.c.heartbeat_at < stale))
 
@@ -412,14 +409,6 @@ def _back_to_pending(session_json: str, now: datetime) -> dict[str, Any]:
         "lease_expires_at": None,
         "session": fresh_session(session_json),
     }
-
-
-def _insert_ignoring_conflict(db: Database, table: sa.Table, row: dict[str, Any]) -> sa.Insert:
-    if db.is_postgres:
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
-    return insert(table).values(**row).on_conflict_do_nothing()
 
 
 @contextmanager

@@ -60,6 +60,7 @@ from invokeai.app.services.shared.graph import GraphExecutionState
 from invokeai.app.services.shared.pagination import CursorPaginatedResults
 from invokeai.app.services.shared.sqlite.sqlite_common import SQLiteDirection
 from invokeai_saas.db.database import Database, tenant_clause, utcnow
+from invokeai_saas.db.dialect import upsert
 from invokeai_saas.dispatch.claims import Claim, Dispatcher, Reaped, current_worker_id, fence, held_claim, hold
 from invokeai_saas.metrics import ITEM_SECONDS, WORKER_ERRORS
 from invokeai_saas.dispatch.signals import CANCEL, PAUSE, RESUME, WAKE, QueueSignals, Signal
@@ -220,9 +221,7 @@ class SqlSessionQueue(SessionQueueBase):
     def set_paused(self, paused: bool) -> None:
         """Pauses or resumes every worker: the flag they read, and the signal that tells them now."""
         with system_scope(), self._db.begin() as conn:
-            value = "true" if paused else "false"
-            if not conn.execute(sa.update(app_settings).where(app_settings.c.key == PAUSED_KEY).values(value=value)).rowcount:
-                conn.execute(sa.insert(app_settings).values(key=PAUSED_KEY, value=value))
+            upsert(conn, app_settings, {"key": PAUSED_KEY, "value": "true" if paused else "false"}, key=["key"], update=["value"])
             self.signals.publish(conn, Signal(PAUSE if paused else RESUME))
 
     # endregion

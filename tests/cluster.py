@@ -16,6 +16,7 @@ import redis
 from invokeai_saas.db import Database
 from tests.conftest import NO_RATE_LIMITS
 from tests.db_fixtures import APP_ROLE, create_pg_database, drop_pg_database, pg_url
+from tests import http
 from tests.s3_server import S3Server, running_s3_server
 from tests.studio import Studio, free_port
 
@@ -110,7 +111,7 @@ class Nginx:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
-                if httpx.get(f"{self.url}/healthz", timeout=5).status_code == 200:
+                if http.get(f"{self.url}/healthz").status_code == 200:
                     return
             except httpx.HTTPError:
                 time.sleep(0.2)

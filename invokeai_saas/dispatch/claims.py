@@ -26,6 +26,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
+from enum import Enum
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -47,7 +48,13 @@ _EPOCH = datetime(1970, 1, 1)
 WORKER_LOST = "WorkerLost"
 
 CLAIM_ROUNDS = 5
-_RACED = object()  # a claim round lost a race: read the candidates again
+
+
+class Raced(Enum):
+    RACED = "raced"  # a claim round lost a race: read the candidates again
+
+
+RACED = Raced.RACED
 POD_ID = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 _worker_id: ContextVar[str] = ContextVar("pingvas_worker_id", default=f"{POD_ID}#0")
 _held: ContextVar["Claim | None"] = ContextVar("pingvas_held_claim", default=None)
@@ -133,22 +140,23 @@ class Dispatcher:
 
     # region claim
 
-    def claim(self, conn: Connection, worker_id: str, device: str | None = None) -> Claim | None:
-        """Claims the next item in dispatch order inside `conn`'s transaction (system scope)."""
+    def claim(self, conn: Connection, worker_id: str, device: str | None = None) -> "Claim | None | Raced":
+        """Claims the next item in dispatch order inside `conn`'s transaction (system scope). `RACED`:
+        other workers won every race for the items that may run; try again at once, there is work."""
         for _ in range(CLAIM_ROUNDS):
             claim = self._claim_round(conn, worker_id, device)
-            if claim is not _RACED:
-                return claim  # type: ignore[return-value]
-        return None
+            if claim is not RACED:
+                return claim
+        return RACED
 
-    def _claim_round(self, conn: Connection, worker_id: str, device: str | None) -> "Claim | None | object":
+    def _claim_round(self, conn: Connection, worker_id: str, device: str | None) -> "Claim | None | Raced":
         """One pass over the candidates. Losing a race for a tenant (another worker is claiming for it,
         or just did) moves on inside its tier only: before a lower tier gets a worker, the candidates
-        are read again (_RACED), so a race never hands a higher tier's slot to a lower one."""
+        are read again (RACED), so a race never hands a higher tier's slot to a lower one."""
         raced_tier: int | None = None
         for candidate in self._candidates(conn):
             if raced_tier is not None and candidate.tier < raced_tier:
-                return _RACED
+                return RACED
             if not self._lock_tenant(conn, candidate.tenant_id):
                 raced_tier = candidate.tier  # another worker is claiming for this tenant right now
                 continue
@@ -185,7 +193,7 @@ class Dispatcher:
             self._take_turn(conn, candidate.tenant_id, now)
             DISPATCH_SECONDS.observe(max((now - item.updated_at).total_seconds(), 0.0))
             return Claim(item.item_id, candidate.tenant_id, worker_id, item.attempt + 1)
-        return _RACED if raced_tier is not None else None
+        return RACED if raced_tier is not None else None
 
     def _candidates(self, conn: Connection) -> list[_Candidate]:
         """Tenants with pending items that may run, in dispatch order (tier, then oldest turn)."""

@@ -61,7 +61,7 @@ from invokeai.app.services.shared.pagination import CursorPaginatedResults
 from invokeai.app.services.shared.sqlite.sqlite_common import SQLiteDirection
 from invokeai_saas.db.database import Database, tenant_clause, utcnow
 from invokeai_saas.db.dialect import upsert
-from invokeai_saas.dispatch.claims import Claim, Dispatcher, Reaped, current_worker_id, fence, held_claim, hold
+from invokeai_saas.dispatch.claims import RACED, Claim, Dispatcher, Reaped, current_worker_id, fence, held_claim, hold
 from invokeai_saas.metrics import ITEM_SECONDS, WORKER_ERRORS
 from invokeai_saas.dispatch.signals import CANCEL, PAUSE, RESUME, WAKE, QueueSignals, Signal
 from invokeai_saas.db.tables.session_queue import session_queue as sq
@@ -343,13 +343,16 @@ class SqlSessionQueue(SessionQueueBase):
         with system_scope():
             with self._db.begin() as conn:
                 claim = self.dispatcher.claim(conn, current_worker_id(), device)
-                if claim is not None:
+                if isinstance(claim, Claim):
                     with as_tenant(claim.tenant_id):
                         queue_item = self.get_queue_item(claim.item_id)
                         statuses = self._statuses_of(queue_item)
-            hold(claim)
-            if claim is None:
+            if claim is RACED:  # there is work, others just got to it first: no idle wait for the poll
+                self.signals.publish(None, Signal(WAKE))
+            if not isinstance(claim, Claim):
+                hold(None)
                 return None
+            hold(claim)
             with as_tenant(claim.tenant_id):
                 self._invoker.services.events.emit_queue_item_status_changed(queue_item, *statuses)
         return queue_item

@@ -207,8 +207,14 @@ class S3VideoFileStorage(VideoFileStorageBase):
         return _validate_path(self._cache, path, VIDEOS)
 
 
-class S3StylePresetImageFileStorage(StylePresetImageFileStorageBase):
-    """User style preset images as `style_preset_images/<id>.webp`; default presets' images stay in InvokeAI's package."""
+class _PackagedOrBucketImage:
+    """One WEBP image per id in the bucket, except for InvokeAI's defaults, whose images ship in its
+    package (read there, never deleted). Subclasses name the key, the packaged path and the errors."""
+
+    _not_found: type[Exception]
+    _save_failed: type[Exception]
+    _delete_failed: type[Exception]
+    _default_refusal: str
 
     def __init__(self, store: ObjectStore, cache_dir: Path) -> None:
         self._store = store
@@ -217,9 +223,68 @@ class S3StylePresetImageFileStorage(StylePresetImageFileStorageBase):
     def start(self, invoker: Invoker) -> None:
         self._invoker = invoker
 
+    def _key(self, object_id: str) -> str:
+        raise NotImplementedError
+
+    def _default_path(self, object_id: str) -> Optional[Path]:
+        raise NotImplementedError
+
+    def _open(self, object_id: str) -> PILImageType:
+        try:
+            return Image.open(self._path(object_id))
+        except FileNotFoundError as e:
+            raise self._not_found from e
+
+    def _path(self, object_id: str) -> Path:
+        default = self._default_path(object_id)
+        return default if default is not None else self._cache.fetch(self._key(object_id))
+
+    def _exists(self, object_id: str) -> bool:
+        """Asks the bucket, not the local copy: another pod may have deleted the image."""
+        default = self._default_path(object_id)
+        return default.exists() if default is not None else self._store.exists(self._key(object_id))
+
+    def _save(self, object_id: str, image: PILImageType) -> None:
+        try:
+            key = self._key(object_id)
+            data = _webp_thumbnail(image)
+            self._store.put_bytes(key, data, "image/webp")
+            self._cache.put(key, data)
+        except Exception as e:
+            raise self._save_failed from e
+
+    def _delete(self, object_id: str) -> None:
+        try:
+            default = self._default_path(object_id)
+            key = self._key(object_id)
+            exists = default.exists() if default is not None else self._store.exists(key)
+        except Exception as e:
+            raise self._delete_failed from e
+        if not exists:
+            raise self._not_found
+        if default is not None:
+            raise self._delete_failed(self._default_refusal)
+        try:
+            self._store.delete(key)
+            self._cache.drop(key)
+        except Exception as e:
+            raise self._delete_failed from e
+
+
+class S3StylePresetImageFileStorage(_PackagedOrBucketImage, StylePresetImageFileStorageBase):
+    """User style preset images as `style_preset_images/<id>.webp`; default presets' images stay in InvokeAI's package."""
+
+    _not_found = StylePresetImageFileNotFoundException
+    _save_failed = StylePresetImageFileSaveException
+    _delete_failed = StylePresetImageFileDeleteException
+    _default_refusal = "Default style preset images are part of InvokeAI"
+
     @staticmethod
     def image_key(style_preset_id: str) -> str:
         return object_key(STYLE_PRESET_IMAGES, style_preset_id + ".webp")
+
+    def _key(self, object_id: str) -> str:
+        return self.image_key(object_id)
 
     def _default_path(self, style_preset_id: str) -> Optional[Path]:
         """The packaged image of a default preset, None for a user preset (raises when the record is missing)."""
@@ -229,14 +294,10 @@ class S3StylePresetImageFileStorage(StylePresetImageFileStorageBase):
         return None
 
     def get(self, style_preset_id: str) -> PILImageType:
-        try:
-            return Image.open(self.get_path(style_preset_id))
-        except FileNotFoundError as e:
-            raise StylePresetImageFileNotFoundException from e
+        return self._open(style_preset_id)
 
     def get_path(self, style_preset_id: str) -> Path:
-        default = self._default_path(style_preset_id)
-        return default if default is not None else self._cache.fetch(self.image_key(style_preset_id))
+        return self._path(style_preset_id)
 
     def get_url(self, style_preset_id: str) -> str | None:
         if not self._exists(style_preset_id):
@@ -244,51 +305,27 @@ class S3StylePresetImageFileStorage(StylePresetImageFileStorageBase):
         # The image URL never changes, so stock adds a random query string to defeat caching.
         return self._invoker.services.urls.get_style_preset_image_url(style_preset_id) + f"?{uuid_string()}"
 
-    def _exists(self, style_preset_id: str) -> bool:
-        """Asks the bucket, not the local copy: another pod may have deleted the image."""
-        default = self._default_path(style_preset_id)
-        return default.exists() if default is not None else self._store.exists(self.image_key(style_preset_id))
-
     def save(self, style_preset_id: str, image: PILImageType) -> None:
-        try:
-            key = self.image_key(style_preset_id)
-            data = _webp_thumbnail(image)
-            self._store.put_bytes(key, data, "image/webp")
-            self._cache.put(key, data)
-        except Exception as e:
-            raise StylePresetImageFileSaveException from e
+        self._save(style_preset_id, image)
 
     def delete(self, style_preset_id: str) -> None:
-        try:
-            default = self._default_path(style_preset_id)
-            key = self.image_key(style_preset_id)
-            exists = default.exists() if default is not None else self._store.exists(key)
-        except Exception as e:
-            raise StylePresetImageFileDeleteException from e
-        if not exists:
-            raise StylePresetImageFileNotFoundException
-        if default is not None:
-            raise StylePresetImageFileDeleteException("Default style preset images are part of InvokeAI")
-        try:
-            self._store.delete(key)
-            self._cache.drop(key)
-        except Exception as e:
-            raise StylePresetImageFileDeleteException from e
+        self._delete(style_preset_id)
 
 
-class S3WorkflowThumbnailFileStorage(WorkflowThumbnailServiceBase):
+class S3WorkflowThumbnailFileStorage(_PackagedOrBucketImage, WorkflowThumbnailServiceBase):
     """User workflow thumbnails as `workflow_thumbnails/<id>.webp`; default workflows' stay in InvokeAI's package."""
 
-    def __init__(self, store: ObjectStore, cache_dir: Path) -> None:
-        self._store = store
-        self._cache = ReadThroughCache(store, cache_dir)
-
-    def start(self, invoker: Invoker) -> None:
-        self._invoker = invoker
+    _not_found = WorkflowThumbnailFileNotFoundException
+    _save_failed = WorkflowThumbnailFileSaveException
+    _delete_failed = WorkflowThumbnailFileDeleteException
+    _default_refusal = "Default workflow thumbnails are part of InvokeAI"
 
     @staticmethod
     def thumbnail_key(workflow_id: str) -> str:
         return object_key(WORKFLOW_THUMBNAILS, workflow_id + ".webp")
+
+    def _key(self, object_id: str) -> str:
+        return self.thumbnail_key(object_id)
 
     def _default_path(self, workflow_id: str) -> Optional[Path]:
         """The packaged thumbnail of a default workflow, None for a user one (raises when the record is missing)."""
@@ -298,14 +335,10 @@ class S3WorkflowThumbnailFileStorage(WorkflowThumbnailServiceBase):
         return None
 
     def get(self, workflow_id: str) -> PILImageType:
-        try:
-            return Image.open(self.get_path(workflow_id))
-        except FileNotFoundError as e:
-            raise WorkflowThumbnailFileNotFoundException from e
+        return self._open(workflow_id)
 
     def get_path(self, workflow_id: str, with_hash: bool = True) -> Path:
-        default = self._default_path(workflow_id)
-        return default if default is not None else self._cache.fetch(self.thumbnail_key(workflow_id))
+        return self._path(workflow_id)
 
     def get_url(self, workflow_id: str, with_hash: bool = True) -> str | None:
         if not self._exists(workflow_id):
@@ -314,33 +347,8 @@ class S3WorkflowThumbnailFileStorage(WorkflowThumbnailServiceBase):
         # The image URL never changes, so stock adds a random query string to defeat caching.
         return url + f"?{uuid_string()}" if with_hash else url
 
-    def _exists(self, workflow_id: str) -> bool:
-        """Asks the bucket, not the local copy: another pod may have deleted the thumbnail."""
-        default = self._default_path(workflow_id)
-        return default.exists() if default is not None else self._store.exists(self.thumbnail_key(workflow_id))
-
     def save(self, workflow_id: str, image: PILImageType) -> None:
-        try:
-            key = self.thumbnail_key(workflow_id)
-            data = _webp_thumbnail(image)
-            self._store.put_bytes(key, data, "image/webp")
-            self._cache.put(key, data)
-        except Exception as e:
-            raise WorkflowThumbnailFileSaveException from e
+        self._save(workflow_id, image)
 
     def delete(self, workflow_id: str) -> None:
-        try:
-            default = self._default_path(workflow_id)
-            key = self.thumbnail_key(workflow_id)
-            exists = default.exists() if default is not None else self._store.exists(key)
-        except Exception as e:
-            raise WorkflowThumbnailFileDeleteException from e
-        if not exists:
-            raise WorkflowThumbnailFileNotFoundException
-        if default is not None:
-            raise WorkflowThumbnailFileDeleteException("Default workflow thumbnails are part of InvokeAI")
-        try:
-            self._store.delete(key)
-            self._cache.drop(key)
-        except Exception as e:
-            raise WorkflowThumbnailFileDeleteException from e
+        self._delete(workflow_id)

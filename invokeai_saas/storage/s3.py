@@ -105,24 +105,22 @@ class ObjectStore:
         """Uploads a file (multipart when large), for files too big to hold in memory."""
         self._client.upload_file(str(path), self.bucket, self.full_key(key), ExtraArgs={"ContentType": content_type})
 
-    def get_bytes(self, key: str) -> bytes:
+    def _get_object(self, key: str) -> Any:
         try:
-            response = self._client.get_object(Bucket=self.bucket, Key=self.full_key(key))
+            return self._client.get_object(Bucket=self.bucket, Key=self.full_key(key))
         except ClientError as e:
             if _is_not_found(e):
                 raise ObjectNotFound(key) from e
             raise
+
+    def get_bytes(self, key: str) -> bytes:
+        response = self._get_object(key)
         with response["Body"] as body:
             return body.read()
 
     def download(self, key: str, path: Path) -> None:
         """Streams an object into `path`, atomically: a concurrent reader never sees a half-written file."""
-        try:
-            response = self._client.get_object(Bucket=self.bucket, Key=self.full_key(key))
-        except ClientError as e:
-            if _is_not_found(e):
-                raise ObjectNotFound(key) from e
-            raise
+        response = self._get_object(key)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
         try:

@@ -22,6 +22,7 @@ import redis
 
 from invokeai.app.services.events.events_common import EventBase
 from invokeai_saas.dispatch.claims import POD_ID
+from invokeai_saas.dispatch.signals import reconnecting
 from invokeai_saas.redis_client import connect
 
 logger = logging.getLogger("pingvas.events")
@@ -102,16 +103,7 @@ class EventBridge:
                 return
 
     def _listen_forever(self) -> None:
-        backoff = 0.1
-        while not self._stop.is_set():
-            try:
-                self._listen()
-                backoff = 0.1
-            except redis.RedisError as e:
-                self.subscribed.clear()
-                logger.warning("event bridge: subscription lost (%s); retrying in %.1fs", e, backoff)
-                self._stop.wait(backoff)
-                backoff = min(backoff * 2, 5.0)
+        reconnecting(self._listen, self._stop, (redis.RedisError,), self.subscribed.clear, "event bridge")
 
     def _listen(self) -> None:
         pubsub = connect(self._url).pubsub(ignore_subscribe_messages=True)

@@ -98,16 +98,7 @@ class PostgresSignals(QueueSignals):
         self._stop.set()
 
     def _listen_forever(self) -> None:
-        backoff = 0.1
-        while not self._stop.is_set():
-            try:
-                self._listen()
-                backoff = 0.1
-            except (psycopg.Error, OSError) as e:
-                self.connected.clear()
-                logger.warning("queue signals: connection lost (%s); reconnecting in %.1fs", e, backoff)
-                self._stop.wait(backoff)
-                backoff = min(backoff * 2, 5.0)
+        reconnecting(self._listen, self._stop, (psycopg.Error, OSError), self.connected.clear, "queue signals")
 
     def _listen(self) -> None:
         dsn = self._db.url.set(drivername="postgresql").render_as_string(hide_password=False)
@@ -119,6 +110,26 @@ class PostgresSignals(QueueSignals):
                 for note in conn.notifies(timeout=1.0):
                     self._deliver(Signal.decode(note.payload))
                 conn.execute("SELECT 1")  # notices a dead connection between notifications
+
+
+def reconnecting(
+    listen: Callable[[], None],
+    stop: threading.Event,
+    errors: tuple[type[Exception], ...],
+    on_lost: Callable[[], None],
+    name: str,
+) -> None:
+    """Runs `listen` until `stop`, reconnecting after a lost connection with a growing pause (up to 5 s)."""
+    backoff = 0.1
+    while not stop.is_set():
+        try:
+            listen()
+            backoff = 0.1
+        except errors as e:
+            on_lost()
+            logger.warning("%s: connection lost (%s); reconnecting in %.1fs", name, e, backoff)
+            stop.wait(backoff)
+            backoff = min(backoff * 2, 5.0)
 
 
 def signals_for(db: Database) -> QueueSignals:

@@ -202,7 +202,12 @@ def build_services(
     )
     session_queue = TenantBoundSessionQueue(
         db,
-        dispatcher=Dispatcher(db, lease_seconds=settings.lease_seconds, max_attempts=settings.max_attempts),
+        dispatcher=Dispatcher(
+            db,
+            lease_seconds=settings.lease_seconds,
+            max_attempts=settings.max_attempts,
+            warm_wait_seconds=settings.warm_wait_seconds,
+        ),
         signals=signals_for(db),
         single_process=db.is_sqlite and run_processor,
     )

@@ -104,7 +104,7 @@ class TenantAwareSessionProcessor(DefaultSessionProcessor):
         if returned:
             logger.info("handed back queue items %s", [r.item_id for r in returned])
         with system_scope():
-            queue.dispatcher.forget(POD_ID)
+            queue.dispatcher.forget(self.worker_ids)
         queue.signals.stop()
 
     # region shared control
@@ -148,7 +148,7 @@ class TenantAwareSessionProcessor(DefaultSessionProcessor):
         # Items seen before renewing: one claimed after this read is not judged by this renewal.
         running = [(worker, worker.queue_item) for worker in self._workers]
         with system_scope():
-            queue.dispatcher.beat(POD_ID, self._started_at)
+            queue.dispatcher.beat(self.worker_ids, self._started_at)
             held = queue.dispatcher.renew(self.worker_ids)
             paused = queue.is_paused()
         for (worker, queue_item), worker_id in zip(running, self.worker_ids):

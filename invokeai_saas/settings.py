@@ -55,6 +55,11 @@ class Settings(BaseSettings):
     max_attempts: int = Field(
         default=3, ge=1, description="Claims of one queue item before a worker loss fails it instead of retrying."
     )
+    warm_wait_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        description="Longest a queue item waits for a worker that already holds its models (0: no warm-model dispatch).",
+    )
     queue_poll_seconds: float = Field(
         default=5.0, gt=0, description="Fallback poll of an idle worker (signals wake it at once)."
     )

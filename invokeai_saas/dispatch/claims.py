@@ -36,10 +36,11 @@ from sqlalchemy.engine import Connection
 from billing.plans import PLANS
 from invokeai.app.services.shared.graph import GraphExecutionState
 from invokeai_saas.db.database import Database, utcnow
-from invokeai_saas.db.dialect import upsert
+from invokeai_saas.db.dialect import insert_ignore, upsert
 from invokeai_saas.db.tables.dispatch import queue_turns, queue_workers
 from invokeai_saas.db.tables.session_queue import session_queue as sq
 from invokeai_saas.db.tables.tenancy import tenants
+from invokeai_saas.dispatch.warm import parse_keys, warm_order
 from invokeai_saas.metrics import DISPATCH_SECONDS, LEASE_EXPIRIES
 
 PLATFORM_TIER = max(p.priority for p in PLANS.values()) + 1
@@ -55,6 +56,13 @@ class Raced(Enum):
 
 
 RACED = Raced.RACED
+
+
+@dataclass(frozen=True)
+class Deferred:
+    """Nothing claimed: the claimable work waits for workers that hold its models; try again in `seconds`."""
+
+    seconds: float
 POD_ID = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 _worker_id: ContextVar[str] = ContextVar("pingvas_worker_id", default=f"{POD_ID}#0")
 _held: ContextVar["Claim | None"] = ContextVar("pingvas_held_claim", default=None)
@@ -82,6 +90,12 @@ class _Candidate:
     concurrency: int | None  # None: unlimited
     last_claimed_at: datetime
     first_item_id: int  # among tenants never served (or served at once), the longest waiting goes first
+    head_models: frozenset[str] = frozenset()  # the models of the tenant's next item
+    passed_at: datetime | None = None  # when a claim first left this tenant's turn to a warmer worker
+
+    @property
+    def turn_key(self) -> str:
+        return self.tenant_id or PLATFORM_TURN_KEY
 
 
 def current_worker_id() -> str:
@@ -133,67 +147,98 @@ def _plan_limits(plan: str | None, tenant_id: str | None) -> tuple[int, int | No
 
 
 class Dispatcher:
-    def __init__(self, db: Database, lease_seconds: float = 30.0, max_attempts: int = 3) -> None:
+    def __init__(
+        self, db: Database, lease_seconds: float = 30.0, max_attempts: int = 3, warm_wait_seconds: float = 0.0
+    ) -> None:
         self._db = db
         self.lease = timedelta(seconds=lease_seconds)
         self.max_attempts = max_attempts
+        self.warm_wait = timedelta(seconds=warm_wait_seconds)  # 0: plain dispatch order, warmth ignored
+        self._recorded_models: dict[str, frozenset[str]] = {}
 
     # region claim
 
-    def claim(self, conn: Connection, worker_id: str, device: str | None = None) -> "Claim | None | Raced":
+    def claim(
+        self, conn: Connection, worker_id: str, device: str | None = None, warm: frozenset[str] | None = None
+    ) -> "Claim | None | Raced | Deferred":
         """Claims the next item in dispatch order inside `conn`'s transaction (system scope). `RACED`:
-        other workers won every race for the items that may run; try again at once, there is work."""
+        other workers won every race for the items that may run; try again at once, there is work.
+        `warm`: the models this worker holds, for warm-model dispatch (see `dispatch.warm`)."""
+        warm = warm if warm is not None and self.warm_wait > timedelta(0) else None
         for _ in range(CLAIM_ROUNDS):
-            claim = self._claim_round(conn, worker_id, device)
+            claim = self._claim_round(conn, worker_id, device, warm)
             if claim is not RACED:
                 return claim
         return RACED
 
-    def _claim_round(self, conn: Connection, worker_id: str, device: str | None) -> "Claim | None | Raced":
+    def _claim_round(
+        self, conn: Connection, worker_id: str, device: str | None, warm: frozenset[str] | None
+    ) -> "Claim | None | Raced | Deferred":
         """One pass over the candidates. Losing a race for a tenant (another worker is claiming for it,
         or just did) moves on inside its tier only: before a lower tier gets a worker, the candidates
         are read again (RACED), so a race never hands a higher tier's slot to a lower one."""
+        candidates = self._candidates(conn)
+        order = candidates
+        deferred: list[_Candidate] = []
+        if warm is not None and candidates:
+            now = utcnow()
+            others = self._warm_elsewhere(conn, worker_id) if not all(c.head_models <= warm for c in candidates) else []
+            plan = warm_order(candidates, warm, others, now, self.warm_wait)
+            order, deferred = plan.candidates, plan.deferred
+            if plan.retry_in is not None:
+                self._pass_over(conn, deferred, now)
+                return Deferred(plan.retry_in)
         raced_tier: int | None = None
-        for candidate in self._candidates(conn):
+        for candidate in order:
             if raced_tier is not None and candidate.tier < raced_tier:
                 return RACED
-            if not self._lock_tenant(conn, candidate.tenant_id):
-                raced_tier = candidate.tier  # another worker is claiming for this tenant right now
-                continue
-            if self._db.is_postgres:  # what the candidate list saw may have changed before the lock
-                last_turn, running = self._turn_and_running(conn, candidate.tenant_id)
-                if last_turn != candidate.last_claimed_at:
-                    raced_tier = candidate.tier  # it was served since we looked: its turn has passed
-                    continue
-                if candidate.concurrency is not None and running >= candidate.concurrency:
-                    continue
-            item = conn.execute(
-                sa.select(sq.c.item_id, sq.c.attempt, sq.c.updated_at)
-                .where(sq.c.status == "pending", _same_tenant(candidate.tenant_id))
-                .order_by(sq.c.priority.desc(), sq.c.item_id)
-                .limit(1)
-                .with_for_update(skip_locked=True)
-            ).first()
-            if item is None:
-                raced_tier = candidate.tier  # its last items were claimed or canceled meanwhile
-                continue
-            now = utcnow()
-            values: dict[str, Any] = {
-                "status": "in_progress",
-                "status_sequence": sa.func.coalesce(sq.c.status_sequence, 0) + 1,
-                "updated_at": now,
-                "started_at": now,
-                "worker_id": worker_id,
-                "lease_expires_at": now + self.lease,
-                "attempt": item.attempt + 1,
-            }
-            if device is not None:
-                values["device"] = device
-            conn.execute(sa.update(sq).where(sq.c.item_id == item.item_id).values(**values))
-            self._take_turn(conn, candidate.tenant_id, now)
-            DISPATCH_SECONDS.observe(max((now - item.updated_at).total_seconds(), 0.0))
-            return Claim(item.item_id, candidate.tenant_id, worker_id, item.attempt + 1)
+            claim = self._claim_for(conn, candidate, worker_id, device)
+            if isinstance(claim, Claim):
+                if warm is not None:
+                    passed = [c for c in candidates if c.tier == candidate.tier and _fairness(c) < _fairness(candidate)]
+                    self._pass_over(conn, passed + deferred, utcnow())
+                    self._record_models(conn, worker_id, warm | candidate.head_models)
+                return claim
+            if claim is RACED:
+                raced_tier = candidate.tier
         return RACED if raced_tier is not None else None
+
+    def _claim_for(self, conn: Connection, candidate: _Candidate, worker_id: str, device: str | None) -> "Claim | Raced | None":
+        """Claims `candidate`'s next item; RACED when another worker got there first, None when its plan's
+        concurrency is already in use."""
+        if not self._lock_tenant(conn, candidate.tenant_id):
+            return RACED  # another worker is claiming for this tenant right now
+        if self._db.is_postgres:  # what the candidate list saw may have changed before the lock
+            last_turn, running = self._turn_and_running(conn, candidate.tenant_id)
+            if last_turn != candidate.last_claimed_at:
+                return RACED  # it was served since we looked: its turn has passed
+            if candidate.concurrency is not None and running >= candidate.concurrency:
+                return None
+        item = conn.execute(
+            sa.select(sq.c.item_id, sq.c.attempt, sq.c.updated_at)
+            .where(sq.c.status == "pending", _same_tenant(candidate.tenant_id))
+            .order_by(sq.c.priority.desc(), sq.c.item_id)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+        ).first()
+        if item is None:
+            return RACED  # its last items were claimed or canceled meanwhile
+        now = utcnow()
+        values: dict[str, Any] = {
+            "status": "in_progress",
+            "status_sequence": sa.func.coalesce(sq.c.status_sequence, 0) + 1,
+            "updated_at": now,
+            "started_at": now,
+            "worker_id": worker_id,
+            "lease_expires_at": now + self.lease,
+            "attempt": item.attempt + 1,
+        }
+        if device is not None:
+            values["device"] = device
+        conn.execute(sa.update(sq).where(sq.c.item_id == item.item_id).values(**values))
+        self._take_turn(conn, candidate.tenant_id, now)
+        DISPATCH_SECONDS.observe(max((now - item.updated_at).total_seconds(), 0.0))
+        return Claim(item.item_id, candidate.tenant_id, worker_id, item.attempt + 1)
 
     def _candidates(self, conn: Connection) -> list[_Candidate]:
         """Tenants with pending items that may run, in dispatch order (tier, then oldest turn)."""
@@ -203,15 +248,62 @@ class Dispatcher:
             conn.execute(_INDEX_PROBES_ONLY)
         rows = conn.execute(_PENDING_TENANTS_PG if self._db.is_postgres else _pending_tenants()).all()
         candidates = []
-        for tenant_id, first_item_id, plan, status, last_claimed_at, running_now in rows:
+        for tenant_id, first_item_id, plan, status, last_claimed_at, running_now, head_models, passed_at in rows:
             if tenant_id is not None and status != "active":
                 continue  # a suspended tenant's items wait for reactivation
             tier, concurrency = _plan_limits(plan, tenant_id)
             if concurrency is not None and running_now >= concurrency:
                 continue
-            candidates.append(_Candidate(tenant_id, tier, concurrency, last_claimed_at or _EPOCH, first_item_id))
-        candidates.sort(key=lambda c: (-c.tier, c.last_claimed_at, c.first_item_id))
+            candidates.append(
+                _Candidate(
+                    tenant_id, tier, concurrency, last_claimed_at or _EPOCH, first_item_id, parse_keys(head_models), passed_at
+                )
+            )
+        candidates.sort(key=_fairness)
         return candidates
+
+    # region warm-model dispatch
+
+    def _warm_elsewhere(self, conn: Connection, worker_id: str) -> list[frozenset[str]]:
+        """The models other live workers hold."""
+        rows = conn.execute(
+            sa.select(queue_workers.c.models).where(
+                queue_workers.c.worker_id != worker_id,
+                queue_workers.c.heartbeat_at >= utcnow() - self.lease,
+                queue_workers.c.models.is_not(None),
+            )
+        ).scalars()
+        return [parse_keys(models) for models in rows]
+
+    def _record_models(self, conn: Connection, worker_id: str, models: frozenset[str]) -> None:
+        """What this worker holds once its claimed item's models are loaded, for other workers' claims."""
+        if self._recorded_models.get(worker_id) == models:
+            return
+        now = utcnow()
+        row = {"worker_id": worker_id, "started_at": now, "heartbeat_at": now, "models": json.dumps(sorted(models))}
+        upsert(conn, queue_workers, row, key=["worker_id"], update=["heartbeat_at", "models"])
+        self._recorded_models[worker_id] = models
+
+    @staticmethod
+    def _pass_over(conn: Connection, passed: list[_Candidate], now: datetime) -> None:
+        """Stamps `passed_at` on turns left to warmer workers (the first time only, and only if the
+        tenant was not served meanwhile): from then on, its wait for warmth is bounded."""
+        fresh = [c for c in passed if c.passed_at is None]
+        if not fresh:
+            return
+        insert_ignore(conn, queue_turns, [{"turn_key": c.turn_key, "last_claimed_at": _EPOCH} for c in fresh], key=["turn_key"])
+        conn.execute(
+            sa.update(queue_turns)
+            .where(
+                queue_turns.c.turn_key == sa.bindparam("k"),
+                queue_turns.c.last_claimed_at == sa.bindparam("seen"),
+                queue_turns.c.passed_at.is_(None),
+            )
+            .values(passed_at=now),
+            [{"k": c.turn_key, "seen": c.last_claimed_at} for c in fresh],
+        )
+
+    # endregion
 
     @staticmethod
     def _turn_and_running(conn: Connection, tenant_id: str | None) -> tuple[datetime, int]:
@@ -228,8 +320,8 @@ class Dispatcher:
 
     @staticmethod
     def _take_turn(conn: Connection, tenant_id: str | None, now: datetime) -> None:
-        row = {"turn_key": tenant_id or PLATFORM_TURN_KEY, "last_claimed_at": now}
-        upsert(conn, queue_turns, row, key=["turn_key"], update=["last_claimed_at"])
+        row = {"turn_key": tenant_id or PLATFORM_TURN_KEY, "last_claimed_at": now, "passed_at": None}
+        upsert(conn, queue_turns, row, key=["turn_key"], update=["last_claimed_at", "passed_at"])
 
     # endregion
 
@@ -301,22 +393,25 @@ class Dispatcher:
 
     # region workers
 
-    def beat(self, worker_id: str, started_at: datetime, models: list[str] | None = None) -> None:
-        """Records that this worker process is alive (API pods report the processor's state from it)."""
+    def beat(self, worker_ids: list[str], started_at: datetime) -> None:
+        """Records that these workers (one per device of a pod) are alive: API pods report the
+        processor's state from it, claims read the models of live workers only."""
         now = utcnow()
-        values = {"heartbeat_at": now, "models": json.dumps(models) if models is not None else None}
         with self._db.begin() as conn:
-            row = {"worker_id": worker_id, "started_at": started_at} | values
-            upsert(conn, queue_workers, row, key=["worker_id"], update=list(values))
+            for worker_id in worker_ids:
+                row = {"worker_id": worker_id, "started_at": started_at, "heartbeat_at": now}
+                upsert(conn, queue_workers, row, key=["worker_id"], update=["heartbeat_at"])
             stale = now - 10 * self.lease
             conn.execute(sa.delete(queue_workers).where(queue_workers.c.heartbeat_at < stale))
 
-    def forget(self, worker_id: str) -> None:
+    def forget(self, worker_ids: list[str]) -> None:
         with self._db.begin() as conn:
-            conn.execute(sa.delete(queue_workers).where(queue_workers.c.worker_id == worker_id))
+            conn.execute(sa.delete(queue_workers).where(queue_workers.c.worker_id.in_(worker_ids)))
+        for worker_id in worker_ids:
+            self._recorded_models.pop(worker_id, None)
 
     def live_workers(self) -> int:
-        """Worker processes whose heartbeat is within one lease."""
+        """Workers (devices of worker pods) whose heartbeat is within one lease."""
         with self._db.begin() as conn:
             return conn.execute(
                 sa.select(sa.func.count()).where(queue_workers.c.heartbeat_at >= utcnow() - self.lease)
@@ -330,7 +425,8 @@ class Dispatcher:
 
 
 def _pending_tenants() -> sa.Select:
-    """Per tenant with pending items: its first item, plan, status, last turn and running count."""
+    """Per tenant with pending items: its first item, plan, status, last turn, running count, the
+    models of its next item and when its turn was passed over."""
     pending = (
         sa.select(sq.c.tenant_id, sa.func.min(sq.c.item_id).label("first_item_id"))
         .where(sq.c.status == "pending")
@@ -343,6 +439,14 @@ def _pending_tenants() -> sa.Select:
         .group_by(sq.c.tenant_id)
         .subquery()
     )
+    head = sq.alias("head")
+    head_models = (
+        sa.select(head.c.model_keys)
+        .where(head.c.status == "pending", head.c.tenant_id.is_not_distinct_from(pending.c.tenant_id))
+        .order_by(head.c.priority.desc(), head.c.item_id)
+        .limit(1)
+        .scalar_subquery()
+    )
     return sa.select(
         pending.c.tenant_id,
         pending.c.first_item_id,
@@ -350,6 +454,8 @@ def _pending_tenants() -> sa.Select:
         tenants.c.status,
         queue_turns.c.last_claimed_at,
         sa.func.coalesce(running.c.running, 0),
+        head_models,
+        queue_turns.c.passed_at,
     ).select_from(
         pending.outerjoin(tenants, tenants.c.tenant_id == pending.c.tenant_id)
         .outerjoin(queue_turns, queue_turns.c.turn_key == sa.func.coalesce(pending.c.tenant_id, PLATFORM_TURN_KEY))
@@ -378,7 +484,10 @@ SELECT p.tenant_id,
        (SELECT q.item_id FROM session_queue q
          WHERE q.status = 'pending' AND q.tenant_id = p.tenant_id ORDER BY q.item_id LIMIT 1),
        t.plan, t.status, turns.last_claimed_at,
-       (SELECT count(*) FROM session_queue r WHERE r.status = 'in_progress' AND r.tenant_id = p.tenant_id)
+       (SELECT count(*) FROM session_queue r WHERE r.status = 'in_progress' AND r.tenant_id = p.tenant_id),
+       (SELECT h.model_keys FROM session_queue h
+         WHERE h.status = 'pending' AND h.tenant_id = p.tenant_id ORDER BY h.priority DESC, h.item_id LIMIT 1),
+       turns.passed_at
 FROM pending_tenants p
 LEFT JOIN tenants t ON t.tenant_id = p.tenant_id
 LEFT JOIN queue_turns turns ON turns.turn_key = p.tenant_id
@@ -386,11 +495,18 @@ WHERE p.tenant_id IS NOT NULL
 UNION ALL
 SELECT NULL, min(item_id), NULL, NULL,
        (SELECT last_claimed_at FROM queue_turns WHERE turn_key = ''),
-       (SELECT count(*) FROM session_queue r WHERE r.status = 'in_progress' AND r.tenant_id IS NULL)
+       (SELECT count(*) FROM session_queue r WHERE r.status = 'in_progress' AND r.tenant_id IS NULL),
+       (SELECT h.model_keys FROM session_queue h
+         WHERE h.status = 'pending' AND h.tenant_id IS NULL ORDER BY h.priority DESC, h.item_id LIMIT 1),
+       (SELECT passed_at FROM queue_turns WHERE turn_key = '')
 FROM session_queue WHERE status = 'pending' AND tenant_id IS NULL
 HAVING count(*) > 0
 """
 )
+
+
+def _fairness(c: _Candidate) -> tuple[int, datetime, int]:
+    return (-c.tier, c.last_claimed_at, c.first_item_id)
 
 
 def _same_tenant(tenant_id: str | None) -> sa.ColumnElement[bool]:

@@ -8,6 +8,7 @@ embedded SQLite studio) by calling the subscribers. Workers also poll slowly
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -47,6 +48,9 @@ class QueueSignals:
 
     def __init__(self) -> None:
         self._subscribers: list[Subscriber] = []
+        self._wake_timer: threading.Timer | None = None
+        self._wake_due = 0.0
+        self._wake_lock = threading.Lock()
 
     def subscribe(self, subscriber: Subscriber) -> None:
         self._subscribers.append(subscriber)
@@ -54,6 +58,19 @@ class QueueSignals:
 
     def publish(self, conn: Connection | None, signal: Signal) -> None:
         self._deliver(signal)
+
+    def wake_later(self, seconds: float) -> None:
+        """Wakes this process's subscribers in `seconds` (one timer: the earliest wake wins)."""
+        due_at = time.monotonic() + seconds
+        with self._wake_lock:
+            if self._wake_timer is not None and self._wake_timer.is_alive():
+                if self._wake_due <= due_at:
+                    return
+                self._wake_timer.cancel()
+            self._wake_timer = threading.Timer(seconds, self._deliver, args=(Signal(WAKE),))
+            self._wake_timer.daemon = True
+            self._wake_due = due_at
+            self._wake_timer.start()
 
     def _deliver(self, signal: Signal) -> None:
         for subscriber in list(self._subscribers):

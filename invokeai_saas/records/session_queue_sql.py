@@ -61,8 +61,19 @@ from invokeai.app.services.shared.pagination import CursorPaginatedResults
 from invokeai.app.services.shared.sqlite.sqlite_common import SQLiteDirection
 from invokeai_saas.db.database import Database, tenant_clause, utcnow
 from invokeai_saas.db.dialect import upsert
-from invokeai_saas.dispatch.claims import RACED, Claim, Dispatcher, Reaped, current_worker_id, fence, held_claim, hold
+from invokeai_saas.dispatch.claims import (
+    RACED,
+    Claim,
+    Deferred,
+    Dispatcher,
+    Reaped,
+    current_worker_id,
+    fence,
+    held_claim,
+    hold,
+)
 from invokeai_saas.metrics import ITEM_SECONDS, WORKER_ERRORS
+from invokeai_saas.dispatch.warm import cached_model_keys, model_keys
 from invokeai_saas.dispatch.signals import CANCEL, PAUSE, RESUME, WAKE, QueueSignals, Signal
 from invokeai_saas.db.tables.session_queue import session_queue as sq
 from invokeai_saas.db.tables.tenancy import app_settings, tenants, users
@@ -318,7 +329,8 @@ class SqlSessionQueue(SessionQueueBase):
             return []
         now = utcnow()
         stamp = {"tenant_id": current_tenant_id(), "created_at": now, "updated_at": now}
-        return list(conn.scalars(sa.insert(sq).returning(sq.c.item_id), [row | stamp for row in rows]))
+        rows = [row | stamp | {"model_keys": model_keys(row["session"])} for row in rows]
+        return list(conn.scalars(sa.insert(sq).returning(sq.c.item_id), rows))
 
     def _pending_count(self, queue_id: str) -> int:
         with self._db.begin() as conn:
@@ -342,13 +354,15 @@ class SqlSessionQueue(SessionQueueBase):
             return None
         with system_scope():
             with self._db.begin() as conn:
-                claim = self.dispatcher.claim(conn, current_worker_id(), device)
+                claim = self.dispatcher.claim(conn, current_worker_id(), device, self._warm_models())
                 if isinstance(claim, Claim):
                     with as_tenant(claim.tenant_id):
                         queue_item = self.get_queue_item(claim.item_id)
                         statuses = self._statuses_of(queue_item)
             if claim is RACED:  # there is work, others just got to it first: no idle wait for the poll
                 self.signals.publish(None, Signal(WAKE))
+            elif isinstance(claim, Deferred):  # the work waits for warmer workers, at most until then
+                self.signals.wake_later(claim.seconds)
             if not isinstance(claim, Claim):
                 hold(None)
                 return None
@@ -356,6 +370,12 @@ class SqlSessionQueue(SessionQueueBase):
             with as_tenant(claim.tenant_id):
                 self._invoker.services.events.emit_queue_item_status_changed(queue_item, *statuses)
         return queue_item
+
+    def _warm_models(self) -> frozenset[str] | None:
+        """The models this worker thread's device cache holds (warm-model dispatch), or None when off."""
+        if self.dispatcher.warm_wait.total_seconds() <= 0:
+            return None
+        return cached_model_keys(self._invoker.services.model_manager.load.ram_cache)
 
     # endregion
 

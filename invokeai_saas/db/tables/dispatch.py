@@ -8,8 +8,9 @@ import sqlalchemy as sa
 
 from invokeai_saas.db.tables.base import metadata
 
-# One row per running worker process, refreshed by its heartbeat; API pods read it to report the
-# processor's real state. A row whose heartbeat is stale belongs to a dead worker.
+# One row per worker (a generation device of a worker pod), refreshed by its pod's heartbeat; API
+# pods read it to report the processor's real state, claims read which models each one holds.
+# A row whose heartbeat is stale belongs to a dead worker.
 queue_workers = sa.Table(
     "queue_workers",
     metadata,
@@ -25,4 +26,7 @@ queue_turns = sa.Table(
     metadata,
     sa.Column("turn_key", sa.String(36), primary_key=True),
     sa.Column("last_claimed_at", sa.DateTime, nullable=False),
+    # When a claim first left this tenant's next item to a worker holding its models (warm-model
+    # dispatch); cleared when the tenant is served. Bounds how long warmth may delay a tenant.
+    sa.Column("passed_at", sa.DateTime, nullable=True),
 )

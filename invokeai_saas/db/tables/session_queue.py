@@ -42,6 +42,8 @@ session_queue = tenant_table(
     sa.Column("worker_id", sa.String(128), nullable=True),
     sa.Column("lease_expires_at", sa.DateTime, nullable=True),
     sa.Column("attempt", sa.Integer, nullable=False, server_default="0"),
+    # The keys of the models the item's graph names (JSON list), for warm-model dispatch.
+    sa.Column("model_keys", sa.Text, nullable=True),
     # Per-tenant counts by status (queue badge, every status-changed event) and status-filtered lists.
     sa.Index("ix_session_queue_tenant_queue_status", "tenant_id", "queue_id", "status"),
     sa.Index("ix_session_queue_tenant_batch", "tenant_id", "batch_id"),

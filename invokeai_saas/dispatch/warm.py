@@ -1,0 +1,105 @@
+"""Warm-model dispatch: a worker that already holds an item's models gets the item when it is free.
+
+Each queue item records, at enqueue, the keys of the models its graph names (`model_keys`). Each
+worker records in `queue_workers.models` the models its device's cache holds (plus those of the item
+it just claimed). A claim reorders the candidates *inside a tier* only, never across tiers:
+
+1. tenants passed over for at least `wait` seconds (overdue), in fairness order;
+2. tenants whose next item's models this worker holds (or that need no model);
+3. tenants whose next item's models no other live worker holds either (nobody is better placed);
+4. the rest (another worker holds their models) are left for that worker, for at most `wait`.
+
+A tenant left behind is stamped `passed_at` on its turn; once overdue it goes first, warm or not,
+so warmth delays an item by at most `wait` (plus the next claim) and starves no one. If every
+claimable tenant of the top tier waits for another worker, this worker claims nothing and tries
+again when the first of them becomes overdue: it idles rather than start a lower tier's item.
+"""
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+MODEL_FIELDS = {"key", "hash", "name", "base", "type"}  # a serialized ModelIdentifierField
+
+
+class Candidate(Protocol):
+    tier: int
+    head_models: frozenset[str]
+    passed_at: datetime | None
+
+
+@dataclass(frozen=True)
+class WarmOrder:
+    candidates: list[Any]  # the order to try, possibly fewer than given
+    deferred: list[Any]  # left for a warmer worker (their turns get `passed_at`)
+    retry_in: float | None  # nothing to try: when the first deferred tenant becomes overdue
+
+
+def model_keys(session_json: str) -> str | None:
+    """The sorted keys of every model a session's graph names, as a JSON list; None when it names none."""
+    nodes = json.loads(session_json).get("graph", {}).get("nodes", {})
+    keys = sorted(set(_keys_in(nodes)))
+    return json.dumps(keys) if keys else None
+
+
+def _keys_in(value: Any) -> Iterable[str]:
+    if isinstance(value, dict):
+        if MODEL_FIELDS <= value.keys() and isinstance(value["key"], str):
+            yield value["key"]
+            return
+        for child in value.values():
+            yield from _keys_in(child)
+    elif isinstance(value, list):
+        for child in value:
+            yield from _keys_in(child)
+
+
+def parse_keys(stored: str | None) -> frozenset[str]:
+    return frozenset(json.loads(stored)) if stored else frozenset()
+
+
+def cached_model_keys(model_cache: Any) -> frozenset[str]:
+    """Model keys held by an InvokeAI `ModelCache` (its entries are `key` or `key:submodel`)."""
+    # ModelCache has no public listing; a snapshot of its dict's keys is safe without its lock.
+    return frozenset(entry.split(":", 1)[0] for entry in list(model_cache._cached_models))
+
+
+def warm_order(
+    candidates: list[Any], warm: frozenset[str], others: list[frozenset[str]], now: datetime, wait: timedelta
+) -> WarmOrder:
+    """Reorders `candidates` (already in dispatch order: tier, then fairness) for a worker holding `warm`;
+    `others` are the other live workers' warm sets."""
+    ordered: list[Any] = []
+    deferred: list[Any] = []
+    for tier in _tiers(candidates):
+        overdue, here, nowhere, elsewhere = [], [], [], []
+        for c in tier:
+            if c.passed_at is not None and now - c.passed_at >= wait:
+                overdue.append(c)
+            elif c.head_models <= warm:
+                here.append(c)
+            elif not any(c.head_models <= other for other in others):
+                nowhere.append(c)
+            else:
+                elsewhere.append(c)
+        deferred += elsewhere
+        if not (overdue or here or nowhere):
+            if elsewhere:  # the tier's work waits for warmer workers: no lower tier goes first
+                due = min((c.passed_at or now) + wait for c in elsewhere)
+                return WarmOrder(ordered, deferred, max((due - now).total_seconds(), 0.0) if not ordered else None)
+            continue
+        ordered += overdue + here + nowhere
+    return WarmOrder(ordered, deferred, None)
+
+
+def _tiers(candidates: list[Any]) -> Iterable[list[Any]]:
+    tier: list[Any] = []
+    for c in candidates:
+        if tier and c.tier != tier[0].tier:
+            yield tier
+            tier = []
+        tier.append(c)
+    if tier:
+        yield tier

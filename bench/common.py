@@ -15,10 +15,11 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, TextIO
+from typing import Any, Callable, TextIO
 
 import httpx
 
@@ -364,3 +365,43 @@ def _add_header(text: str, header: str, prepend: bool) -> str:
     if not text.strip():
         return header
     return header + "\n" + text if prepend else text.rstrip("\n") + "\n\n" + header
+
+
+# --------------------------------------------------------------------------- the queue without HTTP
+
+
+def started_queue(db: Any, logger: Any, queue: Any = None) -> Any:
+    """A SqlSessionQueue (or `queue`) started by a real Invoker whose services hold only what it uses."""
+    import inspect
+
+    from invokeai.app.services.config.config_default import InvokeAIAppConfig
+    from invokeai.app.services.events.events_base import EventServiceBase
+    from invokeai.app.services.invocation_services import InvocationServices
+    from invokeai.app.services.invoker import Invoker
+
+    from invokeai_saas.records.session_queue_sql import SqlSessionQueue
+
+    class NoEvents(EventServiceBase):
+        def dispatch(self, event: Any) -> None:
+            pass
+
+    queue = queue or SqlSessionQueue(db)
+    names = [p for p in inspect.signature(InvocationServices.__init__).parameters if p != "self"]
+    used = {"configuration": InvokeAIAppConfig(), "events": NoEvents(), "logger": logger, "session_queue": queue}
+    Invoker(InvocationServices(**(dict.fromkeys(names) | used)))  # type: ignore[arg-type]
+    return queue
+
+
+def make_tenant(db: Any, name: str, plan: str) -> str:
+    """An active workspace row on `plan`, written directly (no HTTP)."""
+    import sqlalchemy as sa
+
+    from invokeai_saas.db.database import utcnow
+    from invokeai_saas.db.tables.tenancy import tenants
+    from tenant_middleware.context import system_scope
+
+    tenant_id = str(uuid.uuid4())
+    with system_scope(), db.begin() as conn:
+        now = utcnow()
+        conn.execute(sa.insert(tenants).values(tenant_id=tenant_id, name=name, plan=plan, status="active", created_at=now, updated_at=now))
+    return tenant_id

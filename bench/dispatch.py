@@ -17,11 +17,14 @@ C. Claim throughput: 8 worker processes claiming and completing trivial items (`
    queued by 50 workspaces of every plan, through the queue service itself on Postgres (no HTTP,
    no session run): claims per second over the whole run, and checks that every item was claimed
    exactly once. Goal: at least 500 claims/s.
-D. Warm-start rate against FIFO: not measured (warm-model dispatch is not built yet).
+D. Warm-start rate against FIFO (bench/warm_start.py): 4 workers, 6 models, 12 workspaces enqueueing
+   in waves; warm-model dispatch (the default wait) against plain FIFO on the same seeded workload,
+   the real claim code on Postgres, each worker's model cache simulated (3 models, LRU). Goal: at
+   least 90 % of items start on a worker that already holds their models.
 
 `--write` records the section in bench/RESULTS.md. Exit code 0 on PASS, 1 on FAIL.
 
-    .venv/bin/python bench/dispatch.py [--items 40] [--latency-items 100] [--claims 4000] [--write]
+    .venv/bin/python bench/dispatch.py [--items 40] [--latency-items 100] [--claims 4000] [--warm-waves 12] [--write]
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ import httpx
 
 import common
 from common import Server, Stats, clean_env, free_port, log, start_stock
+from warm_start import WarmResult, describe, measure_warm_start
 
 MARKER = "<!-- dispatch runs: newest first; bench/dispatch.py --write inserts below -->"
 HEADER = f"## Queue dispatch (bench/dispatch.py)\n\n{MARKER}\n"
@@ -50,6 +54,7 @@ PER_ITEM_GOAL_MS = 25.0
 PER_ITEM_GOAL_RATIO = 10.0
 LATENCY_P99_GOAL_MS = 50.0
 CLAIMS_GOAL_PER_S = 500.0
+WARM_GOAL = 0.90
 
 
 class Side:
@@ -148,7 +153,7 @@ def _claimer(url: str, start: Any, results: Any, index: int) -> None:
     from tenant_middleware.context import as_tenant
 
     db = Database(url, schema=common.SCHEMA, app_role=common.APP_ROLE)
-    queue = _started_queue(db, logging.getLogger("bench"))
+    queue = common.started_queue(db, logging.getLogger("bench"))
     claimed: list[int] = []
     idle_since: float | None = None
     results.put(("ready", index))
@@ -171,27 +176,6 @@ def _claimer(url: str, start: Any, results: Any, index: int) -> None:
     db.dispose()
 
 
-def _started_queue(db: Any, logger: Any) -> Any:
-    import inspect
-
-    from invokeai.app.services.config.config_default import InvokeAIAppConfig
-    from invokeai.app.services.events.events_base import EventServiceBase
-    from invokeai.app.services.invocation_services import InvocationServices
-    from invokeai.app.services.invoker import Invoker
-
-    from invokeai_saas.records.session_queue_sql import SqlSessionQueue
-
-    class NoEvents(EventServiceBase):
-        def dispatch(self, event: Any) -> None:
-            pass
-
-    queue = SqlSessionQueue(db)
-    names = [p for p in inspect.signature(InvocationServices.__init__).parameters if p != "self"]
-    used = {"configuration": InvokeAIAppConfig(), "events": NoEvents(), "logger": logger, "session_queue": queue}
-    Invoker(InvocationServices(**(dict.fromkeys(names) | used)))  # type: ignore[arg-type]
-    return queue
-
-
 def measure_claims(url: str, total: int, workers: int) -> tuple[float, int, int]:
     """(claims per second, items claimed, items claimed more than once)."""
     import asyncio
@@ -205,7 +189,7 @@ def measure_claims(url: str, total: int, workers: int) -> tuple[float, int, int]
 
     db = Database(url, schema=common.SCHEMA, app_role=common.APP_ROLE)
     upgrade(db)
-    queue = _started_queue(db, logging.getLogger("bench"))
+    queue = common.started_queue(db, logging.getLogger("bench"))
     plans = ["enterprise"] * 5 + ["studio"] * 10 + ["pro"] * 15 + ["starter"] * 20
     per_tenant = total // len(plans)
     from tenant_middleware.context import as_tenant
@@ -213,7 +197,7 @@ def measure_claims(url: str, total: int, workers: int) -> tuple[float, int, int]
     graph = Graph()
     graph.add_node(AddInvocation(id="add", a=1, b=2))
     for i, plan in enumerate(plans):
-        with as_tenant(_make_tenant(db, f"bench{i}", plan)):
+        with as_tenant(common.make_tenant(db, f"bench{i}", plan)):
             batch = Batch(graph=graph, data=[[BatchDatum(node_path="add", field_name="a", items=list(range(per_tenant)))]])
             asyncio.run(queue.enqueue_batch("default", batch, False))
     db.dispose()
@@ -236,18 +220,118 @@ def measure_claims(url: str, total: int, workers: int) -> tuple[float, int, int]
     return len(claimed) / (t_end - t0), len(claimed), duplicates
 
 
-def _make_tenant(db: Any, name: str, plan: str) -> str:
-    import sqlalchemy as sa
+# --------------------------------------------------------------------------- A. per-item time
 
-    from invokeai_saas.db.database import utcnow
-    from invokeai_saas.db.tables.tenancy import tenants
-    from tenant_middleware.context import system_scope
 
-    tenant_id = str(uuid.uuid4())
-    with system_scope(), db.begin() as conn:
-        now = utcnow()
-        conn.execute(sa.insert(tenants).values(tenant_id=tenant_id, name=name, plan=plan, status="active", created_at=now, updated_at=now))
-    return tenant_id
+def per_item_ms(side: Side, items: int) -> float:
+    done = side.wait_done(side.enqueue(trivial_image_graph(), runs=items))
+    first = min(_ts(i["started_at"]) for i in done)
+    last = max(_ts(i["completed_at"]) for i in done)
+    return (last - first).total_seconds() * 1000 / items
+
+
+def measure_per_item(sides: list[Side], items: int, rounds: int) -> dict[str, list[float]]:
+    for side in sides:  # warm-up: first-run imports and caches
+        per_item_ms(side, 3)
+    runs: dict[str, list[float]] = {s.name: [] for s in sides}
+    for _ in range(rounds):
+        for side in [*sides, *reversed(sides)]:  # A B B A
+            runs[side.name].append(per_item_ms(side, items))
+            log(f"per-item {side.name}: {runs[side.name][-1]:.1f} ms")
+    return runs
+
+
+# --------------------------------------------------------------------------- B. dispatch latency
+
+
+def measure_latency(sides: list[Side], n: int, pause_s: float) -> dict[str, list[float]]:
+    samples: dict[str, list[float]] = {s.name: [] for s in sides}
+    for i in range(n):
+        for side in sides if i % 2 == 0 else list(reversed(sides)):
+            [item_id] = side.enqueue(trivial_image_graph())
+            [item] = side.wait_done([item_id])
+            samples[side.name].append((_ts(item["started_at"]) - _ts(item["created_at"])).total_seconds() * 1000)
+            time.sleep(pause_s)  # the worker goes idle again
+    return samples
+
+
+# --------------------------------------------------------------------------- C. claim throughput
+
+
+def _claimer(url: str, start: Any, results: Any, index: int) -> None:
+    """One worker process: claim and complete until the queue is drained."""
+    import logging
+
+    from invokeai_saas.db import Database
+    from invokeai_saas.dispatch.claims import as_worker, held_claim, hold
+    from tenant_middleware.context import as_tenant
+
+    db = Database(url, schema=common.SCHEMA, app_role=common.APP_ROLE)
+    queue = common.started_queue(db, logging.getLogger("bench"))
+    claimed: list[int] = []
+    idle_since: float | None = None
+    results.put(("ready", index))
+    start.wait()
+    with as_worker(f"bench-{index}#0"):
+        while True:
+            item = queue.dequeue()
+            if item is None:
+                idle_since = idle_since or time.monotonic()
+                if time.monotonic() - idle_since > 1.0:
+                    break
+                time.sleep(0.001)
+                continue
+            idle_since = None
+            claimed.append(item.item_id)
+            with as_tenant(held_claim(item.item_id).tenant_id):  # as a worker thread is, while it runs the item
+                queue.complete_queue_item(item.item_id, queue_item=item)
+            hold(None)
+    results.put((index, claimed, time.monotonic()))
+    db.dispose()
+
+
+def measure_claims(url: str, total: int, workers: int) -> tuple[float, int, int]:
+    """(claims per second, items claimed, items claimed more than once)."""
+    import asyncio
+    import logging
+
+    from invokeai.app.invocations.math import AddInvocation
+    from invokeai.app.services.session_queue.session_queue_common import Batch, BatchDatum
+    from invokeai.app.services.shared.graph import Graph
+    from invokeai_saas.db import Database
+    from invokeai_saas.db.migrate import upgrade
+
+    db = Database(url, schema=common.SCHEMA, app_role=common.APP_ROLE)
+    upgrade(db)
+    queue = common.started_queue(db, logging.getLogger("bench"))
+    plans = ["enterprise"] * 5 + ["studio"] * 10 + ["pro"] * 15 + ["starter"] * 20
+    per_tenant = total // len(plans)
+    from tenant_middleware.context import as_tenant
+
+    graph = Graph()
+    graph.add_node(AddInvocation(id="add", a=1, b=2))
+    for i, plan in enumerate(plans):
+        with as_tenant(common.make_tenant(db, f"bench{i}", plan)):
+            batch = Batch(graph=graph, data=[[BatchDatum(node_path="add", field_name="a", items=list(range(per_tenant)))]])
+            asyncio.run(queue.enqueue_batch("default", batch, False))
+    db.dispose()
+    log(f"claims: {per_tenant * len(plans)} items queued; starting {workers} worker processes")
+    ctx = mp.get_context("spawn")
+    start, results = ctx.Event(), ctx.Queue()
+    procs = [ctx.Process(target=_claimer, args=(url, start, results, n)) for n in range(workers)]
+    for p in procs:
+        p.start()
+    for _ in procs:  # each process imports InvokeAI and connects before it waits on `start`
+        results.get(timeout=600)
+    t0 = time.monotonic()
+    start.set()
+    outcomes = [results.get(timeout=900) for _ in procs]
+    for p in procs:
+        p.join(timeout=60)
+    claimed = [item for _, items, _ in outcomes for item in items]
+    t_end = max(t for _, items, t in outcomes if items) - 1.0  # each stops after 1 s idle
+    duplicates = len(claimed) - len(set(claimed))
+    return len(claimed) / (t_end - t0), len(claimed), duplicates
 
 
 # --------------------------------------------------------------------------- sides
@@ -271,7 +355,7 @@ def start_pingvas_cluster(work: Path, stack: ExitStack, url: str) -> Side:
 
 
 def report(per_item: dict[str, list[float]], latency: dict[str, list[float]], claims: tuple[float, int, int] | None,
-           command: str) -> tuple[str, bool]:
+           warm: dict[str, WarmResult] | None, command: str) -> tuple[str, bool]:
     ping = statistics.mean(per_item["pingvas"])
     stock = statistics.mean(per_item["stock"])
     ratio = stock / ping
@@ -302,9 +386,20 @@ def report(per_item: dict[str, list[float]], latency: dict[str, list[float]], cl
             f"| claim throughput, 8 worker processes, {count} trivial items of 50 workspaces "
             f"| {rate:.0f} claims/s ({duplicates} claimed twice) | (no shared queue) | >= {CLAIMS_GOAL_PER_S:.0f}/s | {'PASS' if ok_claims else 'FAIL'} |"
         )
-    lines.append("| warm-start rate vs FIFO | not measured: warm-model dispatch is not built yet | | >= 90 % | NOT RUN |")
-    lines += ["", "Per-item runs (ms): " + "; ".join(f"{k}: {', '.join(f'{x:.1f}' for x in v)}" for k, v in per_item.items()), ""]
-    return "\n".join(lines), ok_item and ok_latency and ok_claims
+    ok_warm = True
+    if warm is not None:
+        w, f = warm["warm"], warm["fifo"]
+        ok_warm = w.rate >= WARM_GOAL
+        lines.append(
+            f"| warm-start rate, 4 workers, 6 models, {w.claims} items (FIFO in the same run) "
+            f"| {100 * w.rate:.1f} % (FIFO {100 * f.rate:.1f} %) | (one worker, no shared queue) | >= {100 * WARM_GOAL:.0f} % "
+            f"| {'PASS' if ok_warm else 'FAIL'} |"
+        )
+    lines += ["", "Per-item runs (ms): " + "; ".join(f"{k}: {', '.join(f'{x:.1f}' for x in v)}" for k, v in per_item.items())]
+    if warm is not None:
+        lines += ["", "Warm-start run: " + describe(warm)]
+    lines.append("")
+    return "\n".join(lines), ok_item and ok_latency and ok_claims and ok_warm
 
 
 def main() -> int:
@@ -315,6 +410,7 @@ def main() -> int:
     ap.add_argument("--pause", type=float, default=0.3, help="seconds between latency items")
     ap.add_argument("--claims", type=int, default=4000, help="items for the claim-throughput run (0: skip)")
     ap.add_argument("--claim-workers", type=int, default=8)
+    ap.add_argument("--warm-waves", type=int, default=12, help="waves of the warm-start run (0: skip)")
     ap.add_argument("--write", action="store_true")
     ap.add_argument("--keep", action="store_true")
     args = ap.parse_args()
@@ -332,7 +428,8 @@ def main() -> int:
             with ExitStack() as stack:
                 claim_url, _ = common.create_database(stack, args.keep)
                 claims = measure_claims(claim_url, args.claims, args.claim_workers)
-        section, ok = report(per_item, latency, claims, command)
+        warm = measure_warm_start(args.warm_waves, args.keep) if args.warm_waves else None
+        section, ok = report(per_item, latency, claims, warm, command)
         print(section)
         if args.write:
             common.write_results(section, MARKER, HEADER)

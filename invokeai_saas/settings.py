@@ -56,7 +56,7 @@ class Settings(BaseSettings):
         default=3, ge=1, description="Claims of one queue item before a worker loss fails it instead of retrying."
     )
     warm_wait_seconds: float = Field(
-        default=5.0,
+        default=10.0,
         ge=0,
         description="Longest a queue item waits for a worker that already holds its models (0: no warm-model dispatch).",
     )

@@ -18,6 +18,7 @@ All of it runs in system scope and never decides for a caller's tenant: route-fa
 writes stay in `records/session_queue_sql.py`.
 """
 
+import dataclasses
 import json
 import os
 import socket
@@ -25,7 +26,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from datetime import datetime, timedelta
 from typing import Any
@@ -51,6 +52,9 @@ WORKER_LOST = "WorkerLost"
 CLAIM_ROUNDS = 5
 
 
+PassedTurn = tuple[str, datetime]  # (turn key, its last claim as seen): a turn left to a warmer worker
+
+
 class Raced(Enum):
     RACED = "raced"  # a claim round lost a race: read the candidates again
 
@@ -63,6 +67,7 @@ class Deferred:
     """Nothing claimed: the claimable work waits for workers that hold its models; try again in `seconds`."""
 
     seconds: float
+    passed: tuple[PassedTurn, ...] = ()  # for `Dispatcher.pass_over`
 POD_ID = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 _worker_id: ContextVar[str] = ContextVar("pingvas_worker_id", default=f"{POD_ID}#0")
 _held: ContextVar["Claim | None"] = ContextVar("pingvas_held_claim", default=None)
@@ -74,6 +79,7 @@ class Claim:
     tenant_id: str | None
     worker_id: str
     attempt: int
+    passed: tuple[PassedTurn, ...] = field(default=(), compare=False)  # for `Dispatcher.pass_over`
 
 
 @dataclass(frozen=True)
@@ -186,8 +192,7 @@ class Dispatcher:
             plan = warm_order(candidates, warm, others, now, self.warm_wait)
             order, deferred = plan.candidates, plan.deferred
             if plan.retry_in is not None:
-                self._pass_over(conn, deferred, now)
-                return Deferred(plan.retry_in)
+                return Deferred(plan.retry_in, _turns(deferred))
         raced_tier: int | None = None
         for candidate in order:
             if raced_tier is not None and candidate.tier < raced_tier:
@@ -196,7 +201,7 @@ class Dispatcher:
             if isinstance(claim, Claim):
                 if warm is not None:
                     passed = [c for c in candidates if c.tier == candidate.tier and _fairness(c) < _fairness(candidate)]
-                    self._pass_over(conn, passed + deferred, utcnow())
+                    claim = dataclasses.replace(claim, passed=_turns(passed + deferred))
                     self._record_models(conn, worker_id, warm | candidate.head_models)
                 return claim
             if claim is RACED:
@@ -284,24 +289,26 @@ class Dispatcher:
         upsert(conn, queue_workers, row, key=["worker_id"], update=["heartbeat_at", "models"])
         self._recorded_models[worker_id] = models
 
-    @staticmethod
-    def _pass_over(conn: Connection, passed: list[_Candidate], now: datetime) -> None:
-        """Stamps `passed_at` on turns left to warmer workers (the first time only, and only if the
-        tenant was not served meanwhile): from then on, its wait for warmth is bounded."""
-        fresh = [c for c in passed if c.passed_at is None]
-        if not fresh:
+    def pass_over(self, passed: tuple[PassedTurn, ...]) -> None:
+        """Stamps `passed_at` on turns a claim left to warmer workers (the first time only, and only if
+        the tenant was not served meanwhile): from then on, its wait for warmth is bounded. Call it
+        after the claim's transaction: in a transaction of its own, taking its row locks in key order,
+        it cannot deadlock with claims (which lock one turn each)."""
+        if not passed:
             return
-        insert_ignore(conn, queue_turns, [{"turn_key": c.turn_key, "last_claimed_at": _EPOCH} for c in fresh], key=["turn_key"])
-        conn.execute(
-            sa.update(queue_turns)
-            .where(
-                queue_turns.c.turn_key == sa.bindparam("k"),
-                queue_turns.c.last_claimed_at == sa.bindparam("seen"),
-                queue_turns.c.passed_at.is_(None),
+        turns = sorted(set(passed))
+        with self._db.begin() as conn:
+            insert_ignore(conn, queue_turns, [{"turn_key": key, "last_claimed_at": _EPOCH} for key, _ in turns], key=["turn_key"])
+            conn.execute(
+                sa.update(queue_turns)
+                .where(
+                    queue_turns.c.turn_key == sa.bindparam("key"),
+                    queue_turns.c.last_claimed_at == sa.bindparam("seen"),
+                    queue_turns.c.passed_at.is_(None),
+                )
+                .values(passed_at=utcnow()),
+                [{"key": key, "seen": seen} for key, seen in turns],
             )
-            .values(passed_at=now),
-            [{"k": c.turn_key, "seen": c.last_claimed_at} for c in fresh],
-        )
 
     # endregion
 
@@ -503,6 +510,10 @@ FROM session_queue WHERE status = 'pending' AND tenant_id IS NULL
 HAVING count(*) > 0
 """
 )
+
+
+def _turns(candidates: list[_Candidate]) -> tuple[PassedTurn, ...]:
+    return tuple((c.turn_key, c.last_claimed_at) for c in candidates if c.passed_at is None)
 
 
 def _fairness(c: _Candidate) -> tuple[int, datetime, int]:

@@ -4,15 +4,18 @@ Each queue item records, at enqueue, the keys of the models its graph names (`mo
 worker records in `queue_workers.models` the models its device's cache holds (plus those of the item
 it just claimed). A claim reorders the candidates *inside a tier* only, never across tiers:
 
-1. tenants passed over for at least `wait` seconds (overdue), in fairness order;
+1. tenants passed over for at least `wait` seconds (overdue), those this worker holds the models of
+   first, each half in fairness order;
 2. tenants whose next item's models this worker holds (or that need no model);
 3. tenants whose next item's models no other live worker holds either (nobody is better placed);
 4. the rest (another worker holds their models) are left for that worker, for at most `wait`.
 
-A tenant left behind is stamped `passed_at` on its turn; once overdue it goes first, warm or not,
-so warmth delays an item by at most `wait` (plus the next claim) and starves no one. If every
-claimable tenant of the top tier waits for another worker, this worker claims nothing and tries
-again when the first of them becomes overdue: it idles rather than start a lower tier's item.
+A tenant left behind is stamped `passed_at` on its turn; once overdue it goes first in its tier,
+warm or not, so warmth delays an item by at most `wait` (plus the item a worker is running when it
+falls due) and starves no one. Tier order holds for every item a worker may take: a lower tier's
+item goes first only on a worker that the higher tier's waiting item is not waiting for, and never
+once that item is overdue. A worker with nothing it may take claims nothing and tries again when
+the first waiting item becomes overdue.
 """
 
 import json
@@ -85,12 +88,11 @@ def warm_order(
             else:
                 elsewhere.append(c)
         deferred += elsewhere
-        if not (overdue or here or nowhere):
-            if elsewhere:  # the tier's work waits for warmer workers: no lower tier goes first
-                due = min((c.passed_at or now) + wait for c in elsewhere)
-                return WarmOrder(ordered, deferred, max((due - now).total_seconds(), 0.0) if not ordered else None)
-            continue
+        overdue.sort(key=lambda c: not c.head_models <= warm)  # stable: fairness order within each half
         ordered += overdue + here + nowhere
+    if not ordered and deferred:  # all of it waits for warmer workers: try again when the first is due
+        due = min((c.passed_at or now) + wait for c in deferred)
+        return WarmOrder([], deferred, max((due - now).total_seconds(), 0.0))
     return WarmOrder(ordered, deferred, None)
 
 

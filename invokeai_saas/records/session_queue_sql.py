@@ -359,6 +359,8 @@ class SqlSessionQueue(SessionQueueBase):
                     with as_tenant(claim.tenant_id):
                         queue_item = self.get_queue_item(claim.item_id)
                         statuses = self._statuses_of(queue_item)
+            if isinstance(claim, Claim | Deferred):
+                self.dispatcher.pass_over(claim.passed)
             if claim is RACED:  # there is work, others just got to it first: no idle wait for the poll
                 self.signals.publish(None, Signal(WAKE))
             elif isinstance(claim, Deferred):  # the work waits for warmer workers, at most until then

@@ -67,6 +67,7 @@ from invokeai_saas.dispatch.claims import Dispatcher, held_claim
 from invokeai_saas.dispatch.signals import signals_for
 from invokeai_saas.session_processors import NoSessionProcessor, TenantAwareSessionProcessor
 from invokeai_saas.settings import Settings
+from invokeai_saas.storage.delete_journal import DeleteJournal
 from invokeai_saas.storage.image_files_s3 import S3ImageFileStorage
 from invokeai_saas.storage.media_files_s3 import (
     S3StylePresetImageFileStorage,
@@ -109,7 +110,7 @@ class MediaStores:
     store: ObjectStore | None  # the bucket, when media live in S3
 
 
-def media_stores(settings: Settings, config: InvokeAIAppConfig, scratch: Path) -> MediaStores:
+def media_stores(settings: Settings, config: InvokeAIAppConfig, scratch: Path, db: Database) -> MediaStores:
     """Disk (the embedded default) or S3 (`PINGVAS_STORAGE_URL`, with a pod-local read-through cache)."""
     output_folder = config.outputs_path
     assert output_folder is not None
@@ -123,9 +124,10 @@ def media_stores(settings: Settings, config: InvokeAIAppConfig, scratch: Path) -
         )
     store = ObjectStore.from_url(settings.storage_url)
     cache = scratch / "media-cache"
+    journal = DeleteJournal(db)
     return MediaStores(
-        S3ImageFileStorage(store, cache / "images"),
-        S3VideoFileStorage(store, cache / "videos"),
+        S3ImageFileStorage(store, cache / "images", journal),
+        S3VideoFileStorage(store, cache / "videos", journal),
         S3StylePresetImageFileStorage(store, cache / "style_preset_images"),
         S3WorkflowThumbnailFileStorage(store, cache / "workflow_thumbnails"),
         store,
@@ -167,7 +169,7 @@ def build_services(
     assert output_folder is not None
     # Never on a shared folder: a serializer deletes every leftover tmp* folder under it when built.
     scratch = settings.scratch_dir or output_folder
-    files = media_stores(settings, config, scratch)
+    files = media_stores(settings, config, scratch, db)
     image_files = files.images
     set_jwt_secret(SqlAppSettingsService(db).get_jwt_secret())
 
@@ -191,6 +193,7 @@ def build_services(
         record_store=model_records,
     )
     image_records = SqlImageRecordStorage(db)
+    signals = signals_for(db)  # one LISTEN connection per pod, for the queue and the invocation cache
     session_processor = (
         TenantAwareSessionProcessor(
             session_runner=DefaultSessionRunner(),
@@ -208,7 +211,7 @@ def build_services(
             max_attempts=settings.max_attempts,
             warm_wait_seconds=settings.warm_wait_seconds,
         ),
-        signals=signals_for(db),
+        signals=signals,
         single_process=db.is_sqlite and run_processor,
     )
     return InvocationServices(
@@ -223,7 +226,7 @@ def build_services(
         image_moves=SqlImageMoveService(db, image_files, config, logger, recover_on_start=role != "worker"),
         image_records=image_records,
         images=SqlImageService(db, image_records),
-        invocation_cache=TenantInvocationCache(max_cache_size=config.node_cache_size),
+        invocation_cache=TenantInvocationCache(config.node_cache_size, signals, listen=run_processor),
         logger=logger,
         model_images=ModelImageFileStorageDisk(config.models_path / "model_images"),
         model_manager=model_manager,

@@ -24,20 +24,29 @@ WAKE = "wake"
 CANCEL = "cancel"
 PAUSE = "pause"
 RESUME = "resume"
+CACHE_DROP = "cache_drop"  # invocation-cache entries that name a deleted image, video, tensor or conditioning
+CACHE_CLEAR = "cache_clear"
+CACHE_ENABLE = "cache_enable"
+CACHE_DISABLE = "cache_disable"
 
 
 @dataclass(frozen=True)
 class Signal:
     kind: str
     item_id: int | None = None
+    name: str | None = None  # CACHE_DROP: what was deleted
 
     def encode(self) -> str:
+        if self.name is not None:
+            return f"{self.kind}:{self.name}"
         return self.kind if self.item_id is None else f"{self.kind}:{self.item_id}"
 
     @classmethod
     def decode(cls, payload: str) -> "Signal":
-        kind, _, item = payload.partition(":")
-        return cls(kind, int(item) if item.isdigit() else None)
+        kind, _, rest = payload.partition(":")
+        if kind == CACHE_DROP:
+            return cls(kind, name=rest)
+        return cls(kind, int(rest) if rest.isdigit() else None)
 
 
 Subscriber = Callable[[Signal], None]

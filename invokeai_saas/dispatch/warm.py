@@ -89,6 +89,7 @@ def warm_order(
                 elsewhere.append(c)
         deferred += elsewhere
         overdue.sort(key=lambda c: not c.head_models <= warm)  # stable: fairness order within each half
+        here.sort(key=lambda c: c.passed_at is None)  # those already kept waiting first, each half in fairness order
         ordered += overdue + here + nowhere
     if not ordered and deferred:  # all of it waits for warmer workers: try again when the first is due
         due = min((c.passed_at or now) + wait for c in deferred)

@@ -6,9 +6,9 @@ small LRU. Callers that need a real file (`get_path`, `image_root`, bulk downloa
 copy under `cache_dir`, downloaded on demand, so any pod can serve an image another pod saved.
 
 It must never lose an image on a crash. S3 has no transactions, so `begin_delete()` and `stage_delete()` only
-record what to delete and touch no object; `commit_delete()` is the only thing that deletes. A process that
-dies between the two leaves every object in place (at worst an object nobody references), never a record
-whose file is gone.
+record what to delete (in the database's delete journal) and touch no object; `commit_delete()` is the only
+thing that deletes. A process that dies between the two leaves every object in place, never a record whose
+file is gone; a pod's start-up then finishes the dead delete (`DeleteJournal.recover`).
 """
 
 import io
@@ -34,6 +34,7 @@ from invokeai.app.services.invoker import Invoker
 from invokeai.app.util.thumbnails import get_thumbnail_name, make_thumbnail
 from invokeai.backend.util.logging import InvokeAILogger
 
+from invokeai_saas.storage.delete_journal import IMAGE, DeleteJournal, JournalEntry
 from invokeai_saas.storage.s3 import ObjectStore, ReadThroughCache, object_key
 
 IMAGES = "images"
@@ -48,6 +49,7 @@ class _StagedDelete:
 
     image_name: str
     image_subfolder: str
+    journal: JournalEntry = JournalEntry(())
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,7 @@ class _PendingDelete:
     """Images to delete, recorded by `begin_delete()` before the records go; nothing is deleted yet."""
 
     images: tuple[tuple[str, str], ...]
+    journal: JournalEntry = JournalEntry(())
 
 
 class _ImageLRU:
@@ -87,17 +90,25 @@ class _ImageLRU:
 class S3ImageFileStorage(ImageFileStorageBase):
     """Images and thumbnails in one bucket prefix, with a local read-through cache in `cache_dir`."""
 
-    def __init__(self, store: ObjectStore, cache_dir: Path) -> None:
+    def __init__(self, store: ObjectStore, cache_dir: Path, journal: DeleteJournal | None = None) -> None:
         self._store = store
         self._cache = ReadThroughCache(store, cache_dir)
         self._decoded = _ImageLRU(_LRU_SIZE)
         self._invoker: Optional[Invoker] = None
+        self._journal = journal  # None: no database to journal to (objects of a dead delete may stay)
         for folder in (IMAGES, THUMBNAILS):
             self._cache.path(folder).mkdir(parents=True, exist_ok=True)
 
     def start(self, invoker: Invoker) -> None:
-        # Nothing to recover: no delete journal exists, because nothing is deleted before commit.
         self._invoker = invoker
+        if self._journal is not None:
+            try:
+                finished = self._journal.recover(self._store)
+            except Exception as e:  # the rows stay: the next pod to start tries again
+                InvokeAILogger.get_logger().warning(f"Could not finish earlier media deletes: {e}")
+            else:
+                if finished:
+                    InvokeAILogger.get_logger().info(f"Finished earlier media deletes: {finished} objects removed")
 
     @property
     def store(self) -> ObjectStore:
@@ -221,14 +232,20 @@ class S3ImageFileStorage(ImageFileStorageBase):
 
     def stage_delete(self, image_name: str, image_subfolder: str = "") -> _StagedDelete:
         """Records one image to delete. Unlike stock, its files stay in service until `commit_delete()`."""
-        self._keys(image_name, image_subfolder)  # a bad name raises ValueError here, as stock does
-        return _StagedDelete(image_name, image_subfolder)
+        keys = self._keys(image_name, image_subfolder)  # a bad name raises ValueError here, as stock does
+        return _StagedDelete(image_name, image_subfolder, self._record([(image_name, k) for k in keys]))
 
     def begin_delete(self, images: Sequence[tuple[str, str]]) -> _PendingDelete:
         # Every name must turn into keys now, while the caller can still abort — not after the records are gone.
-        for image_name, image_subfolder in images:
-            self._keys(image_name, image_subfolder)
-        return _PendingDelete(tuple((name, subfolder) for name, subfolder in images))
+        objects = [(name, key) for name, subfolder in images for key in self._keys(name, subfolder)]
+        return _PendingDelete(tuple((name, subfolder) for name, subfolder in images), self._record(objects))
+
+    def _record(self, objects: list[tuple[str, str]]) -> JournalEntry:
+        return self._journal.record(IMAGE, objects) if self._journal is not None else JournalEntry(())
+
+    def _erase(self, entry: JournalEntry) -> None:
+        if self._journal is not None:
+            self._journal.erase(entry)
 
     def commit_delete(self, token: object, image_names: Optional[Collection[str]] = None) -> None:
         if isinstance(token, _StagedDelete):
@@ -239,6 +256,7 @@ class S3ImageFileStorage(ImageFileStorageBase):
         else:
             raise ImageFileDeleteException("Invalid delete token")
         self._purge(images)
+        self._erase(token.journal)  # the images not selected kept their records: their delete is abandoned
 
     def _purge(self, images: list[tuple[str, str]]) -> None:
         keys = [key for name, subfolder in images for key in self._keys(name, subfolder)]
@@ -257,11 +275,13 @@ class S3ImageFileStorage(ImageFileStorageBase):
         """Forgets a pending delete: nothing was deleted, so there is nothing to undo."""
         if not isinstance(token, _PendingDelete):
             raise ImageFileDeleteException("Invalid pending-delete token")
+        self._erase(token.journal)
 
     def rollback_delete(self, token: object) -> None:
         """Forgets a staged delete: its objects never left the bucket."""
         if not isinstance(token, _StagedDelete):
             raise ImageFileDeleteException("Invalid staged-delete token")
+        self._erase(token.journal)
 
     def move(self, image_name: str, old_subfolder: str, new_subfolder: str) -> None:
         """Moves an image and its thumbnail to another subfolder: copy both, then delete the old ones.

@@ -48,6 +48,7 @@ from invokeai.app.util.thumbnails import make_thumbnail
 from invokeai.app.util.video_thumbnails import extract_video_frame, get_video_thumbnail_name
 from invokeai.backend.util.logging import InvokeAILogger
 
+from invokeai_saas.storage.delete_journal import VIDEO, DeleteJournal, JournalEntry
 from invokeai_saas.storage.s3 import ObjectNotFound, ObjectStore, ReadThroughCache, object_key
 
 VIDEOS = "videos"
@@ -77,17 +78,19 @@ def _validate_path(cache: ReadThroughCache, path: Union[str, Path], folder: str)
 @dataclass(frozen=True)
 class _StagedVideoDelete:
     keys: tuple[str, ...]
+    journal: JournalEntry = JournalEntry(())
 
 
 class S3VideoFileStorage(VideoFileStorageBase):
     """Videos, their first-frame WEBP thumbnails and JSON sidecars, with a local read-through cache."""
 
-    def __init__(self, store: ObjectStore, cache_dir: Path) -> None:
+    def __init__(self, store: ObjectStore, cache_dir: Path, journal: DeleteJournal | None = None) -> None:
         self._store = store
         self._cache = ReadThroughCache(store, cache_dir)
+        self._journal = journal  # None: no database to journal to (objects of a dead delete may stay)
 
     def start(self, invoker: Invoker) -> None:
-        # Nothing to recover: nothing is deleted before commit, so no journal exists.
+        # Images' start-up finishes dead deletes of both kinds (one journal): see S3ImageFileStorage.start.
         self._invoker = invoker
 
     @staticmethod
@@ -166,7 +169,9 @@ class S3VideoFileStorage(VideoFileStorageBase):
 
     def stage_delete(self, video_name: str, video_subfolder: str = "") -> _StagedVideoDelete:
         """Records the video's objects to delete; unlike stock they stay in service until `commit_delete()`."""
-        return _StagedVideoDelete(self._keys(video_name, video_subfolder))
+        keys = self._keys(video_name, video_subfolder)
+        entry = self._journal.record(VIDEO, [(video_name, k) for k in keys]) if self._journal else JournalEntry(())
+        return _StagedVideoDelete(keys, entry)
 
     def commit_delete(self, token: object) -> None:
         if not isinstance(token, _StagedVideoDelete):
@@ -177,11 +182,15 @@ class S3VideoFileStorage(VideoFileStorageBase):
                 self._cache.drop(key)
         except Exception as e:
             raise VideoFileDeleteException from e
+        if self._journal:
+            self._journal.erase(token.journal)
 
     def rollback_delete(self, token: object) -> None:
         """Forgets a staged delete: its objects never left the bucket."""
         if not isinstance(token, _StagedVideoDelete):
             raise VideoFileDeleteException("Invalid staged-delete token")
+        if self._journal:
+            self._journal.erase(token.journal)
 
     def get_workflow(self, video_name: str, video_subfolder: str = "") -> Optional[str]:
         workflow = self._read_sidecar(video_name, video_subfolder).get("invokeai_workflow")

@@ -2,7 +2,7 @@
 
 import sqlalchemy as sa
 
-from invokeai_saas.db.tables.base import tenant_table
+from invokeai_saas.db.tables.base import metadata, tenant_table
 
 
 def _timestamps() -> list[sa.Column]:
@@ -103,4 +103,17 @@ board_videos = tenant_table(
     sa.Column("board_id", sa.String(36), sa.ForeignKey("boards.board_id", ondelete="CASCADE"), nullable=False),
     *_timestamps(),
     sa.Index("ix_board_videos_board_created", "board_id", "created_at"),
+)
+
+# The S3 media stores' delete journal (`storage/delete_journal.py`): objects to delete once their
+# record is gone. A platform table: only system scope reads or writes it.
+file_deletes = sa.Table(
+    "file_deletes",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("kind", sa.String(16), nullable=False),  # "image" or "video": which records own it
+    sa.Column("owner_name", sa.String(255), nullable=False),
+    sa.Column("object_key", sa.Text, nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Index("ix_file_deletes_created", "created_at"),
 )

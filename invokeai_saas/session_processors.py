@@ -107,6 +107,16 @@ class TenantAwareSessionProcessor(DefaultSessionProcessor):
             queue.dispatcher.forget(self.worker_ids)
         queue.signals.stop()
 
+    def _is_queue_item_terminal(self, item_id: int) -> bool:
+        # Stock reads the whole item (its session JSON included) to learn its status. The thread is
+        # bound to the item's tenant by now, so no scope switch; system scope only if it is not found.
+        queue = self._queue()
+        status = queue.status_of(item_id)
+        if status is None:
+            with system_scope():
+                status = queue.status_of(item_id)
+        return status in (None, "canceled", "failed", "completed")
+
     # region shared control
 
     def pause(self) -> SessionProcessorStatus:

@@ -671,9 +671,16 @@ class SqlSessionQueue(SessionQueueBase):
             raise LeaseLost(f"Queue item {item_id} is no longer held by this worker") if claim else _not_found(item_id)
 
     def set_queue_item_session(self, item_id: int, session: GraphExecutionState) -> SessionQueueItem:
-        with self._item_owner_scope(item_id):
+        with self._item_owner_scope(item_id), self._db.begin():  # one transaction: a worker does this per item
             self.save_queue_item_session(item_id, session)
             return self.get_queue_item(item_id)
+
+    def status_of(self, item_id: int) -> str | None:
+        """An item's status in the caller's scope (a worker's: the item's tenant), None when it is gone."""
+        with self._db.begin() as conn:
+            return conn.execute(
+                sa.select(sq.c.status).where(sq.c.item_id == item_id, tenant_clause(sq))
+            ).scalar_one_or_none()
 
     # endregion
 

@@ -51,7 +51,6 @@ WORKER_LOST = "WorkerLost"
 
 CLAIM_ROUNDS = 5
 
-
 PassedTurn = tuple[str, datetime]  # (turn key, its last claim as seen): a turn left to a warmer worker
 
 
@@ -68,6 +67,8 @@ class Deferred:
 
     seconds: float
     passed: tuple[PassedTurn, ...] = ()  # for `Dispatcher.pass_over`
+
+
 POD_ID = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 _worker_id: ContextVar[str] = ContextVar("pingvas_worker_id", default=f"{POD_ID}#0")
 _held: ContextVar["Claim | None"] = ContextVar("pingvas_held_claim", default=None)

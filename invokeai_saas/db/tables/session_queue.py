@@ -56,6 +56,15 @@ sa.Index("ix_session_queue_status_tenant", session_queue.c.status, session_queue
 sa.Index("ix_session_queue_status_lease", session_queue.c.status, session_queue.c.lease_expires_at)
 sa.Index("ix_session_queue_worker", session_queue.c.worker_id)
 
+# A tenant's next item in its own order (a claim takes it; warm dispatch reads its models): one probe.
+sa.Index(
+    "ix_session_queue_tenant_head",
+    session_queue.c.status,
+    session_queue.c.tenant_id,
+    session_queue.c.priority.desc(),
+    session_queue.c.item_id,
+)
+
 # Dequeue scans pending items across every tenant in priority, then insertion, order.
 sa.Index(
     "ix_session_queue_dequeue",

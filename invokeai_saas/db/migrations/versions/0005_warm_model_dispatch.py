@@ -21,6 +21,9 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     with op.batch_alter_table('session_queue', schema=None) as batch_op:
         batch_op.add_column(sa.Column('model_keys', sa.Text(), nullable=True))
+        batch_op.create_index(
+            'ix_session_queue_tenant_head', ['status', 'tenant_id', sa.literal_column('priority DESC'), 'item_id'], unique=False
+        )
     with op.batch_alter_table('queue_turns', schema=None) as batch_op:
         batch_op.add_column(sa.Column('passed_at', sa.DateTime(), nullable=True))
 
@@ -29,4 +32,5 @@ def downgrade() -> None:
     with op.batch_alter_table('queue_turns', schema=None) as batch_op:
         batch_op.drop_column('passed_at')
     with op.batch_alter_table('session_queue', schema=None) as batch_op:
+        batch_op.drop_index('ix_session_queue_tenant_head')
         batch_op.drop_column('model_keys')

@@ -194,15 +194,6 @@ def build_services(
     )
     image_records = SqlImageRecordStorage(db)
     signals = signals_for(db)  # one LISTEN connection per pod, for the queue and the invocation cache
-    session_processor = (
-        TenantAwareSessionProcessor(
-            session_runner=DefaultSessionRunner(),
-            polling_interval=settings.queue_poll_seconds,
-            heartbeat_seconds=settings.lease_seconds / 3,
-        )
-        if run_processor
-        else NoSessionProcessor()
-    )
     session_queue = TenantBoundSessionQueue(
         db,
         dispatcher=Dispatcher(
@@ -213,6 +204,15 @@ def build_services(
         ),
         signals=signals,
         single_process=db.is_sqlite and run_processor,
+    )
+    session_processor = (
+        TenantAwareSessionProcessor(
+            session_runner=DefaultSessionRunner(on_after_run_node_callbacks=[session_queue.record_warm_models]),
+            polling_interval=settings.queue_poll_seconds,
+            heartbeat_seconds=settings.lease_seconds / 3,
+        )
+        if run_processor
+        else NoSessionProcessor()
     )
     return InvocationServices(
         board_image_records=SqlBoardImageRecordStorage(db),

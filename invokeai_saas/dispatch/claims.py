@@ -43,6 +43,7 @@ from invokeai_saas.db.tables.session_queue import session_queue as sq
 from invokeai_saas.db.tables.tenancy import tenants
 from invokeai_saas.dispatch.warm import parse_keys, warm_order
 from invokeai_saas.metrics import DISPATCH_SECONDS, LEASE_EXPIRIES
+from tenant_middleware.context import system_scope
 
 PLATFORM_TIER = max(p.priority for p in PLANS.values()) + 1
 PLATFORM_TURN_KEY = ""
@@ -280,6 +281,13 @@ class Dispatcher:
             )
         ).scalars()
         return [parse_keys(models) for models in rows]
+
+    def record_models(self, worker_id: str, models: frozenset[str]) -> None:
+        """What a worker holds now (after a node loaded its models, evicting others), if it changed."""
+        if self._recorded_models.get(worker_id) == models:
+            return
+        with system_scope(), self._db.begin() as conn:
+            self._record_models(conn, worker_id, models)
 
     def _record_models(self, conn: Connection, worker_id: str, models: frozenset[str]) -> None:
         """What this worker holds once its claimed item's models are loaded, for other workers' claims."""

@@ -18,6 +18,7 @@ Scopes:
 
 import asyncio
 import json
+import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, Coroutine, Optional
@@ -372,6 +373,17 @@ class SqlSessionQueue(SessionQueueBase):
             with as_tenant(claim.tenant_id):
                 self._invoker.services.events.emit_queue_item_status_changed(queue_item, *statuses)
         return queue_item
+
+    def record_warm_models(self, **_: Any) -> None:
+        """A session runner's after-node callback: once a node has loaded its models (and the cache
+        evicted others), other workers' claims see what this worker really holds. A hint for
+        dispatch only: failing to record it must not fail the item."""
+        try:
+            warm = self._warm_models()
+            if warm is not None:
+                self.dispatcher.record_models(current_worker_id(), warm)
+        except Exception:
+            logging.getLogger("pingvas.dispatch").warning("could not record this worker's models", exc_info=True)
 
     def _warm_models(self) -> frozenset[str] | None:
         """The models this worker thread's device cache holds (warm-model dispatch), or None when off."""

@@ -229,3 +229,42 @@ def test_wake_later_keeps_the_earliest_wake() -> None:
     signals.wake_later(3.0)
     time.sleep(1.0)
     assert len(woken) == 1 and 0.15 <= woken[0] - start < 1.0
+
+
+def test_after_a_node_the_worker_records_what_its_cache_really_holds(queue: SqlSessionQueue, database: Database) -> None:
+    """The after-node callback: what a claim recorded (cache + the item's models) is replaced by the cache
+    as it is once the node loaded its models, evictions included."""
+    from types import SimpleNamespace
+
+    from invokeai_saas.dispatch.claims import as_worker
+    from tests.records.test_session_queue import in_processor_thread
+
+    cache = ModelCache(
+        execution_device_working_mem_gb=0.1,
+        enable_partial_loading=False,
+        keep_ram_copy_of_weights=True,
+        max_ram_cache_size_gb=0.01,
+        execution_device="cpu",
+        logger=logging.getLogger("test"),
+    )
+    cache.put("m1", torch.nn.Linear(4, 4))
+    queue._invoker.services.model_manager = SimpleNamespace(load=SimpleNamespace(ram_cache=cache))  # type: ignore[assignment]
+    tenant = make_tenant(database, plan="studio")
+    [item] = enqueue_model(queue, tenant, "m2")
+    assert claimed_id(claim(queue, "w1", "m1")) == item
+
+    def recorded() -> list[str]:
+        with system_scope(), database.begin() as conn:
+            stored = conn.execute(sa.select(queue_workers.c.models).where(queue_workers.c.worker_id == "w1")).scalar_one()
+        return json.loads(stored)
+
+    assert recorded() == ["m1", "m2"]  # at the claim: the cache plus what the item will load
+    cache._cached_models.pop("m1")  # the node's load evicted m1 ...
+    cache.put("m2:unet", torch.nn.Linear(4, 4))  # ... and brought m2
+
+    def after_node() -> None:
+        with as_worker("w1"):
+            queue.record_warm_models()
+
+    in_processor_thread(after_node)
+    assert recorded() == ["m2"]

@@ -28,15 +28,22 @@ MODEL_FIELDS = {"key", "hash", "name", "base", "type"}  # a serialized ModelIden
 
 
 class Candidate(Protocol):
-    tier: int
-    head_models: frozenset[str]
-    passed_at: datetime | None
+    """What warm ordering reads of a claim candidate (`claims._Candidate`)."""
+
+    @property
+    def tier(self) -> int: ...
+
+    @property
+    def head_models(self) -> frozenset[str]: ...
+
+    @property
+    def passed_at(self) -> datetime | None: ...
 
 
 @dataclass(frozen=True)
 class WarmOrder:
-    candidates: list[Any]  # the order to try, possibly fewer than given
-    deferred: list[Any]  # left for a warmer worker (their turns get `passed_at`)
+    candidates: list[Candidate]  # the order to try, possibly fewer than given
+    deferred: list[Candidate]  # left for a warmer worker (their turns get `passed_at`)
     retry_in: float | None  # nothing to try: when the first deferred tenant becomes overdue
 
 
@@ -70,14 +77,17 @@ def cached_model_keys(model_cache: Any) -> frozenset[str]:
 
 
 def warm_order(
-    candidates: list[Any], warm: frozenset[str], others: list[frozenset[str]], now: datetime, wait: timedelta
+    candidates: list[Candidate], warm: frozenset[str], others: list[frozenset[str]], now: datetime, wait: timedelta
 ) -> WarmOrder:
     """Reorders `candidates` (already in dispatch order: tier, then fairness) for a worker holding `warm`;
     `others` are the other live workers' warm sets."""
-    ordered: list[Any] = []
-    deferred: list[Any] = []
+    ordered: list[Candidate] = []
+    deferred: list[Candidate] = []
     for tier in _tiers(candidates):
-        overdue, here, nowhere, elsewhere = [], [], [], []
+        overdue: list[Candidate] = []
+        here: list[Candidate] = []
+        nowhere: list[Candidate] = []
+        elsewhere: list[Candidate] = []
         for c in tier:
             if c.passed_at is not None and now - c.passed_at >= wait:
                 overdue.append(c)
@@ -97,8 +107,8 @@ def warm_order(
     return WarmOrder(ordered, deferred, None)
 
 
-def _tiers(candidates: list[Any]) -> Iterable[list[Any]]:
-    tier: list[Any] = []
+def _tiers(candidates: list[Candidate]) -> Iterable[list[Candidate]]:
+    tier: list[Candidate] = []
     for c in candidates:
         if tier and c.tier != tier[0].tier:
             yield tier

@@ -41,6 +41,18 @@ def model_graph(key: str, lora: str | None = None) -> Graph:
     return g
 
 
+def cpu_model_cache() -> ModelCache:
+    """A real InvokeAI model cache on the CPU, small enough for tiny stand-in models."""
+    return ModelCache(
+        execution_device_working_mem_gb=0.1,
+        enable_partial_loading=False,
+        keep_ram_copy_of_weights=True,
+        max_ram_cache_size_gb=0.01,
+        execution_device="cpu",
+        logger=logging.getLogger("test"),
+    )
+
+
 def enqueue_model(queue: SqlSessionQueue, tenant: str, key: str, runs: int = 1) -> list[int]:
     with as_tenant(tenant):
         return sorted(enqueue(queue, Batch(graph=model_graph(key), runs=runs)).item_ids)
@@ -94,14 +106,7 @@ def test_model_keys_read_a_sessions_nested_model_fields() -> None:
 
 
 def test_the_warm_set_is_what_invokeais_model_cache_holds() -> None:
-    cache = ModelCache(
-        execution_device_working_mem_gb=0.1,
-        enable_partial_loading=False,
-        keep_ram_copy_of_weights=True,
-        max_ram_cache_size_gb=0.01,
-        execution_device="cpu",
-        logger=logging.getLogger("test"),
-    )
+    cache = cpu_model_cache()
     assert cached_model_keys(cache) == frozenset()
     cache.put("main-1:unet", torch.nn.Linear(4, 4))
     cache.put("main-1:vae", torch.nn.Linear(4, 4))
@@ -180,14 +185,7 @@ def test_a_worker_thread_claims_with_its_devices_model_cache(queue: SqlSessionQu
     from invokeai_saas.dispatch.signals import WAKE
     from tests.records.test_session_queue import in_processor_thread
 
-    cache = ModelCache(
-        execution_device_working_mem_gb=0.1,
-        enable_partial_loading=False,
-        keep_ram_copy_of_weights=True,
-        max_ram_cache_size_gb=0.01,
-        execution_device="cpu",
-        logger=logging.getLogger("test"),
-    )
+    cache = cpu_model_cache()
     cache.put("m1:unet", torch.nn.Linear(4, 4))
     queue._invoker.services.model_manager = SimpleNamespace(load=SimpleNamespace(ram_cache=cache))  # type: ignore[assignment]
     wakes: list[float] = []
@@ -239,14 +237,7 @@ def test_after_a_node_the_worker_records_what_its_cache_really_holds(queue: SqlS
     from invokeai_saas.dispatch.claims import as_worker
     from tests.records.test_session_queue import in_processor_thread
 
-    cache = ModelCache(
-        execution_device_working_mem_gb=0.1,
-        enable_partial_loading=False,
-        keep_ram_copy_of_weights=True,
-        max_ram_cache_size_gb=0.01,
-        execution_device="cpu",
-        logger=logging.getLogger("test"),
-    )
+    cache = cpu_model_cache()
     cache.put("m1", torch.nn.Linear(4, 4))
     queue._invoker.services.model_manager = SimpleNamespace(load=SimpleNamespace(ram_cache=cache))  # type: ignore[assignment]
     tenant = make_tenant(database, plan="studio")

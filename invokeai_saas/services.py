@@ -47,6 +47,7 @@ from invokeai_saas.event_bridge import PROCESSOR_CONTROL, EventBridge
 from invokeai_saas.events import TenantEventService
 from invokeai_saas.images import SqlImageService
 from invokeai_saas.invocation_cache import TenantInvocationCache
+from invokeai_saas.model_install import SHARED_INSTALL_QUIET_SECONDS, SharedFolderModelInstall
 from invokeai_saas.records.app_settings_sql import SqlAppSettingsService
 from invokeai_saas.records.board_image_records_sql import SqlBoardImageRecordStorage
 from invokeai_saas.records.board_records_sql import SqlBoardRecordStorage
@@ -184,6 +185,15 @@ def build_services(
     model_manager = ModelManagerService.build_model_manager(
         app_config=config, model_record_service=model_records, download_queue=download_queue, events=events
     )
+    installer = SharedFolderModelInstall(
+        app_config=config,
+        record_store=model_records,
+        download_queue=download_queue,
+        event_bus=events,
+        db=db,
+        quiet_seconds=SHARED_INSTALL_QUIET_SECONDS if db.is_postgres else 0.0,  # SQLite: one process, all left over
+    )
+    model_manager = ModelManagerService(store=model_records, install=installer, load=model_manager.load)
     external_generation = ExternalGenerationService(
         providers={
             p.provider_id: p(app_config=config, logger=logger)

@@ -392,16 +392,20 @@ def started_queue(db: Any, logger: Any, queue: Any = None) -> Any:
     return queue
 
 
-def make_tenant(db: Any, name: str, plan: str) -> str:
+def make_tenant(db: Any, name: str, plan: str, credits: int = 1_000_000) -> str:
     """An active workspace row on `plan`, written directly (no HTTP)."""
     import sqlalchemy as sa
 
+    from billing.credits import EntryKind
     from invokeai_saas.db.database import utcnow
     from invokeai_saas.db.tables.tenancy import tenants
+    from invokeai_saas.ledger import CreditLedger
     from tenant_middleware.context import system_scope
 
     tenant_id = str(uuid.uuid4())
     with system_scope(), db.begin() as conn:
         now = utcnow()
         conn.execute(sa.insert(tenants).values(tenant_id=tenant_id, name=name, plan=plan, status="active", created_at=now, updated_at=now))
+        if credits:  # enough to run whatever a test queues, unless it is about credits
+            CreditLedger(db).post(conn, tenant_id, EntryKind.GRANT, credits, f"test-grant:{tenant_id}", reason="test credits")
     return tenant_id

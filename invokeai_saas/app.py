@@ -27,6 +27,7 @@ from invokeai_saas.db import Database
 from invokeai_saas.db.migrate import upgrade_if_empty
 from invokeai_saas.audit import AuditLog
 from invokeai_saas.invitations import InvitationService
+from invokeai_saas.ledger import ledger_for
 from invokeai_saas.logs import RequestIdMiddleware, configure_logging
 from invokeai_saas.metrics import watch_queue
 from invokeai_saas.rate_limits import AbuseLimits, RateLimitMiddleware
@@ -94,7 +95,8 @@ def create_app(settings: Settings, run_processor: bool = True) -> tuple[FastAPI,
     upgrade_if_empty(db)
     watch_queue(db)
     accounts = AccountCache()
-    tenancy = TenancyService(db, default_plan=settings.default_plan, cache=accounts)
+    ledger = ledger_for(settings, db)
+    tenancy = TenancyService(db, default_plan=settings.default_plan, cache=accounts, ledger=ledger)
     invitations = InvitationService(db, ttl=timedelta(hours=settings.invitation_ttl_hours))
 
     from invokeai.app.api.dependencies import ApiDependencies
@@ -110,6 +112,7 @@ def create_app(settings: Settings, run_processor: bool = True) -> tuple[FastAPI,
     from patches.sockets_tenant_rooms import NO_SHARED_ROOMS, set_tenant_lookup
 
     from invokeai_saas import workspace_admin
+    from invokeai_saas.api.billing import billing_router
     from invokeai_saas.api.health import health_router
     from invokeai_saas.api.media import media_router
     from invokeai_saas.api.router import auth_overrides_router, build_router
@@ -124,6 +127,7 @@ def create_app(settings: Settings, run_processor: bool = True) -> tuple[FastAPI,
         overrides=[auth_overrides_router(), media_router(settings.media_base_url, settings.media_url_ttl_seconds)],
         additions=[
             build_router(tenancy, invitations, AuditLog(db)),
+            billing_router(ledger),
             branding_router(),
             health_router(role, readiness_checks(settings, db)),
         ],

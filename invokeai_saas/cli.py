@@ -136,5 +136,34 @@ def tenant_status(
     typer.echo(f"{summary.name} ({summary.id}) is now {summary.status}.")
 
 
+@app.command("recount-storage")
+def recount_storage(data_dir: DataDir = None) -> None:
+    """Repairs each workspace's stored-bytes counter: measures media left without a size (a pod died
+    between writing the files and recording them) and sets every counter to the sum of its media."""
+    from invokeai.app.services.config.config_default import get_config
+
+    from invokeai_saas.app import configure_invokeai, open_database
+    from invokeai_saas.images import files_size
+    from invokeai_saas.services import media_stores
+    from invokeai_saas.storage_usage import recount
+
+    settings = _settings(data_dir)
+    configure_invokeai(settings)
+    config = get_config()
+    db = open_database(settings)
+    stores = media_stores(settings, config, settings.scratch_dir or config.outputs_path, db)
+
+    def image_size(name: str, folder: str) -> int:
+        return files_size(lambda thumb: stores.images.get_path(name, thumb, image_subfolder=folder))
+
+    def video_size(name: str, folder: str) -> int:
+        return files_size(lambda thumb: stores.videos.get_path(name, thumb, video_subfolder=folder))
+
+    drifted = recount(db, image_size, video_size)
+    for tenant_id, (before, after) in drifted.items():
+        typer.echo(f"{tenant_id}: {before} -> {after} bytes")
+    typer.echo(f"Recounted storage: {len(drifted)} workspace(s) corrected.")
+
+
 if __name__ == "__main__":
     app()

@@ -1,20 +1,31 @@
-"""InvokeAI's image service, reading a gallery page in one transaction instead of one per image.
+"""InvokeAI's image and video services, with the workspace's stored bytes counted and its quota kept.
 
 Stock `get_many` looks up each image's board separately (51 queries for a 50-image page), which
 costs nothing on an in-process SQLite file but a round trip each on Postgres. Here the page, its
 boards and the count are two queries in one transaction.
+
+An upload (origin `external`) is refused once the workspace's storage is full; a generated image is
+always kept (generation is refused at enqueue instead, so no running item loses its output). Once
+its files are written, a new image's or video's size is recorded with its workspace's counter.
 """
 
-from typing import Optional
+import inspect
+from pathlib import Path
+from typing import Any, Callable, Optional
 
 from invokeai.app.services.image_records.image_records_common import ImageCategory, ResourceOrigin
 from invokeai.app.services.images.images_common import ImageDTO, image_record_to_dto
 from invokeai.app.services.images.images_default import ImageService
+from invokeai.app.services.videos.videos_common import VideoDTO
+from invokeai.app.services.videos.videos_default import VideoService
 from invokeai.app.services.shared.pagination import OffsetPaginatedResults
 from invokeai.app.services.shared.sqlite.sqlite_common import SQLiteDirection
 
 from invokeai_saas.db import Database
+from invokeai_saas.db.tables.media import images, videos
 from invokeai_saas.records.image_records_sql import SqlImageRecordStorage
+from invokeai_saas.storage_usage import check_quota, record_size
+from tenant_middleware.context import current_tenant_id
 
 
 class SqlImageService(ImageService):
@@ -26,6 +37,18 @@ class SqlImageService(ImageService):
     @property
     def _services(self):  # type: ignore[no-untyped-def]
         return self._ImageService__invoker.services  # type: ignore[attr-defined]
+
+    def create(self, *args: Any, **kwargs: Any) -> ImageDTO:
+        origin = _argument(ImageService.create, self, args, kwargs, "image_origin")
+        if origin == ResourceOrigin.EXTERNAL:
+            with self._db.begin() as conn:
+                check_quota(conn, current_tenant_id())
+        dto = super().create(*args, **kwargs)
+        files = self._services.image_files
+        size = files_size(lambda thumb: files.get_path(dto.image_name, thumb, image_subfolder=dto.image_subfolder))
+        with self._db.begin() as conn:
+            record_size(conn, images, "image_name", dto.image_name, size)
+        return dto
 
     def get_dto(self, image_name: str) -> ImageDTO:
         with self._db.begin():
@@ -60,3 +83,37 @@ class SqlImageService(ImageService):
             for r in page.items
         ]
         return OffsetPaginatedResults[ImageDTO](items=items, offset=page.offset, limit=page.limit, total=page.total)
+
+
+class SqlVideoService(VideoService):
+    """Stock's video service, with uploads refused over quota and each video's size counted."""
+
+    def __init__(self, db: Database) -> None:
+        super().__init__()
+        self._db = db
+
+    def create(self, *args: Any, **kwargs: Any) -> VideoDTO:
+        if _argument(VideoService.create, self, args, kwargs, "video_origin") == ResourceOrigin.EXTERNAL:
+            with self._db.begin() as conn:
+                check_quota(conn, current_tenant_id())
+        dto = super().create(*args, **kwargs)
+        files = self._VideoService__invoker.services.video_files  # type: ignore[attr-defined]
+        size = files_size(lambda thumb: files.get_path(dto.video_name, thumb, video_subfolder=dto.video_subfolder))
+        with self._db.begin() as conn:
+            record_size(conn, videos, "video_name", dto.video_name, size)
+        return dto
+
+
+def files_size(path_of: Callable[[bool], Path]) -> int:
+    """Bytes of a media file and its thumbnail (either may be missing)."""
+    total = 0
+    for thumbnail in (False, True):
+        try:
+            total += path_of(thumbnail).stat().st_size
+        except (FileNotFoundError, OSError):
+            pass
+    return total
+
+
+def _argument(function: Callable[..., Any], self: object, args: tuple[Any, ...], kwargs: dict[str, Any], name: str) -> Any:
+    return inspect.signature(function).bind(self, *args, **kwargs).arguments.get(name)

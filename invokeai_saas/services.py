@@ -36,7 +36,6 @@ from invokeai.app.services.session_queue.session_queue_common import SessionQueu
 from invokeai.app.services.style_preset_images.style_preset_images_disk import StylePresetImageFileStorageDisk
 from invokeai.app.services.urls.urls_default import LocalUrlService
 from invokeai.app.services.video_files.video_files_disk import DiskVideoFileStorage
-from invokeai.app.services.videos.videos_default import VideoService
 from invokeai.app.services.workflow_thumbnails.workflow_thumbnails_disk import WorkflowThumbnailFileStorageDisk
 from invokeai.backend.stable_diffusion.diffusion import conditioning_data as cd
 
@@ -45,8 +44,11 @@ from invokeai_saas.bulk_downloads import SqlBulkDownloadService
 from invokeai_saas.db import Database
 from invokeai_saas.event_bridge import PROCESSOR_CONTROL, EventBridge
 from invokeai_saas.events import TenantEventService
-from invokeai_saas.images import SqlImageService
+from invokeai_saas.images import SqlImageService, SqlVideoService
+from invokeai_saas import metering
+from invokeai_saas.gating import ModelLoadGate
 from invokeai_saas.invocation_cache import TenantInvocationCache
+from invokeai_saas.ledger import ledger_for
 from invokeai_saas.model_install import SHARED_INSTALL_QUIET_SECONDS, SharedFolderModelInstall
 from invokeai_saas.records.app_settings_sql import SqlAppSettingsService
 from invokeai_saas.records.board_image_records_sql import SqlBoardImageRecordStorage
@@ -194,6 +196,7 @@ def build_services(
         quiet_seconds=SHARED_INSTALL_QUIET_SECONDS if db.is_postgres else 0.0,  # SQLite: one process, all left over
     )
     model_manager = ModelManagerService(store=model_records, install=installer, load=model_manager.load)
+    ModelLoadGate(db).wrap(model_manager.load)
     external_generation = ExternalGenerationService(
         providers={
             p.provider_id: p(app_config=config, logger=logger)
@@ -214,10 +217,14 @@ def build_services(
         ),
         signals=signals,
         single_process=db.is_sqlite and run_processor,
+        ledger=ledger_for(settings, db),
     )
     session_processor = (
         TenantAwareSessionProcessor(
-            session_runner=DefaultSessionRunner(on_after_run_node_callbacks=[session_queue.record_warm_models]),
+            session_runner=DefaultSessionRunner(
+                on_before_run_session_callbacks=[metering.session_started],
+                on_after_run_node_callbacks=[session_queue.record_warm_models],
+            ),
             polling_interval=settings.queue_poll_seconds,
             heartbeat_seconds=settings.lease_seconds / 3,
         )
@@ -264,7 +271,7 @@ def build_services(
         workflow_thumbnails=files.workflow_thumbnails,
         client_state_persistence=SqlClientStatePersistence(db),
         users=SqlUserService(db, accounts),
-        videos=VideoService(),
+        videos=SqlVideoService(db),
         video_files=files.videos,
         video_records=SqlVideoRecordStorage(db),
         board_video_records=SqlBoardVideoRecordStorage(db),

@@ -64,6 +64,9 @@ class Settings(BaseSettings):
         default=5.0, gt=0, description="Fallback poll of an idle worker (signals wake it at once)."
     )
 
+    trial_credits: int = Field(default=300, ge=0, description="Credits a new workspace's trial starts with (0: no trial).")
+    trial_days: int = Field(default=14, gt=0, description="Days until a trial's unused credits lapse.")
+
     log_format: Literal["plain", "json"] = Field(
         default="plain", description="`json`: one JSON object per log line, with tenant, user, request and queue item ids."
     )

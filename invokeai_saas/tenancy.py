@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from invokeai.app.services.auth.token_service import TokenData, create_access_token
 from pydantic import BaseModel
 
+from billing.entitlements import entitlements, parse_overrides
 from billing.plans import PLANS
 from invokeai_saas import audit
 from invokeai_saas.account_cache import AccountCache
@@ -33,6 +34,7 @@ from invokeai_saas.accounts import (
 )
 from invokeai_saas.db import Database, utcnow
 from invokeai_saas.db.tables.tenancy import api_keys, tenants, users
+from invokeai_saas.ledger import CreditLedger
 from invokeai_saas.ttl_cache import TtlCache
 from tenant_middleware.context import Principal, TenantRole, system_scope
 from tenant_middleware.errors import ErrorCode, ServiceError
@@ -57,6 +59,13 @@ class TenantSummary(BaseModel):
     plan: str
     status: str
     member_count: int
+    features: list[str]
+    credits: int  # the balance: may be below zero by at most the items that were running when it crossed zero
+    storage_bytes: int  # images with their thumbnails, and videos
+    concurrent_queues: int | None  # None: unlimited
+    storage_limit_bytes: int | None  # None: unlimited (an enterprise contract without a quota)
+    trial_ends_at: datetime | None
+    subscription: None = None  # Lemon Squeezy subscriptions are not wired yet
 
 
 class Member(BaseModel):
@@ -82,8 +91,11 @@ class CreatedApiKey(ApiKeyInfo):
 
 
 class TenancyService:
-    def __init__(self, db: Database, default_plan: str = "starter", cache: AccountCache | None = None) -> None:
+    def __init__(
+        self, db: Database, default_plan: str = "starter", cache: AccountCache | None = None, ledger: CreditLedger | None = None
+    ) -> None:
         self._db = db
+        self._ledger = ledger  # a new workspace's trial credits; None: no trial
         self._default_plan = default_plan
         self._cache = cache or AccountCache()
         self._membership: TtlCache[tuple[str | None, bool]] = TtlCache(MEMBERSHIP_TTL_S)
@@ -105,6 +117,8 @@ class TenancyService:
                 )
             )
             insert_user(conn, user_id, email, password_hash, tenant_id, TenantRole.OWNER, now)
+            if self._ledger is not None:
+                self._ledger.start_trial(conn, tenant_id)
         return SignedIn(issue_token(user_id, email), user_id, tenant_id)
 
     def create_operator(self, email: str, password: str, display_name: str | None = None) -> str:
@@ -156,11 +170,26 @@ class TenancyService:
 
     def summary(self, tenant_id: str) -> TenantSummary:
         with system_scope(), self._db.begin() as conn:
+            if self._ledger is not None:
+                self._ledger.lapse_trial_if_over(conn, tenant_id)
             row = conn.execute(sa.select(tenants).where(tenants.c.tenant_id == tenant_id)).first()
             if row is None:
                 raise ServiceError(ErrorCode.NOT_FOUND, "Workspace not found")
             count = conn.execute(sa.select(sa.func.count()).where(users.c.tenant_id == tenant_id)).scalar_one()
-        return TenantSummary(id=row.tenant_id, name=row.name, plan=row.plan, status=row.status, member_count=count)
+        ent = entitlements(row.plan, parse_overrides(row.overrides))
+        return TenantSummary(
+            id=row.tenant_id,
+            name=row.name,
+            plan=row.plan,
+            status=row.status,
+            member_count=count,
+            features=sorted(f.value for f in ent.features),
+            credits=row.credits_period + row.credits_extra,
+            storage_bytes=row.storage_bytes,
+            concurrent_queues=ent.concurrent_queues,
+            storage_limit_bytes=ent.storage_limit_bytes,
+            trial_ends_at=row.trial_ends_at,
+        )
 
     def update_tenant(self, tenant_id: str, status: str | None = None, plan: str | None = None) -> TenantSummary:
         """Operator action: suspend/reactivate a tenant or change its plan."""

@@ -9,9 +9,11 @@ import psycopg
 import pytest
 import sqlalchemy as sa
 
+from billing.credits import EntryKind
 from invokeai_saas.db import Database, utcnow
 from invokeai_saas.db.migrate import upgrade
 from invokeai_saas.db.tables.tenancy import tenants
+from invokeai_saas.ledger import CreditLedger
 from tenant_middleware.context import as_tenant, system_scope
 
 PG_ADMIN_DSN = os.environ.get("PINGVAS_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -53,11 +55,13 @@ def database(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
     drop_pg_database(name)
 
 
-def make_tenant(db: Database, name: str = "Acme", plan: str = "starter") -> str:
+def make_tenant(db: Database, name: str = "Acme", plan: str = "starter", credits: int = 1_000_000) -> str:
     tenant_id = str(uuid.uuid4())
     with system_scope(), db.begin() as conn:
         now = utcnow()
         conn.execute(sa.insert(tenants).values(tenant_id=tenant_id, name=name, plan=plan, status="active", created_at=now, updated_at=now))
+        if credits:  # enough to run whatever a test queues, unless it is about credits
+            CreditLedger(db).post(conn, tenant_id, EntryKind.GRANT, credits, f"test-grant:{tenant_id}", reason="test credits")
     return tenant_id
 
 

@@ -22,4 +22,5 @@ def upsert(conn: Connection, table: sa.Table, values: dict[str, Any], key: Seque
 def insert_ignore(conn: Connection, table: sa.Table, values: dict[str, Any] | list[dict[str, Any]], key: Sequence[str]) -> int:
     """INSERT … ON CONFLICT (key) DO NOTHING; returns the number of rows inserted."""
     stmt = _insert(conn, table).values(values).on_conflict_do_nothing(index_elements=list(key))
-    return conn.execute(stmt).rowcount
+    # Counted from RETURNING: the driver's rowcount of a single-row insert is not reliable here.
+    return len(conn.execute(stmt.returning(sa.literal(1))).all())

@@ -34,6 +34,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from billing.entitlements import entitlements, parse_overrides
 from billing.plans import PLANS
 from invokeai.app.services.shared.graph import GraphExecutionState
 from invokeai_saas.db.database import Database, utcnow
@@ -145,13 +146,11 @@ def fresh_session(session_json: str) -> str:
     return restarted.model_dump_json(warnings=False, exclude_none=True)
 
 
-def _plan_limits(plan: str | None, tenant_id: str | None) -> tuple[int, int | None]:
+def _plan_limits(plan: str | None, overrides: str | None, tenant_id: str | None) -> tuple[int, int | None]:
     if tenant_id is None:
         return PLATFORM_TIER, None
-    known = PLANS.get(plan or "")
-    if known is None:  # a plan this code does not know runs, at the lowest tier, one at a time
-        return 0, 1
-    return known.priority, known.concurrent_queues
+    ent = entitlements(plan or "", parse_overrides(overrides))  # an unknown plan: lowest tier, one at a time
+    return ent.priority, ent.concurrent_queues
 
 
 class Dispatcher:
@@ -255,10 +254,12 @@ class Dispatcher:
             conn.execute(_INDEX_PROBES_ONLY)
         rows = conn.execute(_PENDING_TENANTS_PG if self._db.is_postgres else _pending_tenants()).all()
         candidates = []
-        for tenant_id, first_item_id, plan, status, last_claimed_at, running_now, head_models, passed_at in rows:
+        for tenant_id, first_item_id, plan, overrides, status, last_claimed_at, running_now, head_models, passed_at, credits in rows:
             if tenant_id is not None and status != "active":
                 continue  # a suspended tenant's items wait for reactivation
-            tier, concurrency = _plan_limits(plan, tenant_id)
+            if tenant_id is not None and credits <= 0:
+                continue  # out of credits: its items wait until credits are added
+            tier, concurrency = _plan_limits(plan, overrides, tenant_id)
             if concurrency is not None and running_now >= concurrency:
                 continue
             candidates.append(
@@ -442,7 +443,7 @@ class Dispatcher:
 
 def _pending_tenants() -> sa.Select:
     """Per tenant with pending items: its first item, plan, status, last turn, running count, the
-    models of its next item and when its turn was passed over."""
+    models of its next item, when its turn was passed over and its credit balance."""
     pending = (
         sa.select(sq.c.tenant_id, sa.func.min(sq.c.item_id).label("first_item_id"))
         .where(sq.c.status == "pending")
@@ -467,11 +468,13 @@ def _pending_tenants() -> sa.Select:
         pending.c.tenant_id,
         pending.c.first_item_id,
         tenants.c.plan,
+        tenants.c.overrides,
         tenants.c.status,
         queue_turns.c.last_claimed_at,
         sa.func.coalesce(running.c.running, 0),
         head_models,
         queue_turns.c.passed_at,
+        tenants.c.credits_period + tenants.c.credits_extra,
     ).select_from(
         pending.outerjoin(tenants, tenants.c.tenant_id == pending.c.tenant_id)
         .outerjoin(queue_turns, queue_turns.c.turn_key == sa.func.coalesce(pending.c.tenant_id, PLATFORM_TURN_KEY))
@@ -499,22 +502,22 @@ WITH RECURSIVE pending_tenants(tenant_id) AS (
 SELECT p.tenant_id,
        (SELECT q.item_id FROM session_queue q
          WHERE q.status = 'pending' AND q.tenant_id = p.tenant_id ORDER BY q.item_id LIMIT 1),
-       t.plan, t.status, turns.last_claimed_at,
+       t.plan, t.overrides, t.status, turns.last_claimed_at,
        (SELECT count(*) FROM session_queue r WHERE r.status = 'in_progress' AND r.tenant_id = p.tenant_id),
        (SELECT h.model_keys FROM session_queue h
          WHERE h.status = 'pending' AND h.tenant_id = p.tenant_id ORDER BY h.priority DESC, h.item_id LIMIT 1),
-       turns.passed_at
+       turns.passed_at, t.credits_period + t.credits_extra
 FROM pending_tenants p
 LEFT JOIN tenants t ON t.tenant_id = p.tenant_id
 LEFT JOIN queue_turns turns ON turns.turn_key = p.tenant_id
 WHERE p.tenant_id IS NOT NULL
 UNION ALL
-SELECT NULL, min(item_id), NULL, NULL,
+SELECT NULL, min(item_id), NULL, NULL, NULL,
        (SELECT last_claimed_at FROM queue_turns WHERE turn_key = ''),
        (SELECT count(*) FROM session_queue r WHERE r.status = 'in_progress' AND r.tenant_id IS NULL),
        (SELECT h.model_keys FROM session_queue h
          WHERE h.status = 'pending' AND h.tenant_id IS NULL ORDER BY h.priority DESC, h.item_id LIMIT 1),
-       (SELECT passed_at FROM queue_turns WHERE turn_key = '')
+       (SELECT passed_at FROM queue_turns WHERE turn_key = ''), NULL
 FROM session_queue WHERE status = 'pending' AND tenant_id IS NULL
 HAVING count(*) > 0
 """

@@ -32,6 +32,7 @@ from invokeai_saas.db import Database, tenant_clause, utcnow
 from invokeai_saas.db.dialect import insert_ignore
 from invokeai_saas.db.prepared import ScopeKind, scope_clause, scope_kind, scope_params
 from invokeai_saas.db.tables.media import board_images, images
+from invokeai_saas.storage_usage import release
 from tenant_middleware.context import current_tenant_id
 
 Condition = sa.ColumnElement[bool]
@@ -273,9 +274,10 @@ class SqlImageRecordStorage(ImageRecordStorageBase):
             with self._db.begin() as conn:
                 gone = conn.execute(
                     sa.delete(images).where(images.c.image_name == image_name, tenant_clause(images))
-                    .returning(images.c.image_name, images.c.user_id)
+                    .returning(images.c.image_name, images.c.user_id, images.c.tenant_id, images.c.size_bytes)
                 ).all()
-                audit.record(conn, "deleted", "image", [tuple(r) for r in gone])
+                audit.record(conn, "deleted", "image", [(r.image_name, r.user_id) for r in gone])
+                release(conn, [(r.tenant_id, r.size_bytes) for r in gone])
         except sa.exc.SQLAlchemyError as e:
             raise ImageRecordDeleteException from e
 
@@ -285,9 +287,10 @@ class SqlImageRecordStorage(ImageRecordStorageBase):
                 for chunk in _chunks(image_names):
                     gone = conn.execute(
                         sa.delete(images).where(images.c.image_name.in_(chunk), tenant_clause(images))
-                        .returning(images.c.image_name, images.c.user_id)
+                        .returning(images.c.image_name, images.c.user_id, images.c.tenant_id, images.c.size_bytes)
                     ).all()
-                    audit.record(conn, "deleted", "image", [tuple(r) for r in gone])
+                    audit.record(conn, "deleted", "image", [(r.image_name, r.user_id) for r in gone])
+                    release(conn, [(r.tenant_id, r.size_bytes) for r in gone])
         except sa.exc.SQLAlchemyError as e:
             raise ImageRecordDeleteException from e
 
@@ -315,9 +318,11 @@ class SqlImageRecordStorage(ImageRecordStorageBase):
                     stmt = (
                         sa.delete(images)
                         .where(images.c.image_name.in_(chunk), images.c.is_intermediate == sa.true(), tenant_clause(images))
-                        .returning(images.c.image_name)
+                        .returning(images.c.image_name, images.c.tenant_id, images.c.size_bytes)
                     )
-                    removed.update(conn.scalars(stmt))
+                    gone = conn.execute(stmt).all()
+                    removed.update(r.image_name for r in gone)
+                    release(conn, [(r.tenant_id, r.size_bytes) for r in gone])
         except sa.exc.SQLAlchemyError as e:
             raise ImageRecordDeleteException from e
         return [name for name in dict.fromkeys(image_names) if name in removed]

@@ -73,6 +73,10 @@ from invokeai_saas.dispatch.claims import (
     held_claim,
     hold,
 )
+from invokeai_saas import metering
+from tenant_middleware.errors import ErrorCode, ServiceError
+from invokeai_saas.gating import Assessment, EnqueueGate, assess
+from invokeai_saas.ledger import CreditLedger
 from invokeai_saas.metrics import ITEM_SECONDS, WORKER_ERRORS
 from invokeai_saas.dispatch.warm import cached_model_keys, model_keys
 from invokeai_saas.dispatch.signals import CANCEL, PAUSE, RESUME, WAKE, QueueSignals, Signal
@@ -193,11 +197,15 @@ class SqlSessionQueue(SessionQueueBase):
         dispatcher: Dispatcher | None = None,
         signals: QueueSignals | None = None,
         single_process: bool = False,
+        ledger: CreditLedger | None = None,
     ) -> None:
         """`single_process`: this process is the only one using the database (the embedded SQLite
-        studio), so at start-up whatever is in progress was left by a crash and is returned at once."""
+        studio), so at start-up whatever is in progress was left by a crash and is returned at once.
+        `ledger`: enqueues are gated by plan and credits and attempts are charged (None: neither)."""
         super().__init__()
         self._db = db
+        self.ledger = ledger
+        self._gate = EnqueueGate(ledger) if ledger is not None else None
         self.dispatcher = dispatcher or Dispatcher(db)
         self.signals = signals or QueueSignals()
         self._single_process = single_process
@@ -324,13 +332,31 @@ class SqlSessionQueue(SessionQueueBase):
         self._invoker.services.events.emit_batch_enqueued(result, user_id=user_id)
         return result
 
+    def estimate_batch(self, queue_id: str, batch: Batch) -> Assessment:
+        """What enqueuing `batch` now would cost the caller's workspace, and whether it would be
+        refused; nothing is written."""
+        tenant_id = current_tenant_id()
+        if tenant_id is None:
+            raise ServiceError(ErrorCode.NOT_FOUND, "Operators' own items are not billed")
+        values = prepare_values_to_insert(
+            queue_id=queue_id, batch=batch, priority=0, max_new_queue_items=self._invoker.services.configuration.max_queue_size
+        )
+        rows = [dict(zip(_INSERT_KEYS, v, strict=True)) for v in values]
+        rows = [row | {"model_keys": model_keys(row["session"])} for row in rows]
+        with self._db.begin() as conn:
+            return assess(conn, tenant_id, rows)
+
     def _insert_items(self, conn: Connection, rows: list[dict[str, Any]]) -> list[int]:
         """Insert queue items; returns their ids."""
         if not rows:
             return []
         now = utcnow()
-        stamp = {"tenant_id": current_tenant_id(), "created_at": now, "updated_at": now}
+        tenant_id = current_tenant_id()
+        stamp = {"tenant_id": tenant_id, "created_at": now, "updated_at": now}
         rows = [row | stamp | {"model_keys": model_keys(row["session"])} for row in rows]
+        if self._gate is not None:  # refuses before anything is written
+            estimates = self._gate.check(conn, tenant_id, rows)
+            rows = [row | {"estimate_credits": estimate} for row, estimate in zip(rows, estimates, strict=True)]
         return list(conn.scalars(sa.insert(sq).returning(sq.c.item_id), rows))
 
     def _pending_count(self, queue_id: str) -> int:
@@ -581,7 +607,7 @@ class SqlSessionQueue(SessionQueueBase):
         claim = held_claim(item_id)
         with self._db.begin() as conn:
             found = conn.execute(
-                sa.select(sq.c.status, sq.c.tenant_id, sq.c.worker_id, sq.c.attempt, sq.c.started_at)
+                sa.select(sq.c.item_id, sq.c.status, sq.c.tenant_id, sq.c.worker_id, sq.c.attempt, sq.c.started_at)
                 .where(sq.c.item_id == item_id, tenant_clause(sq))
                 .with_for_update()
             ).first()
@@ -605,6 +631,8 @@ class SqlSessionQueue(SessionQueueBase):
                     self.signals.publish(conn, Signal(CANCEL if status == "canceled" else WAKE, item_id))
                 if claim is not None and status in TERMINAL and found.started_at is not None:
                     _observe_finished(status, error_type, found.started_at)
+                if found.status == "in_progress" and found.tenant_id is not None:
+                    self._charge_attempt(conn, found, status)
                 with as_tenant(found.tenant_id):
                     if queue_item is None:
                         queue_item = self.get_queue_item(item_id)
@@ -618,6 +646,14 @@ class SqlSessionQueue(SessionQueueBase):
             assert queue_item is not None
             self._invoker.services.events.emit_queue_item_status_changed(queue_item, *statuses)
         return queue_item, True
+
+    def _charge_attempt(self, conn: Connection, found: Row, status: str) -> None:
+        """The attempt this status change ends, charged in its transaction (see `metering`)."""
+        outcome = metering.charged_outcome(status, found.item_id)
+        if self.ledger is None or outcome is None:
+            return
+        seconds = metering.device_seconds(found.item_id, found.attempt, found.started_at)
+        self.ledger.charge_attempt(conn, found.tenant_id, found.item_id, found.attempt, seconds, outcome)
 
     def _set_queue_item_status(self, item_id: int, status: QUEUE_ITEM_STATUS, **kwargs: Any) -> SessionQueueItem:
         return self._transition(item_id, status, **kwargs)[0]
@@ -673,6 +709,8 @@ class SqlSessionQueue(SessionQueueBase):
         # exclude_none: nulls in the graph fail validation when the session is loaded again.
         session_json = session.model_dump_json(warnings=False, exclude_none=True)
         claim = held_claim(item_id)
+        if session.errors:
+            metering.node_failed(item_id)
         with self._item_owner_scope(item_id), self._db.begin() as conn:
             result = conn.execute(
                 sa.update(sq)

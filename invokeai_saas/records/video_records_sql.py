@@ -23,6 +23,7 @@ from invokeai_saas import audit
 from invokeai_saas.db import Database, tenant_clause, utcnow
 from invokeai_saas.db.dialect import insert_ignore
 from invokeai_saas.db.tables.media import board_videos, videos
+from invokeai_saas.storage_usage import release
 from tenant_middleware.context import current_tenant_id
 
 _RECORD_COLUMNS = [
@@ -225,11 +226,13 @@ class SqlVideoRecordStorage(VideoRecordStorageBase):
     def delete_many(self, video_names: list[str]) -> None:
         query = (
             sa.delete(videos).where(videos.c.video_name.in_(video_names), tenant_clause(videos))
-            .returning(videos.c.video_name, videos.c.user_id)
+            .returning(videos.c.video_name, videos.c.user_id, videos.c.tenant_id, videos.c.size_bytes)
         )
         try:
             with self._db.begin() as conn:
-                audit.record(conn, "deleted", "video", [tuple(r) for r in conn.execute(query).all()])
+                gone = conn.execute(query).all()
+                audit.record(conn, "deleted", "video", [(r.video_name, r.user_id) for r in gone])
+                release(conn, [(r.tenant_id, r.size_bytes) for r in gone])
         except sa.exc.SQLAlchemyError as e:
             raise VideoRecordDeleteException from e
 

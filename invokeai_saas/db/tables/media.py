@@ -28,6 +28,7 @@ images = tenant_table(
     sa.Column("has_workflow", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("user_id", sa.String(36), nullable=False, server_default="system", index=True),
     sa.Column("image_subfolder", sa.String(255), nullable=False, server_default=""),
+    sa.Column("size_bytes", sa.BigInteger, nullable=False, server_default="0"),  # the image and its thumbnail
     *_timestamps(),
     # The gallery page (ORDER BY starred DESC, created_at DESC, image_name DESC) reads this index
     # backwards and stops at the page size; the INCLUDEd columns let Postgres count the page's
@@ -93,6 +94,7 @@ videos = tenant_table(
     sa.Column("has_workflow", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("user_id", sa.String(36), nullable=False, server_default="system", index=True),
     sa.Column("video_subfolder", sa.String(255), nullable=False, server_default=""),
+    sa.Column("size_bytes", sa.BigInteger, nullable=False, server_default="0"),
     *_timestamps(),
     sa.Index("ix_videos_tenant_created", "tenant_id", "created_at"),
 )

@@ -44,6 +44,9 @@ session_queue = tenant_table(
     sa.Column("attempt", sa.Integer, nullable=False, server_default="0"),
     # The keys of the models the item's graph names (JSON list), for warm-model dispatch.
     sa.Column("model_keys", sa.Text, nullable=True),
+    # The least the item can cost (billing/credits.py `batch_estimate`): a tenant's waiting items
+    # reserve this much of its balance at enqueue.
+    sa.Column("estimate_credits", sa.Integer, nullable=False, server_default="0"),
     # Per-tenant counts by status (queue badge, every status-changed event) and status-filtered lists.
     sa.Index("ix_session_queue_tenant_queue_status", "tenant_id", "queue_id", "status"),
     sa.Index("ix_session_queue_tenant_batch", "tenant_id", "batch_id"),

@@ -13,6 +13,13 @@ tenants = sa.Table(
     sa.Column("status", sa.String(16), nullable=False, server_default="active"),
     sa.Column("created_at", sa.DateTime, nullable=False),
     sa.Column("updated_at", sa.DateTime, nullable=False),
+    # The credit balance (billing/credits.py): the period allowance and extra credits, each changed
+    # only in the transaction that writes its ledger entry.
+    sa.Column("credits_period", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("credits_extra", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("trial_ends_at", sa.DateTime, nullable=True),  # a trial's credits lapse then
+    sa.Column("storage_bytes", sa.BigInteger, nullable=False, server_default="0"),  # invokeai_saas/storage_usage.py
+    sa.Column("overrides", sa.Text, nullable=True),  # an enterprise contract's overrides (JSON, billing/entitlements.py)
 )
 
 # InvokeAI's users table plus the one tenant a user belongs to and their role in it.

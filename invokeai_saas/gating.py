@@ -1,0 +1,154 @@
+"""What a workspace may queue: its plan's features and its credits, checked in the transaction that
+inserts the items, before anything is written.
+
+Models are resolved through the model records (a client's `base` is never trusted). The credits
+check holds a batch against what is left after the workspace's queued items' estimates, with the
+workspace's row locked, so concurrent enqueues cannot together queue more than the balance covers.
+At run time, `ModelLoadGate` checks every model a workspace's session loads.
+"""
+
+import json
+from dataclasses import dataclass, replace
+from collections.abc import Iterable
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from billing.credits import batch_estimate
+from billing.entitlements import Entitlements, entitlements, parse_overrides
+from billing.plans import Feature
+from invokeai_saas.db.tables.models import models
+from invokeai_saas.db.tables.session_queue import session_queue as sq
+from invokeai_saas.db.tables.tenancy import tenants
+from invokeai_saas.dispatch.warm import parse_keys
+from invokeai_saas.db import Database
+from invokeai_saas.ledger import CreditLedger
+from invokeai_saas.storage_usage import check_quota
+from invokeai_saas.ttl_cache import TtlCache
+from tenant_middleware.context import current_tenant_id
+from tenant_middleware.errors import ErrorCode, ServiceError
+
+FLUX_BASES = frozenset({"flux", "flux2"})
+NANO_BANANA_NODE = "gemini_image_generation"
+WAITING_STATUSES = ("pending", "in_progress")
+
+
+def nano_banana_requests(session_json: str) -> int:
+    """How many nano-banana (Gemini image) requests one session of this graph makes."""
+    nodes = json.loads(session_json).get("graph", {}).get("nodes", {})
+    return sum(1 for node in nodes.values() if isinstance(node, dict) and node.get("type") == NANO_BANANA_NODE)
+
+
+def flux_keys(conn: Connection, keys: Iterable[str]) -> set[str]:
+    keys = set(keys)
+    if not keys:
+        return set()
+    query = sa.select(models.c.id).where(models.c.id.in_(keys), models.c.base.in_(FLUX_BASES))
+    return set(conn.execute(query).scalars())
+
+
+def tenant_entitlements(conn: Connection, tenant_id: str, lock: bool = False) -> tuple[Entitlements, int]:
+    """The workspace's entitlements and credit balance (its row locked when `lock`)."""
+    query = sa.select(tenants.c.plan, tenants.c.overrides, tenants.c.credits_period, tenants.c.credits_extra).where(
+        tenants.c.tenant_id == tenant_id
+    )
+    row = conn.execute(query.with_for_update() if lock else query).one()
+    return entitlements(row.plan, parse_overrides(row.overrides)), row.credits_period + row.credits_extra
+
+
+def require(ent: Entitlements, feature: Feature, what: str) -> None:
+    if not ent.allows(feature):
+        raise ServiceError(
+            ErrorCode.FEATURE_NOT_IN_PLAN,
+            f"{what} are not included in the {ent.plan.title()} plan. Upgrade your plan to use them.",
+        )
+
+
+@dataclass(frozen=True)
+class Assessment:
+    estimates: list[int]  # per queue item, credits
+    nano_banana_requests: int
+    balance: int
+    held: int  # by the workspace's queued and running items
+    refusal: ServiceError | None
+
+    @property
+    def need(self) -> int:
+        return sum(self.estimates)
+
+
+class EnqueueGate:
+    def __init__(self, ledger: CreditLedger) -> None:
+        self._ledger = ledger
+
+    def check(self, conn: Connection, tenant_id: str | None, rows: list[dict[str, Any]]) -> list[int]:
+        """Refuses the batch (ServiceError) or returns each row's estimate in credits. Rows carry
+        `session` (JSON) and `model_keys`. Operators' own items are not billed."""
+        if tenant_id is None or not rows:
+            return [0] * len(rows)
+        self._ledger.lapse_trial_if_over(conn, tenant_id)
+        assessment = assess(conn, tenant_id, rows, lock=True)
+        if assessment.refusal is not None:
+            raise assessment.refusal
+        return assessment.estimates
+
+
+def assess(conn: Connection, tenant_id: str, rows: list[dict[str, Any]], lock: bool = False) -> Assessment:
+    """What queuing `rows` would cost the workspace, and why it would be refused (if it would)."""
+    ent, balance = tenant_entitlements(conn, tenant_id, lock=lock)
+    requests = [nano_banana_requests(row["session"]) for row in rows]
+    estimates = [batch_estimate(1, n) for n in requests]
+    held = conn.execute(
+        sa.select(sa.func.coalesce(sa.func.sum(sq.c.estimate_credits), 0)).where(
+            sq.c.tenant_id == tenant_id, sq.c.status.in_(WAITING_STATUSES)
+        )
+    ).scalar_one()
+    assessment = Assessment(estimates, sum(requests), balance, held, None)
+    try:
+        keys = set().union(*(parse_keys(row["model_keys"]) for row in rows))
+        if flux_keys(conn, keys):
+            require(ent, Feature.FLUX_MODELS, "FLUX models")
+        if any(requests):
+            require(ent, Feature.NANO_BANANA, "Nano-banana (Gemini) image requests")
+        check_quota(conn, tenant_id)  # a generation's images need room
+        available = balance - held
+        if balance <= 0 or available < assessment.need:
+            raise ServiceError(
+                ErrorCode.INSUFFICIENT_CREDITS,
+                f"Not enough credits: this batch needs at least {assessment.need}, and {max(available, 0)} of the "
+                f"workspace's {balance} are free ({held} are held by items already queued). Add credits or upgrade your plan.",
+            )
+    except ServiceError as refusal:
+        return replace(assessment, refusal=refusal)
+    return assessment
+
+
+class ModelLoadGate:
+    """On a worker, every model load (`context.models.load`) of a workspace's session: a FLUX model
+    needs the workspace's plan to include it. This catches what enqueue cannot see (a child workflow
+    built at run time, a model chosen by a node); the refusal fails the node with its message. A
+    plan change reaches it within `ttl_s`."""
+
+    def __init__(self, db: Database, ttl_s: float = 10.0) -> None:
+        self._db = db
+        self._entitlements: TtlCache[Entitlements] = TtlCache(ttl_s)
+
+    def wrap(self, loader: Any) -> None:
+        load_model = loader.load_model
+
+        def gated_load_model(model_config: Any, submodel_type: Any = None, user_id: str | None = None) -> Any:
+            self.check(str(getattr(model_config.base, "value", model_config.base)))
+            return load_model(model_config, submodel_type, user_id=user_id)
+
+        loader.load_model = gated_load_model
+
+    def check(self, base: str) -> None:
+        tenant_id = current_tenant_id()
+        if base not in FLUX_BASES or tenant_id is None:
+            return
+        require(self._entitlements.get(tenant_id, lambda: self._load(tenant_id)), Feature.FLUX_MODELS, "FLUX models")
+
+    def _load(self, tenant_id: str) -> Entitlements:
+        with self._db.begin() as conn:
+            return tenant_entitlements(conn, tenant_id)[0]

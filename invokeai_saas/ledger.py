@@ -1,0 +1,192 @@
+"""The credit ledger on the database: every movement an entry with an idempotency key, the balance
+changed in the same transaction (the rules are billing/credits.py's).
+
+`post` takes the caller's connection so a movement commits or rolls back with the change that
+caused it (a queue item's status change, a webhook's subscription update). It locks the tenant's
+row first: movements of one tenant are serialized, and a replayed key changes nothing.
+"""
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from billing.credits import (
+    Balance,
+    EntryKind,
+    apply,
+    gpu_seconds_cost,
+    trial_grant_key,
+    trial_lapse_key,
+    usage_key,
+)
+from invokeai_saas.db import Database, utcnow
+from invokeai_saas.db.dialect import insert_ignore
+from invokeai_saas.db.tables.billing import credit_ledger as ledger
+from invokeai_saas.db.tables.tenancy import tenants
+
+
+@dataclass(frozen=True)
+class Entry:
+    entry_id: int
+    kind: str
+    amount: int
+    balance_after: int
+    item_id: int | None
+    attempt: int | None
+    seconds: float | None
+    reason: str | None
+    created_at: datetime
+
+
+class CreditLedger:
+    def __init__(self, db: Database, trial_credits: int = 300, trial_days: int = 14) -> None:
+        self._db = db
+        self.trial_credits = trial_credits
+        self.trial_days = trial_days
+
+    # region movements
+
+    def post(
+        self,
+        conn: Connection,
+        tenant_id: str,
+        kind: EntryKind,
+        amount: int,
+        key: str,
+        *,
+        to_period: bool = False,
+        item_id: int | None = None,
+        attempt: int | None = None,
+        seconds: float | None = None,
+        reason: str | None = None,
+        actor_user_id: str | None = None,
+    ) -> int | None:
+        """Writes the entry and moves the balance in `conn`'s transaction; returns the new balance,
+        or None when an entry with `key` was already written (nothing changes)."""
+        before = _locked_balance(conn, tenant_id)
+        after = apply(before, kind, amount, to_period)
+        entry = {
+            "tenant_id": tenant_id,
+            "kind": kind.value,
+            "amount": amount,
+            "balance_after": after.total,
+            "idempotency_key": key,
+            "item_id": item_id,
+            "attempt": attempt,
+            "seconds": seconds,
+            "reason": reason,
+            "actor_user_id": actor_user_id,
+            "created_at": utcnow(),
+        }
+        if not insert_ignore(conn, ledger, entry, key=["idempotency_key"]):
+            return None
+        conn.execute(
+            sa.update(tenants)
+            .where(tenants.c.tenant_id == tenant_id)
+            .values(credits_period=after.period, credits_extra=after.extra)
+        )
+        return after.total
+
+    def start_trial(self, conn: Connection, tenant_id: str) -> None:
+        """A new workspace's trial: its credits fill the allowance until they lapse."""
+        if self.trial_credits <= 0:
+            return
+        ends = utcnow() + timedelta(days=self.trial_days)
+        conn.execute(sa.update(tenants).where(tenants.c.tenant_id == tenant_id).values(trial_ends_at=ends))
+        reason = f"Trial: {self.trial_credits} credits until {ends:%Y-%m-%d}"
+        self.post(conn, tenant_id, EntryKind.GRANT, self.trial_credits, trial_grant_key(tenant_id), to_period=True, reason=reason)
+
+    def lapse_trial_if_over(self, conn: Connection, tenant_id: str) -> None:
+        """Once its trial is over, what is left of a workspace's trial credits goes (once)."""
+        row = conn.execute(
+            sa.select(tenants.c.trial_ends_at, tenants.c.credits_period).where(tenants.c.tenant_id == tenant_id)
+        ).first()
+        if row is None or row.trial_ends_at is None or row.trial_ends_at > utcnow():
+            return
+        conn.execute(sa.update(tenants).where(tenants.c.tenant_id == tenant_id).values(trial_ends_at=None))
+        if row.credits_period > 0:
+            self.post(
+                conn, tenant_id, EntryKind.TRIAL_LAPSE, -row.credits_period, trial_lapse_key(tenant_id), reason="The trial ended"
+            )
+
+    def charge_attempt(
+        self, conn: Connection, tenant_id: str, item_id: int, attempt: int, seconds: float, outcome: str
+    ) -> int | None:
+        """An attempt of a queue item: ceil(seconds) of device time, once per (item, attempt)."""
+        cost = gpu_seconds_cost(seconds)
+        if cost <= 0:
+            return None
+        reason = f"Queue item {item_id}, attempt {attempt}: {seconds:.2f} s on a generation device ({outcome})"
+        return self.post(
+            conn, tenant_id, EntryKind.USAGE, -cost, usage_key(item_id, attempt),
+            item_id=item_id, attempt=attempt, seconds=round(seconds, 3), reason=reason,
+        )  # fmt: skip
+
+    # endregion
+
+    # region reads (the caller's tenant scope)
+
+    def balance(self, tenant_id: str) -> Balance:
+        with self._db.begin() as conn:
+            row = conn.execute(
+                sa.select(tenants.c.credits_period, tenants.c.credits_extra).where(tenants.c.tenant_id == tenant_id)
+            ).one()
+        return Balance(row.credits_period, row.credits_extra)
+
+    def entries(self, tenant_id: str, before: int | None = None, limit: int = 50) -> list[Entry]:
+        """The newest entries first; `before`: an entry id, for the next page."""
+        query = sa.select(*_ENTRY_COLUMNS).where(ledger.c.tenant_id == tenant_id)
+        if before is not None:
+            query = query.where(ledger.c.entry_id < before)
+        with self._db.begin() as conn:
+            rows = conn.execute(query.order_by(ledger.c.entry_id.desc()).limit(limit)).all()
+        return [Entry(**row._mapping) for row in rows]
+
+    def daily_spend(self, tenant_id: str, since: datetime) -> dict[date, dict[str, int]]:
+        """Credits moved per day (UTC) since `since`, by kind."""
+        day = sa.func.date(ledger.c.created_at)
+        query = (
+            sa.select(day, ledger.c.kind, sa.func.sum(ledger.c.amount))
+            .where(ledger.c.tenant_id == tenant_id, ledger.c.created_at >= since)
+            .group_by(day, ledger.c.kind)
+        )
+        totals: dict[date, dict[str, int]] = {}
+        with self._db.begin() as conn:
+            for day_value, kind, amount in conn.execute(query):
+                day_key = day_value if isinstance(day_value, date) else date.fromisoformat(str(day_value))
+                totals.setdefault(day_key, {})[kind] = int(amount)
+        return dict(sorted(totals.items()))
+
+    def item_entries(self, tenant_id: str, item_id: int) -> list[Entry]:
+        query = (
+            sa.select(*_ENTRY_COLUMNS)
+            .where(ledger.c.tenant_id == tenant_id, ledger.c.item_id == item_id)
+            .order_by(ledger.c.entry_id)
+        )
+        with self._db.begin() as conn:
+            return [Entry(**row._mapping) for row in conn.execute(query)]
+
+    # endregion
+
+
+_ENTRY_COLUMNS = [
+    ledger.c[name]
+    for name in ("entry_id", "kind", "amount", "balance_after", "item_id", "attempt", "seconds", "reason", "created_at")
+]
+
+
+def _locked_balance(conn: Connection, tenant_id: str) -> Balance:
+    row = conn.execute(
+        sa.select(tenants.c.credits_period, tenants.c.credits_extra)
+        .where(tenants.c.tenant_id == tenant_id)
+        .with_for_update()
+    ).one()
+    return Balance(row.credits_period, row.credits_extra)
+
+
+def ledger_for(settings: Any, db: Database) -> CreditLedger:
+    """The ledger as the settings configure it (`PINGVAS_TRIAL_CREDITS`, `PINGVAS_TRIAL_DAYS`)."""
+    return CreditLedger(db, trial_credits=settings.trial_credits, trial_days=settings.trial_days)

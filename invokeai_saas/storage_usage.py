@@ -1,0 +1,111 @@
+"""Bytes each workspace stores (images with their thumbnails, videos), against its plan's quota.
+
+Each media row records its size once its files are written; the workspace's counter
+(`tenants.storage_bytes`) moves in the same transaction as that size or as the row's delete
+(`DELETE … RETURNING size_bytes`), so concurrent creates and deletes keep it exact. A pod dying
+between writing the files and recording their size leaves the row at 0 bytes: `recount` (the
+`pingvas recount-storage` command) measures such rows and sets every counter to the sum of its rows.
+"""
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from billing.entitlements import entitlements, parse_overrides
+from invokeai_saas.db import Database
+from invokeai_saas.db.tables.media import images, videos
+from invokeai_saas.db.tables.tenancy import tenants
+from tenant_middleware.context import system_scope
+from tenant_middleware.errors import ErrorCode, ServiceError
+
+Sizer = Callable[[str, str], int]  # (name, subfolder) -> bytes of its files; 0 when they are gone
+
+
+def record_size(conn: Connection, table: sa.Table, name_column: str, name: str, size: int) -> None:
+    """The size of a media row whose files were just written, and its workspace's counter."""
+    row = conn.execute(
+        sa.update(table)
+        .where(table.c[name_column] == name, table.c.size_bytes == 0)
+        .values(size_bytes=size)
+        .returning(table.c.tenant_id)
+    ).first()
+    if row is not None and row.tenant_id is not None and size:
+        _add(conn, row.tenant_id, size)
+
+
+def release(conn: Connection, deleted: Iterable[tuple[str | None, int]]) -> None:
+    """Deleted media rows' (tenant_id, size_bytes): their workspaces' counters go down."""
+    freed: dict[str, int] = defaultdict(int)
+    for tenant_id, size in deleted:
+        if tenant_id is not None and size:
+            freed[tenant_id] += size
+    for tenant_id in sorted(freed):  # a fixed order: two deletes never wait on each other's rows
+        _add(conn, tenant_id, -freed[tenant_id])
+
+
+def _add(conn: Connection, tenant_id: str, size: int) -> None:
+    conn.execute(
+        sa.update(tenants).where(tenants.c.tenant_id == tenant_id).values(storage_bytes=tenants.c.storage_bytes + size)
+    )
+
+
+def check_quota(conn: Connection, tenant_id: str | None) -> None:
+    """Refuses (403 storage_quota_exceeded) once the workspace stores as much as its plan allows."""
+    if tenant_id is None:
+        return
+    row = conn.execute(
+        sa.select(tenants.c.plan, tenants.c.overrides, tenants.c.storage_bytes).where(tenants.c.tenant_id == tenant_id)
+    ).first()
+    if row is None:
+        return
+    limit = entitlements(row.plan, parse_overrides(row.overrides)).storage_limit_bytes
+    if limit is not None and row.storage_bytes >= limit:
+        raise ServiceError(
+            ErrorCode.STORAGE_QUOTA_EXCEEDED,
+            f"Storage is full: the workspace stores {_gb(row.storage_bytes)} of the {_gb(limit)} its plan includes. "
+            "Delete images or videos, or upgrade your plan.",
+        )
+
+
+def _gb(size: int) -> str:
+    return f"{size / 1024**3:.2f} GB"
+
+
+def recount(db: Database, image_sizer: Sizer | None = None, video_sizer: Sizer | None = None) -> dict[str, tuple[int, int]]:
+    """Measures rows left at 0 bytes (when sizers are given) and sets each workspace's counter to the
+    sum of its rows; returns {tenant_id: (counter before, after)} for those that drifted."""
+    with system_scope():
+        for table, column, sizer in ((images, "image_name", image_sizer), (videos, "video_name", video_sizer)):
+            if sizer is not None:
+                _measure_unsized(db, table, column, sizer)
+        with db.begin() as conn:
+            tenant_ids = list(conn.execute(sa.select(tenants.c.tenant_id).order_by(tenants.c.tenant_id)).scalars())
+        return {tenant_id: drift for tenant_id in tenant_ids if (drift := _recount_one(db, tenant_id)) is not None}
+
+
+def _measure_unsized(db: Database, table: sa.Table, column: str, sizer: Sizer) -> None:
+    subfolder = table.c.image_subfolder if table is images else table.c.video_subfolder
+    with db.begin() as conn:
+        rows = conn.execute(sa.select(table.c[column], subfolder).where(table.c.size_bytes == 0)).all()
+    for name, folder in rows:
+        size = sizer(name, folder or "")
+        if size:
+            with db.begin() as conn:
+                record_size(conn, table, column, name, size)
+
+
+def _recount_one(db: Database, tenant_id: str) -> tuple[int, int] | None:
+    with db.begin() as conn:
+        before = conn.execute(
+            sa.select(tenants.c.storage_bytes).where(tenants.c.tenant_id == tenant_id).with_for_update()
+        ).scalar_one()
+        after = sum(
+            conn.execute(sa.select(sa.func.coalesce(sa.func.sum(t.c.size_bytes), 0)).where(t.c.tenant_id == tenant_id)).scalar_one()
+            for t in (images, videos)
+        )
+        if before == after:
+            return None
+        conn.execute(sa.update(tenants).where(tenants.c.tenant_id == tenant_id).values(storage_bytes=after))
+    return before, after

@@ -28,6 +28,7 @@ from invokeai_saas.db.migrate import upgrade_if_empty
 from invokeai_saas.audit import AuditLog
 from invokeai_saas.invitations import InvitationService
 from invokeai_saas.ledger import ledger_for
+from invokeai_saas.subscriptions import lemonsqueezy_client, subscriptions_for
 from invokeai_saas.logs import RequestIdMiddleware, configure_logging
 from invokeai_saas.metrics import watch_queue
 from invokeai_saas.rate_limits import AbuseLimits, RateLimitMiddleware
@@ -127,7 +128,7 @@ def create_app(settings: Settings, run_processor: bool = True) -> tuple[FastAPI,
         overrides=[auth_overrides_router(), media_router(settings.media_base_url, settings.media_url_ttl_seconds)],
         additions=[
             build_router(tenancy, invitations, AuditLog(db)),
-            billing_router(ledger),
+            billing_router(ledger, subscriptions_for(settings, db, ledger), lemonsqueezy_client(settings), settings.lemonsqueezy_webhook_secret),
             branding_router(),
             health_router(role, readiness_checks(settings, db)),
         ],

@@ -8,6 +8,7 @@ At run time, `ModelLoadGate` checks every model a workspace's session loads.
 """
 
 import json
+from datetime import datetime
 from dataclasses import dataclass, replace
 from collections.abc import Iterable
 from typing import Any
@@ -22,7 +23,7 @@ from invokeai_saas.db.tables.models import models
 from invokeai_saas.db.tables.session_queue import session_queue as sq
 from invokeai_saas.db.tables.tenancy import tenants
 from invokeai_saas.dispatch.warm import parse_keys
-from invokeai_saas.db import Database
+from invokeai_saas.db import Database, utcnow
 from invokeai_saas.ledger import CreditLedger
 from invokeai_saas.storage_usage import check_quota
 from invokeai_saas.ttl_cache import TtlCache
@@ -48,13 +49,23 @@ def flux_keys(conn: Connection, keys: Iterable[str]) -> set[str]:
     return set(conn.execute(query).scalars())
 
 
-def tenant_entitlements(conn: Connection, tenant_id: str, lock: bool = False) -> tuple[Entitlements, int]:
-    """The workspace's entitlements and credit balance (its row locked when `lock`)."""
-    query = sa.select(tenants.c.plan, tenants.c.overrides, tenants.c.credits_period, tenants.c.credits_extra).where(
-        tenants.c.tenant_id == tenant_id
-    )
+def tenant_entitlements(conn: Connection, tenant_id: str, lock: bool = False) -> tuple[Entitlements, int, datetime | None]:
+    """The workspace's entitlements, credit balance and billing hold (its row locked when `lock`)."""
+    query = sa.select(
+        tenants.c.plan, tenants.c.overrides, tenants.c.credits_period, tenants.c.credits_extra, tenants.c.billing_hold_at
+    ).where(tenants.c.tenant_id == tenant_id)
     row = conn.execute(query.with_for_update() if lock else query).one()
-    return entitlements(row.plan, parse_overrides(row.overrides)), row.credits_period + row.credits_extra
+    ent = entitlements(row.plan, parse_overrides(row.overrides))
+    return ent, row.credits_period + row.credits_extra, row.billing_hold_at
+
+
+def check_hold(hold_at: datetime | None) -> None:
+    if hold_at is not None and hold_at <= utcnow():
+        raise ServiceError(
+            ErrorCode.PAYMENT_OVERDUE,
+            "The subscription's payment is overdue, so generation is paused. Update the payment method in the "
+            "billing portal; generation resumes as soon as the payment goes through.",
+        )
 
 
 def require(ent: Entitlements, feature: Feature, what: str) -> None:
@@ -96,7 +107,7 @@ class EnqueueGate:
 
 def assess(conn: Connection, tenant_id: str, rows: list[dict[str, Any]], lock: bool = False) -> Assessment:
     """What queuing `rows` would cost the workspace, and why it would be refused (if it would)."""
-    ent, balance = tenant_entitlements(conn, tenant_id, lock=lock)
+    ent, balance, hold_at = tenant_entitlements(conn, tenant_id, lock=lock)
     requests = [nano_banana_requests(row["session"]) for row in rows]
     estimates = [batch_estimate(1, n) for n in requests]
     held = conn.execute(
@@ -106,6 +117,7 @@ def assess(conn: Connection, tenant_id: str, rows: list[dict[str, Any]], lock: b
     ).scalar_one()
     assessment = Assessment(estimates, sum(requests), balance, held, None)
     try:
+        check_hold(hold_at)
         keys = set().union(*(parse_keys(row["model_keys"]) for row in rows))
         if flux_keys(conn, keys):
             require(ent, Feature.FLUX_MODELS, "FLUX models")

@@ -18,6 +18,7 @@ from billing.credits import (
     EntryKind,
     apply,
     gpu_seconds_cost,
+    period_reset_amount,
     trial_grant_key,
     trial_lapse_key,
     usage_key,
@@ -89,6 +90,11 @@ class CreditLedger:
             .values(credits_period=after.period, credits_extra=after.extra)
         )
         return after.total
+
+    def reset_period(self, conn: Connection, tenant_id: str, allowance: int, key: str, reason: str) -> int | None:
+        """A new period: the allowance becomes `allowance` (what was left of the last one goes; extra credits stay)."""
+        amount = period_reset_amount(_locked_balance(conn, tenant_id), allowance)
+        return self.post(conn, tenant_id, EntryKind.PERIOD_RESET, amount, key, reason=reason)
 
     def start_trial(self, conn: Connection, tenant_id: str) -> None:
         """A new workspace's trial: its credits fill the allowance until they lapse."""

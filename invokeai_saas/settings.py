@@ -67,9 +67,32 @@ class Settings(BaseSettings):
     trial_credits: int = Field(default=300, ge=0, description="Credits a new workspace's trial starts with (0: no trial).")
     trial_days: int = Field(default=14, gt=0, description="Days until a trial's unused credits lapse.")
 
+    lemonsqueezy_api_url: str = Field(default="https://api.lemonsqueezy.com/v1", description="Lemon Squeezy's API.")
+    lemonsqueezy_api_key: str | None = Field(default=None, description="Lemon Squeezy API key (checkout, portal, plan changes).")
+    lemonsqueezy_store_id: str | None = Field(default=None, description="The Lemon Squeezy store selling the plans.")
+    lemonsqueezy_webhook_secret: str | None = Field(
+        default=None, description="Signing secret of the store's webhook; without it every delivery is refused."
+    )
+    lemonsqueezy_variants: str = Field(
+        default="{}", description='Variant id -> "plan:month" or "plan:year", as JSON: {"101": "pro:month"}.'
+    )
+    billing_grace_days: int = Field(default=7, ge=0, description="Days a workspace keeps generating after a failed payment.")
+
     log_format: Literal["plain", "json"] = Field(
         default="plain", description="`json`: one JSON object per log line, with tenant, user, request and queue item ids."
     )
+
+    @field_validator("lemonsqueezy_variants")
+    @classmethod
+    def _variants(cls, value: str) -> str:
+        from billing.lemonsqueezy import Variants
+        from billing.plans import PLANS
+
+        try:
+            Variants.parse(value, set(PLANS))
+        except ValueError as e:
+            raise ValueError(f"PINGVAS_LEMONSQUEEZY_VARIANTS: {e}") from None
+        return value
 
     @field_validator("storage_url")
     @classmethod

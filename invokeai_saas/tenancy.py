@@ -35,6 +35,7 @@ from invokeai_saas.accounts import (
 from invokeai_saas.db import Database, utcnow
 from invokeai_saas.db.tables.tenancy import api_keys, tenants, users
 from invokeai_saas.ledger import CreditLedger
+from invokeai_saas.subscriptions import Subscription, latest_subscription
 from invokeai_saas.ttl_cache import TtlCache
 from tenant_middleware.context import Principal, TenantRole, system_scope
 from tenant_middleware.errors import ErrorCode, ServiceError
@@ -65,7 +66,8 @@ class TenantSummary(BaseModel):
     concurrent_queues: int | None  # None: unlimited
     storage_limit_bytes: int | None  # None: unlimited (an enterprise contract without a quota)
     trial_ends_at: datetime | None
-    subscription: None = None  # Lemon Squeezy subscriptions are not wired yet
+    billing_hold_at: datetime | None  # a payment failed: generation is refused from then on
+    subscription: Subscription | None
 
 
 class Member(BaseModel):
@@ -176,6 +178,7 @@ class TenancyService:
             if row is None:
                 raise ServiceError(ErrorCode.NOT_FOUND, "Workspace not found")
             count = conn.execute(sa.select(sa.func.count()).where(users.c.tenant_id == tenant_id)).scalar_one()
+            subscription = latest_subscription(conn, tenant_id)
         ent = entitlements(row.plan, parse_overrides(row.overrides))
         return TenantSummary(
             id=row.tenant_id,
@@ -189,6 +192,8 @@ class TenancyService:
             concurrent_queues=ent.concurrent_queues,
             storage_limit_bytes=ent.storage_limit_bytes,
             trial_ends_at=row.trial_ends_at,
+            billing_hold_at=row.billing_hold_at,
+            subscription=subscription,
         )
 
     def update_tenant(self, tenant_id: str, status: str | None = None, plan: str | None = None) -> TenantSummary:

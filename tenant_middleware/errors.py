@@ -7,6 +7,7 @@ class ErrorCode(str, Enum):
     UNAUTHORIZED = "unauthorized"
     BAD_WEBHOOK_SIGNATURE = "bad_webhook_signature"
     INSUFFICIENT_CREDITS = "insufficient_credits"
+    PAYMENT_OVERDUE = "payment_overdue"
     FEATURE_NOT_IN_PLAN = "feature_not_in_plan"
     STORAGE_QUOTA_EXCEEDED = "storage_quota_exceeded"
     TENANT_SUSPENDED = "tenant_suspended"
@@ -26,6 +27,7 @@ STATUS_OF: dict[ErrorCode, int] = {
     ErrorCode.UNAUTHORIZED: 401,
     ErrorCode.BAD_WEBHOOK_SIGNATURE: 401,
     ErrorCode.INSUFFICIENT_CREDITS: 402,
+    ErrorCode.PAYMENT_OVERDUE: 402,
     ErrorCode.FEATURE_NOT_IN_PLAN: 403,
     ErrorCode.STORAGE_QUOTA_EXCEEDED: 403,
     ErrorCode.TENANT_SUSPENDED: 403,

@@ -8,6 +8,7 @@ import pytest
 from invokeai_saas.db import Database
 from tests.db_fixtures import APP_ROLE, create_pg_database, database, drop_pg_database, other_tenant, pg_url, tenant  # noqa: F401
 from tests.generation import install_tiny_model
+from tests.lemonsqueezy_server import LemonSqueezyStandIn, lemonsqueezy  # noqa: F401
 from tests.studio import Studio
 
 # The suite signs up hundreds of workspaces from 127.0.0.1; tests/test_rate_limits.py runs its own studio with small limits.
@@ -15,7 +16,7 @@ NO_RATE_LIMITS = {"PINGVAS_SIGNUP_RATE_LIMIT": "100000/minute", "PINGVAS_LOGIN_R
 
 
 @contextmanager
-def running_studio(backend: str, data_dir: Path) -> Iterator[Studio]:
+def running_studio(backend: str, data_dir: Path, extra_env: dict[str, str] | None = None) -> Iterator[Studio]:
     """A `pingvas serve` on its own database of `backend` (sqlite or postgres), stopped and dropped afterwards."""
     pg_name = None
     if backend == "sqlite":
@@ -26,7 +27,7 @@ def running_studio(backend: str, data_dir: Path) -> Iterator[Studio]:
         url = pg_url(pg_name)
         env = {"PINGVAS_DATABASE_URL": url, "PINGVAS_DB_SCHEMA": "pingvas", "PINGVAS_DB_APP_ROLE": APP_ROLE, **NO_RATE_LIMITS}
         db = Database(url, schema="pingvas", app_role=APP_ROLE)
-    studio = Studio(backend, data_dir, env, db)
+    studio = Studio(backend, data_dir, env | (extra_env or {}), db)
     try:
         studio.start()
         yield studio
@@ -37,9 +38,13 @@ def running_studio(backend: str, data_dir: Path) -> Iterator[Studio]:
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgres"])
-def studio(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Studio]:
-    """A running studio per backend, shared by the session; tests isolate by signing up fresh tenants."""
-    with running_studio(request.param, tmp_path_factory.mktemp(f"studio-{request.param}")) as studio:
+def studio(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, lemonsqueezy: LemonSqueezyStandIn  # noqa: F811
+) -> Iterator[Studio]:
+    """A running studio per backend, shared by the session; tests isolate by signing up fresh tenants.
+    Its billing talks to a local Lemon Squeezy stand-in."""
+    env = lemonsqueezy.env()
+    with running_studio(request.param, tmp_path_factory.mktemp(f"studio-{request.param}"), env) as studio:
         yield studio
 
 

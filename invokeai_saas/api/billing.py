@@ -1,18 +1,30 @@
-"""A workspace's credits: its ledger page by page with per-day totals, a queue item's receipt, and
-the price of a batch before it is queued. Every member may read them; the rows are the workspace's
-own (another workspace's queue item is a 404)."""
+"""A workspace's credits and subscription.
 
+Every member may read the ledger page by page with per-day totals, a queue item's receipt (another
+workspace's item is a 404), the price of a batch before it is queued and the subscription. Owners
+and admins start a checkout, open the billing portal, change the plan, cancel and resume; those
+calls go to Lemon Squeezy, and the workspace changes when its webhook says so. The webhook route
+takes no credential: its signature is its proof, and a bad or missing one stores nothing.
+"""
+
+import asyncio
 from datetime import date, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Query
+from typing import Literal
+
+from fastapi import APIRouter, Body, Depends, Query, Request
 from invokeai.app.services.session_queue.session_queue_common import Batch
 from pydantic import BaseModel
 
+from billing.lemonsqueezy import LemonSqueezyClient, LemonSqueezyError, signature_ok
 from invokeai_saas.api.router import require_member
 from invokeai_saas.db import utcnow
 from invokeai_saas.ledger import CreditLedger, Entry
+from invokeai_saas.subscriptions import Subscription, SubscriptionService
+from invokeai_saas.workspace_admin import is_workspace_admin
 from tenant_middleware.context import Principal
+from tenant_middleware.errors import ErrorCode, ServiceError
 
 Member_ = Annotated[Principal, Depends(require_member)]
 
@@ -61,8 +73,108 @@ class Estimate(BaseModel):
     refusal: dict[str, str] | None
 
 
-def billing_router(ledger: CreditLedger) -> APIRouter:
+class PlanChoice(BaseModel):
+    plan: Literal["starter", "pro", "studio"]
+    interval: Literal["month", "year"] = "month"
+
+
+class Url(BaseModel):
+    url: str
+
+
+class Requested(BaseModel):
+    requested: str  # what was asked of Lemon Squeezy; the workspace changes when its webhook arrives
+
+
+class WebhookReceipt(BaseModel):
+    outcome: str
+
+
+def require_billing_admin(me: Principal = Depends(require_member)) -> Principal:
+    if not is_workspace_admin(me) or me.api_key_id is not None:
+        raise ServiceError(ErrorCode.FORBIDDEN, "Only the workspace's owners and admins, signed in, manage its billing")
+    return me
+
+
+BillingAdmin = Annotated[Principal, Depends(require_billing_admin)]
+
+
+def billing_router(
+    ledger: CreditLedger,
+    subscriptions: SubscriptionService,
+    client: LemonSqueezyClient | None,
+    webhook_secret: str | None,
+) -> APIRouter:
     router = APIRouter(prefix="/api/v1/billing", tags=["billing"])
+
+    def lemonsqueezy() -> LemonSqueezyClient:
+        if client is None:
+            raise ServiceError(ErrorCode.SERVICE_UNAVAILABLE, "Billing is not configured on this server")
+        return client
+
+    def current(me: Principal) -> Subscription:
+        found = subscriptions.current(me.tenant_id or "")
+        if found is None:
+            raise ServiceError(ErrorCode.NOT_FOUND, "The workspace has no subscription; start one with a checkout")
+        return found
+
+    def calling(what: str, call: Any) -> Requested:
+        try:
+            call()
+        except LemonSqueezyError as e:
+            raise ServiceError(ErrorCode.SERVICE_UNAVAILABLE, f"{e}; try again in a moment") from None
+        return Requested(requested=what)
+
+    @router.post("/checkout", response_model=Url)
+    def checkout(me: BillingAdmin, choice: PlanChoice, request: Request) -> Url:
+        variant = subscriptions.variants.variant_for(choice.plan, choice.interval)
+        if variant is None:
+            raise ServiceError(ErrorCode.INVALID_INPUT, f"The {choice.plan} plan is not sold by the {choice.interval}")
+        try:
+            url = lemonsqueezy().create_checkout(variant, me.tenant_id or "", None, str(request.base_url))
+        except LemonSqueezyError as e:
+            raise ServiceError(ErrorCode.SERVICE_UNAVAILABLE, f"{e}; try again in a moment") from None
+        return Url(url=url)
+
+    @router.get("/portal", response_model=Url)
+    def portal(me: BillingAdmin) -> Url:
+        sub = current(me)
+        try:
+            urls = lemonsqueezy().subscription(sub.subscription_id).get("urls") or {}
+        except LemonSqueezyError as e:
+            raise ServiceError(ErrorCode.SERVICE_UNAVAILABLE, f"{e}; try again in a moment") from None
+        if not urls.get("customer_portal"):
+            raise ServiceError(ErrorCode.SERVICE_UNAVAILABLE, "Lemon Squeezy gave no billing portal for this subscription")
+        return Url(url=urls["customer_portal"])
+
+    @router.get("/subscription", response_model=Subscription | None)
+    def subscription(me: Member_) -> Subscription | None:
+        return subscriptions.current(me.tenant_id or "")
+
+    @router.post("/subscription/plan", response_model=Requested, status_code=202)
+    def change_plan(me: BillingAdmin, choice: PlanChoice) -> Requested:
+        sub = current(me)
+        variant = subscriptions.variants.variant_for(choice.plan, choice.interval)
+        if variant is None:
+            raise ServiceError(ErrorCode.INVALID_INPUT, f"The {choice.plan} plan is not sold by the {choice.interval}")
+        return calling(f"change to {choice.plan} by the {choice.interval}", lambda: lemonsqueezy().change_variant(sub.subscription_id, variant))
+
+    @router.delete("/subscription", response_model=Requested, status_code=202)
+    def cancel(me: BillingAdmin) -> Requested:
+        sub = current(me)
+        return calling("cancel at the end of the period", lambda: lemonsqueezy().cancel(sub.subscription_id))
+
+    @router.post("/subscription/resume", response_model=Requested, status_code=202)
+    def resume(me: BillingAdmin) -> Requested:
+        sub = current(me)
+        return calling("resume", lambda: lemonsqueezy().resume(sub.subscription_id))
+
+    @router.post("/webhooks/lemonsqueezy", response_model=WebhookReceipt)
+    async def webhook(request: Request) -> WebhookReceipt:
+        raw = await request.body()
+        if not signature_ok(raw, request.headers.get("X-Signature"), webhook_secret or ""):
+            raise ServiceError(ErrorCode.BAD_WEBHOOK_SIGNATURE, "The webhook's signature does not match its body")
+        return WebhookReceipt(outcome=await asyncio.to_thread(subscriptions.apply_delivery, raw))
 
     @router.get("/usage", response_model=UsagePage)
     def usage(

@@ -254,11 +254,12 @@ class Dispatcher:
             conn.execute(_INDEX_PROBES_ONLY)
         rows = conn.execute(_PENDING_TENANTS_PG if self._db.is_postgres else _pending_tenants()).all()
         candidates = []
-        for tenant_id, first_item_id, plan, overrides, status, last_claimed_at, running_now, head_models, passed_at, credits in rows:
+        now = utcnow()
+        for tenant_id, first_item_id, plan, overrides, status, last_claimed_at, running_now, head_models, passed_at, credits, hold_at in rows:
             if tenant_id is not None and status != "active":
                 continue  # a suspended tenant's items wait for reactivation
-            if tenant_id is not None and credits <= 0:
-                continue  # out of credits: its items wait until credits are added
+            if tenant_id is not None and (credits <= 0 or (hold_at is not None and hold_at <= now)):
+                continue  # out of credits, or its payment is overdue: its items wait
             tier, concurrency = _plan_limits(plan, overrides, tenant_id)
             if concurrency is not None and running_now >= concurrency:
                 continue
@@ -443,7 +444,7 @@ class Dispatcher:
 
 def _pending_tenants() -> sa.Select:
     """Per tenant with pending items: its first item, plan, status, last turn, running count, the
-    models of its next item, when its turn was passed over and its credit balance."""
+    models of its next item, when its turn was passed over, its credit balance and billing hold."""
     pending = (
         sa.select(sq.c.tenant_id, sa.func.min(sq.c.item_id).label("first_item_id"))
         .where(sq.c.status == "pending")
@@ -475,6 +476,7 @@ def _pending_tenants() -> sa.Select:
         head_models,
         queue_turns.c.passed_at,
         tenants.c.credits_period + tenants.c.credits_extra,
+        tenants.c.billing_hold_at,
     ).select_from(
         pending.outerjoin(tenants, tenants.c.tenant_id == pending.c.tenant_id)
         .outerjoin(queue_turns, queue_turns.c.turn_key == sa.func.coalesce(pending.c.tenant_id, PLATFORM_TURN_KEY))
@@ -506,7 +508,7 @@ SELECT p.tenant_id,
        (SELECT count(*) FROM session_queue r WHERE r.status = 'in_progress' AND r.tenant_id = p.tenant_id),
        (SELECT h.model_keys FROM session_queue h
          WHERE h.status = 'pending' AND h.tenant_id = p.tenant_id ORDER BY h.priority DESC, h.item_id LIMIT 1),
-       turns.passed_at, t.credits_period + t.credits_extra
+       turns.passed_at, t.credits_period + t.credits_extra, t.billing_hold_at
 FROM pending_tenants p
 LEFT JOIN tenants t ON t.tenant_id = p.tenant_id
 LEFT JOIN queue_turns turns ON turns.turn_key = p.tenant_id
@@ -517,7 +519,7 @@ SELECT NULL, min(item_id), NULL, NULL, NULL,
        (SELECT count(*) FROM session_queue r WHERE r.status = 'in_progress' AND r.tenant_id IS NULL),
        (SELECT h.model_keys FROM session_queue h
          WHERE h.status = 'pending' AND h.tenant_id IS NULL ORDER BY h.priority DESC, h.item_id LIMIT 1),
-       (SELECT passed_at FROM queue_turns WHERE turn_key = ''), NULL
+       (SELECT passed_at FROM queue_turns WHERE turn_key = ''), NULL, NULL
 FROM session_queue WHERE status = 'pending' AND tenant_id IS NULL
 HAVING count(*) > 0
 """

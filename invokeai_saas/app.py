@@ -31,7 +31,7 @@ from invokeai_saas.ledger import ledger_for
 from invokeai_saas.subscriptions import lemonsqueezy_client, subscriptions_for
 from invokeai_saas.logs import RequestIdMiddleware, configure_logging
 from invokeai_saas.metrics import watch_queue
-from invokeai_saas.rate_limits import AbuseLimits, RateLimitMiddleware
+from invokeai_saas.rate_limits import AbuseLimits, RateLimitMiddleware, parse_networks
 from invokeai_saas.settings import Settings
 from invokeai_saas.tenancy import API_KEY_PREFIX, TenancyService
 from tenant_middleware.errors import CODE_FOR_STATUS, ErrorCode, ServiceError
@@ -49,6 +49,9 @@ def configure_invokeai(settings: Settings) -> None:
     config.multiuser = True
     config.host = settings.host
     config.port = settings.port
+    # nano-banana on every worker: InvokeAI's Gemini provider reads these (its api_keys.yaml is not used).
+    config.external_gemini_api_key = settings.gemini_api_key
+    config.external_gemini_base_url = settings.gemini_base_url
     settings.data_dir.mkdir(parents=True, exist_ok=True)
 
 
@@ -113,7 +116,9 @@ def create_app(settings: Settings, run_processor: bool = True) -> tuple[FastAPI,
     from patches.sockets_tenant_rooms import NO_SHARED_ROOMS, set_tenant_lookup
 
     from invokeai_saas import workspace_admin
+    from invokeai_saas.api.admin import admin_router
     from invokeai_saas.api.billing import billing_router
+    from invokeai_saas.operators import OperatorService
     from invokeai_saas.api.health import health_router
     from invokeai_saas.api.media import media_router
     from invokeai_saas.api.router import auth_overrides_router, build_router
@@ -129,6 +134,11 @@ def create_app(settings: Settings, run_processor: bool = True) -> tuple[FastAPI,
         additions=[
             build_router(tenancy, invitations, AuditLog(db)),
             billing_router(ledger, subscriptions_for(settings, db, ledger), lemonsqueezy_client(settings), settings.lemonsqueezy_webhook_secret),
+            admin_router(
+                OperatorService(db, ledger, tenancy, settings.lease_seconds),
+                parse_networks(settings.admin_allowed_cidrs),
+                parse_networks(settings.trusted_proxies),
+            ),
             branding_router(),
             health_router(role, readiness_checks(settings, db)),
         ],

@@ -8,14 +8,22 @@ Each worker keeps its own cache (keys use Python's per-process `hash()`, outputs
 tensors), but what invalidates it happens anywhere: an image deleted through an API pod, an
 operator clearing or disabling the cache there. Those are relayed to every pod as queue signals
 (`dispatch/signals.py`) and applied locally; the pod that made the change applies it at once.
+
+External image requests (nano-banana) are never cached: each is a real, charged request.
 """
 
-from invokeai.app.invocations.baseinvocation import BaseInvocation
+from typing import Optional, Union
+
+from invokeai.app.invocations.baseinvocation import BaseInvocation, BaseInvocationOutput
+from invokeai.app.invocations.external_image_generation import BaseExternalImageGenerationInvocation
 from invokeai.app.services.invocation_cache.invocation_cache_memory import MemoryInvocationCache
 from invokeai.app.services.invoker import Invoker
 
 from invokeai_saas.dispatch.signals import CACHE_CLEAR, CACHE_DISABLE, CACHE_DROP, CACHE_ENABLE, QueueSignals, Signal
 from tenant_middleware.context import current_tenant_id
+
+
+NEVER_CACHED = -(2**63) + 7  # the key of nodes whose results are never reused (not a hash any tuple gets in practice)
 
 
 class TenantInvocationCache(MemoryInvocationCache):
@@ -40,7 +48,16 @@ class TenantInvocationCache(MemoryInvocationCache):
 
     @staticmethod
     def create_key(invocation: BaseInvocation) -> int:
+        if isinstance(invocation, BaseExternalImageGenerationInvocation):
+            return NEVER_CACHED  # each request is real, and charged: never answered from the cache
         return hash((current_tenant_id(), MemoryInvocationCache.create_key(invocation)))
+
+    def get(self, key: Union[int, str]) -> Optional[BaseInvocationOutput]:
+        return None if key == NEVER_CACHED else super().get(key)
+
+    def save(self, key: Union[int, str], invocation_output: BaseInvocationOutput) -> None:
+        if key != NEVER_CACHED:
+            super().save(key, invocation_output)
 
     def _drop_everywhere(self, to_match: str) -> None:
         self._delete_by_match(to_match)

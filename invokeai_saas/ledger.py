@@ -27,6 +27,7 @@ from invokeai_saas.db import Database, utcnow
 from invokeai_saas.db.dialect import insert_ignore
 from invokeai_saas.db.tables.billing import credit_ledger as ledger
 from invokeai_saas.db.tables.tenancy import tenants
+from invokeai_saas.metrics import LEDGER_ENTRIES
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,7 @@ class CreditLedger:
         }
         if not insert_ignore(conn, ledger, entry, key=["idempotency_key"]):
             return None
+        LEDGER_ENTRIES.labels(kind.value).inc()
         conn.execute(
             sa.update(tenants)
             .where(tenants.c.tenant_id == tenant_id)

@@ -9,6 +9,7 @@ an internal error of the processor).
 """
 
 import time
+import uuid
 from contextvars import ContextVar
 from datetime import datetime
 from typing import Any
@@ -18,6 +19,7 @@ from invokeai_saas.dispatch.claims import current_claim
 
 _started: ContextVar[tuple[int, int, float] | None] = ContextVar("pingvas_session_started", default=None)
 _node_failed: ContextVar[int | None] = ContextVar("pingvas_node_failed", default=None)
+_external_requests: ContextVar[int] = ContextVar("pingvas_external_requests", default=0)
 
 
 def session_started(queue_item: Any, **_: Any) -> None:
@@ -26,6 +28,17 @@ def session_started(queue_item: Any, **_: Any) -> None:
     if claim is not None and claim.item_id == queue_item.item_id:
         _started.set((claim.item_id, claim.attempt, time.monotonic()))
         _node_failed.set(None)
+        _external_requests.set(0)
+
+
+def external_request_key() -> str:
+    """The ledger key of the next external API request this attempt makes (one per request)."""
+    claim = current_claim()
+    if claim is None:
+        return f"external:{uuid.uuid4()}"
+    count = _external_requests.get() + 1
+    _external_requests.set(count)
+    return f"external:{claim.item_id}:{claim.attempt}:{count}"
 
 
 def node_failed(item_id: int) -> None:

@@ -48,20 +48,7 @@ class QueueCollector(Collector):
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         depth, running = self._families()
-        with system_scope(), self._db.begin() as conn:
-            rows = conn.execute(
-                sa.select(tenants.c.plan, sq.c.status, sa.func.count())
-                .select_from(sq.outerjoin(tenants, tenants.c.tenant_id == sq.c.tenant_id))
-                .where(sq.c.status.in_(("pending", "in_progress")))
-                .group_by(tenants.c.plan, sq.c.status)
-            ).all()
-        pending = dict.fromkeys([*PLANS, "platform"], 0)
-        in_progress = 0
-        for plan, status, count in rows:
-            if status == "pending":
-                pending[plan or "platform"] = pending.get(plan or "platform", 0) + count
-            else:
-                in_progress += count
+        pending, in_progress = queue_counts(self._db)
         for plan, count in pending.items():
             depth.add_metric([plan], count)
         running.add_metric([], in_progress)
@@ -74,6 +61,25 @@ class QueueCollector(Collector):
             GaugeMetricFamily("pingvas_queue_depth", "Pending queue items, by the plan of their workspace.", labels=["tier"]),
             GaugeMetricFamily("pingvas_queue_items_running", "Queue items in progress on any worker."),
         )
+
+
+def queue_counts(db: Database) -> tuple[dict[str, int], int]:
+    """Pending items by the plan of their workspace ("platform": operators' own) and items in progress, cluster-wide."""
+    with system_scope(), db.begin() as conn:
+        rows = conn.execute(
+            sa.select(tenants.c.plan, sq.c.status, sa.func.count())
+            .select_from(sq.outerjoin(tenants, tenants.c.tenant_id == sq.c.tenant_id))
+            .where(sq.c.status.in_(("pending", "in_progress")))
+            .group_by(tenants.c.plan, sq.c.status)
+        ).all()
+    pending = dict.fromkeys([*PLANS, "platform"], 0)
+    in_progress = 0
+    for plan, status, count in rows:
+        if status == "pending":
+            pending[plan or "platform"] = pending.get(plan or "platform", 0) + count
+        else:
+            in_progress += count
+    return pending, in_progress
 
 
 _collectors: dict[str, QueueCollector] = {}

@@ -46,6 +46,7 @@ from invokeai_saas.event_bridge import PROCESSOR_CONTROL, EventBridge
 from invokeai_saas.events import TenantEventService
 from invokeai_saas.images import SqlImageService, SqlVideoService
 from invokeai_saas import metering
+from invokeai_saas.external_generation import MeteredExternalGeneration
 from invokeai_saas.gating import ModelLoadGate
 from invokeai_saas.invocation_cache import TenantInvocationCache
 from invokeai_saas.ledger import ledger_for
@@ -197,13 +198,15 @@ def build_services(
     )
     model_manager = ModelManagerService(store=model_records, install=installer, load=model_manager.load)
     ModelLoadGate(db).wrap(model_manager.load)
-    external_generation = ExternalGenerationService(
+    external_generation = MeteredExternalGeneration(
         providers={
             p.provider_id: p(app_config=config, logger=logger)
             for p in (AlibabaCloudProvider, GeminiProvider, OpenAIProvider, SeedreamProvider)
         },
         logger=logger,
         record_store=model_records,
+        db=db,
+        ledger=ledger_for(settings, db),
     )
     image_records = SqlImageRecordStorage(db)
     signals = signals_for(db)  # one LISTEN connection per pod, for the queue and the invocation cache

@@ -146,11 +146,14 @@ class TenantAwareSessionProcessor(DefaultSessionProcessor):
     # region heartbeat
 
     def _heartbeat_loop(self) -> None:
-        while not self._heartbeat_stop.wait(self._heartbeat_seconds):
+        """Beats at once (the workers are listed as soon as they start), then every interval."""
+        while True:
             try:
                 self.beat()
             except Exception:
                 logger.exception("heartbeat failed; retrying")
+            if self._heartbeat_stop.wait(self._heartbeat_seconds):
+                return
 
     def beat(self) -> None:
         """Renew this pod's leases, stop items it no longer holds, return dead workers' items."""

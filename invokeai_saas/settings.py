@@ -78,6 +78,14 @@ class Settings(BaseSettings):
     )
     billing_grace_days: int = Field(default=7, ge=0, description="Days a workspace keeps generating after a failed payment.")
 
+    gemini_api_key: str | None = Field(default=None, description="Gemini API key for nano-banana image requests.")
+    gemini_base_url: str | None = Field(default=None, description="Gemini API base URL; default: Google's.")
+
+    admin_allowed_cidrs: str = Field(
+        default="127.0.0.1/32,::1/128",
+        description="Comma-separated networks the operator API (/api/v1/admin/…) answers; from elsewhere it is a 404.",
+    )
+
     log_format: Literal["plain", "json"] = Field(
         default="plain", description="`json`: one JSON object per log line, with tenant, user, request and queue item ids."
     )

@@ -7,6 +7,7 @@ import pytest
 
 from invokeai_saas.db import Database
 from tests.db_fixtures import APP_ROLE, create_pg_database, database, drop_pg_database, other_tenant, pg_url, tenant  # noqa: F401
+from tests.gemini_server import GeminiStandIn, gemini  # noqa: F401
 from tests.generation import install_tiny_model
 from tests.lemonsqueezy_server import LemonSqueezyStandIn, lemonsqueezy  # noqa: F401
 from tests.studio import Studio
@@ -39,11 +40,14 @@ def running_studio(backend: str, data_dir: Path, extra_env: dict[str, str] | Non
 
 @pytest.fixture(scope="session", params=["sqlite", "postgres"])
 def studio(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, lemonsqueezy: LemonSqueezyStandIn  # noqa: F811
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    lemonsqueezy: LemonSqueezyStandIn,  # noqa: F811
+    gemini: GeminiStandIn,  # noqa: F811
 ) -> Iterator[Studio]:
     """A running studio per backend, shared by the session; tests isolate by signing up fresh tenants.
-    Its billing talks to a local Lemon Squeezy stand-in."""
-    env = lemonsqueezy.env()
+    Its billing talks to a local Lemon Squeezy stand-in, its nano-banana nodes to a Gemini stand-in."""
+    env = lemonsqueezy.env() | gemini.env()
     with running_studio(request.param, tmp_path_factory.mktemp(f"studio-{request.param}"), env) as studio:
         yield studio
 

@@ -319,3 +319,16 @@ def test_malformed_forwarded_headers_and_bodies_never_answer_500(limited: Studio
         r = http.post(f"{limited.url}/api/v1/auth/login", content=content,
                       headers={"X-Forwarded-For": forwarded.encode("latin-1"), "Content-Type": "application/json"})
         assert r.status_code in (400, 422) and r.json()["code"] == "invalid_input", r.text
+
+
+def test_the_operator_api_is_a_404_outside_the_operations_network(limited: Studio) -> None:
+    """127.0.0.1 is a trusted proxy here: the client is the address it forwards for. Loopback is the
+    default operations network; a request from anywhere else finds no operator route at all."""
+    operator = limited.operator(unique_email("ops"))
+    with limited.client(operator) as c:
+        inside = c.get("/api/v1/admin/tenants", headers=_from("127.0.0.1"))
+        outside = [c.get(path, headers=_from("203.0.113.9")) for path in ("/api/v1/admin/tenants", "/api/v1/admin/queue")]
+        patch = c.patch("/api/v1/admin/tenants/anything", json={"status": "suspended"}, headers=_from("198.51.100.7"))
+    assert inside.status_code == 200, inside.text
+    for refused in (*outside, patch):
+        assert (refused.status_code, refused.json()["code"]) == (404, "not_found"), refused.text

@@ -21,6 +21,7 @@ from billing.lemonsqueezy import LemonSqueezyClient, LemonSqueezyError, signatur
 from invokeai_saas.api.router import require_member
 from invokeai_saas.db import utcnow
 from invokeai_saas.ledger import CreditLedger, Entry
+from invokeai_saas.metrics import WEBHOOKS
 from invokeai_saas.subscriptions import Subscription, SubscriptionService
 from invokeai_saas.workspace_admin import is_workspace_admin
 from tenant_middleware.context import Principal
@@ -173,8 +174,15 @@ def billing_router(
     async def webhook(request: Request) -> WebhookReceipt:
         raw = await request.body()
         if not signature_ok(raw, request.headers.get("X-Signature"), webhook_secret or ""):
+            WEBHOOKS.labels("bad_signature").inc()
             raise ServiceError(ErrorCode.BAD_WEBHOOK_SIGNATURE, "The webhook's signature does not match its body")
-        return WebhookReceipt(outcome=await asyncio.to_thread(subscriptions.apply_delivery, raw))
+        try:
+            outcome = await asyncio.to_thread(subscriptions.apply_delivery, raw)
+        except Exception:
+            WEBHOOKS.labels("failed").inc()
+            raise
+        WEBHOOKS.labels(outcome.split(":")[0].split(" ")[0]).inc()  # applied kinds: subscription, payment, duplicate, stale, ignored
+        return WebhookReceipt(outcome=outcome)
 
     @router.get("/usage", response_model=UsagePage)
     def usage(

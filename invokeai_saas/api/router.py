@@ -56,11 +56,6 @@ class ApiKeyRequest(BaseModel):
     name: str = Field(max_length=1024)
 
 
-class TenantUpdate(BaseModel):
-    status: str | None = None
-    plan: str | None = None
-
-
 class Deleted(BaseModel):
     id: str
     deleted: bool = True
@@ -189,9 +184,5 @@ def build_router(tenancy: TenancyService, invitations: InvitationService, audit_
     def revoke_api_key(api_key_id: str, me: SignedInMember) -> Deleted:
         tenancy.revoke_api_key(me, api_key_id)
         return Deleted(id=api_key_id)
-
-    @router.patch("/admin/tenants/{tenant_id}", response_model=TenantSummary)
-    def update_tenant(tenant_id: str, body: TenantUpdate, _op: Annotated[Principal, Depends(require_operator)]) -> TenantSummary:
-        return tenancy.update_tenant(tenant_id, status=body.status, plan=body.plan)
 
     return router

@@ -1,4 +1,4 @@
-"""money: Lemon Squeezy subscriptions, their payments, webhook deliveries, a workspace's billing hold
+"""money: Lemon Squeezy subscriptions, their payments, webhook deliveries, a workspace's billing hold, operators' audit log
 
 Revision ID: 0008
 Revises: 0007
@@ -73,6 +73,18 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('delivery_key', name=op.f('pk_webhook_deliveries'))
     )
 
+    op.create_table('operator_audit',
+    sa.Column('entry_id', sa.Integer(), autoincrement=True, nullable=False),
+    sa.Column('at', sa.DateTime(), nullable=False),
+    sa.Column('operator_user_id', sa.String(length=36), nullable=False),
+    sa.Column('action', sa.String(length=64), nullable=False),
+    sa.Column('tenant_id', sa.String(length=36), nullable=True),
+    sa.Column('detail', sa.Text(), nullable=True),
+    sa.PrimaryKeyConstraint('entry_id', name=op.f('pk_operator_audit'))
+    )
+    with op.batch_alter_table('operator_audit', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_operator_audit_tenant_id'), ['tenant_id'], unique=False)
+
     if op.get_bind().dialect.name == "postgresql":
         enable_rls(op.get_bind(), RLS_TABLES, {}, RLS_TENANT_VISIBLE)
 
@@ -80,6 +92,9 @@ def upgrade() -> None:
 def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         disable_rls(op.get_bind(), RLS_TABLES)
+    with op.batch_alter_table('operator_audit', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_operator_audit_tenant_id'))
+    op.drop_table('operator_audit')
     op.drop_table('webhook_deliveries')
     with op.batch_alter_table('subscription_payments', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_subscription_payments_tenant_id'))

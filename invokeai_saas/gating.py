@@ -25,7 +25,7 @@ from invokeai_saas.db.tables.tenancy import tenants
 from invokeai_saas.dispatch.warm import parse_keys
 from invokeai_saas.db import Database, utcnow
 from invokeai_saas.ledger import CreditLedger
-from invokeai_saas.storage_usage import check_quota
+from invokeai_saas.storage_usage import quota_refusal
 from invokeai_saas.ttl_cache import TtlCache
 from tenant_middleware.context import current_tenant_id
 from tenant_middleware.errors import ErrorCode, ServiceError
@@ -98,32 +98,59 @@ class EnqueueGate:
         `session` (JSON) and `model_keys`. Operators' own items are not billed."""
         if tenant_id is None or not rows:
             return [0] * len(rows)
-        self._ledger.lapse_trial_if_over(conn, tenant_id)
-        assessment = assess(conn, tenant_id, rows, lock=True)
+        state = workspace_state(conn, tenant_id, lock=True)
+        if state.trial_ends_at is not None and state.trial_ends_at <= utcnow():
+            self._ledger.lapse_trial_if_over(conn, tenant_id)
+            state = workspace_state(conn, tenant_id, lock=True)
+        assessment = assess(conn, state, rows)
         if assessment.refusal is not None:
             raise assessment.refusal
         return assessment.estimates
 
 
-def assess(conn: Connection, tenant_id: str, rows: list[dict[str, Any]], lock: bool = False) -> Assessment:
-    """What queuing `rows` would cost the workspace, and why it would be refused (if it would)."""
-    ent, balance, hold_at = tenant_entitlements(conn, tenant_id, lock=lock)
-    requests = [nano_banana_requests(row["session"]) for row in rows]
-    estimates = [batch_estimate(1, n) for n in requests]
+@dataclass(frozen=True)
+class WorkspaceState:
+    plan: str
+    overrides: str | None
+    balance: int
+    billing_hold_at: datetime | None
+    trial_ends_at: datetime | None
+    storage_bytes: int
+    held: int  # credits held by the workspace's queued and running items
+
+
+def workspace_state(conn: Connection, tenant_id: str, lock: bool = False) -> WorkspaceState:
+    """Everything the gate reads of a workspace (its row locked first when `lock`). The credits its
+    queued items hold are summed by a statement of their own, after the lock: a subquery of the locking
+    statement would read them as they were before it waited for a concurrent enqueue."""
+    query = sa.select(
+        tenants.c.plan, tenants.c.overrides, (tenants.c.credits_period + tenants.c.credits_extra).label("balance"),
+        tenants.c.billing_hold_at, tenants.c.trial_ends_at, tenants.c.storage_bytes,
+    ).where(tenants.c.tenant_id == tenant_id)  # fmt: skip
+    row = conn.execute(query.with_for_update() if lock else query).one()
     held = conn.execute(
         sa.select(sa.func.coalesce(sa.func.sum(sq.c.estimate_credits), 0)).where(
             sq.c.tenant_id == tenant_id, sq.c.status.in_(WAITING_STATUSES)
         )
     ).scalar_one()
+    return WorkspaceState(**row._mapping, held=int(held))
+
+
+def assess(conn: Connection, state: WorkspaceState, rows: list[dict[str, Any]]) -> Assessment:
+    """What queuing `rows` would cost the workspace in `state`, and why it would be refused (if it would)."""
+    ent = entitlements(state.plan, parse_overrides(state.overrides))
+    requests = [nano_banana_requests(row["session"]) for row in rows]
+    estimates = [batch_estimate(1, n) for n in requests]
+    balance, held = state.balance, state.held
     assessment = Assessment(estimates, sum(requests), balance, held, None)
     try:
-        check_hold(hold_at)
+        check_hold(state.billing_hold_at)
         keys = set().union(*(parse_keys(row["model_keys"]) for row in rows))
         if flux_keys(conn, keys):
             require(ent, Feature.FLUX_MODELS, "FLUX models")
         if any(requests):
             require(ent, Feature.NANO_BANANA, "Nano-banana (Gemini) image requests")
-        check_quota(conn, tenant_id)  # a generation's images need room
+        quota_refusal(state.storage_bytes, ent.storage_limit_bytes)  # a generation's images need room
         available = balance - held
         if balance <= 0 or available < assessment.need:
             raise ServiceError(

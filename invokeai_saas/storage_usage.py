@@ -60,11 +60,14 @@ def check_quota(conn: Connection, tenant_id: str | None) -> None:
     ).first()
     if row is None:
         return
-    limit = entitlements(row.plan, parse_overrides(row.overrides)).storage_limit_bytes
-    if limit is not None and row.storage_bytes >= limit:
+    quota_refusal(row.storage_bytes, entitlements(row.plan, parse_overrides(row.overrides)).storage_limit_bytes)
+
+
+def quota_refusal(stored: int, limit: int | None) -> None:
+    if limit is not None and stored >= limit:
         raise ServiceError(
             ErrorCode.STORAGE_QUOTA_EXCEEDED,
-            f"Storage is full: the workspace stores {_gb(row.storage_bytes)} of the {_gb(limit)} its plan includes. "
+            f"Storage is full: the workspace stores {_gb(stored)} of the {_gb(limit)} its plan includes. "
             "Delete images or videos, or upgrade your plan.",
         )
 

@@ -213,7 +213,10 @@ def test_a_killed_workers_item_completes_on_the_other_worker_exactly_once(
         assert done.attempt == 2 and worker_pod(cluster, done.worker_id) is not victim
         with api_a.client(member) as c:
             names = c.get("/api/v1/images/names", params={"categories": ["general"], "is_intermediate": False}).json()["image_names"]
+            receipt = c.get(f"/api/v1/billing/usage/items/{item_id}").json()
         assert len(names) == 1  # the dead worker never saved its half-run image
+        # the lost attempt is the platform's failure: only the attempt that finished is charged
+        assert [(e["kind"], e["attempt"]) for e in receipt["entries"]] == [("usage", 2)], receipt
     finally:
         cluster.start(victim)  # back to two workers for the tests that follow
 

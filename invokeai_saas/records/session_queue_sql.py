@@ -75,7 +75,7 @@ from invokeai_saas.dispatch.claims import (
 )
 from invokeai_saas import metering
 from tenant_middleware.errors import ErrorCode, ServiceError
-from invokeai_saas.gating import Assessment, EnqueueGate, assess
+from invokeai_saas.gating import Assessment, EnqueueGate, assess, workspace_state
 from invokeai_saas.ledger import CreditLedger
 from invokeai_saas.metrics import ITEM_SECONDS, WORKER_ERRORS
 from invokeai_saas.dispatch.warm import cached_model_keys, model_keys
@@ -344,7 +344,7 @@ class SqlSessionQueue(SessionQueueBase):
         rows = [dict(zip(_INSERT_KEYS, v, strict=True)) for v in values]
         rows = [row | {"model_keys": model_keys(row["session"])} for row in rows]
         with self._db.begin() as conn:
-            return assess(conn, tenant_id, rows)
+            return assess(conn, workspace_state(conn, tenant_id), rows)
 
     def _insert_items(self, conn: Connection, rows: list[dict[str, Any]]) -> list[int]:
         """Insert queue items; returns their ids."""

@@ -148,11 +148,14 @@ def test_no_trial_when_its_credits_are_zero(database: Database) -> None:
 # region metering
 
 
-def run_attempt(queue: SqlSessionQueue, seconds: float, end: str = "complete") -> int:
-    """A worker claims the next item, runs its session for `seconds` and ends the attempt; returns the item id."""
+def run_attempt(queue: SqlSessionQueue, seconds: float, end: str = "complete", expect: bool = True) -> int | None:
+    """A worker claims the next item, runs its session for `seconds` and ends the attempt; returns the
+    item id (None when there was nothing it could claim and `expect` is false)."""
 
-    def work() -> int:
+    def work() -> int | None:
         item = queue.dequeue()
+        if item is None and not expect:
+            return None
         assert item is not None
         metering.session_started(queue_item=item)
         time.sleep(seconds)
@@ -279,9 +282,11 @@ def test_queued_items_hold_credits_so_a_batch_beyond_the_balance_is_refused(data
     assert queued(database, tenant_id) == 3
 
 
-def test_concurrent_enqueues_never_queue_past_the_balance(database: Database, queue: SqlSessionQueue) -> None:
+def test_100_concurrent_enqueues_with_10_credits_never_spend_past_the_balance(database: Database, queue: SqlSessionQueue) -> None:
+    """The bound: a batch is queued only if the balance left after queued items' estimates covers its
+    own, and a workspace at zero gets no worker; so 10 credits buy at most 10 one-second items."""
     tenant_id = make_tenant(database, credits=10)
-    start = threading.Barrier(20)
+    start = threading.Barrier(100)
     outcomes: list[str] = []
 
     def one() -> None:
@@ -293,13 +298,32 @@ def test_concurrent_enqueues_never_queue_past_the_balance(database: Database, qu
             except ServiceError as e:
                 outcomes.append(e.code.value)
 
-    threads = [threading.Thread(target=one) for _ in range(20)]
+    threads = [threading.Thread(target=one) for _ in range(100)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert outcomes.count("queued") == 10 and outcomes.count("insufficient_credits") == 10
-    assert queued(database, tenant_id) == 10
+    assert outcomes.count("queued") == 10 and outcomes.count("insufficient_credits") == 90
+    ran = 0
+    while run_attempt(queue, 0.05, expect=False) is not None:  # each: a twentieth of a second, charged 1 credit
+        ran += 1
+    assert ran == 10 and sum(balance(database, tenant_id)) == 0
+
+
+@pytest.mark.parametrize("plan", ["starter", "pro", "studio", "enterprise"])
+def test_each_plans_features_are_gated_at_enqueue(database: Database, queue: SqlSessionQueue, plan: str) -> None:
+    """The feature table: FLUX models and nano-banana are refused exactly where the plan lacks them."""
+    from billing.plans import PLANS, Feature
+
+    tenant_id = make_tenant(database, plan=plan)
+    banana = Graph()
+    banana.add_node(GeminiImageGenerationInvocation(id="banana", prompt="a cat"))
+    for feature, graph in ((Feature.FLUX_MODELS, model_graph(flux_model(database))), (Feature.NANO_BANANA, banana)):
+        if feature in PLANS[plan].features:
+            with as_tenant(tenant_id):
+                assert enqueue(queue, Batch(graph=graph)).enqueued == 1
+        else:
+            assert refusal(queue, tenant_id, Batch(graph=graph)) == ErrorCode.FEATURE_NOT_IN_PLAN
 
 
 def test_a_workspace_out_of_credits_waits_and_runs_once_credits_arrive(

@@ -83,10 +83,15 @@ class Assessment:
     balance: int
     held: int  # by the workspace's queued and running items
     refusal: ServiceError | None
+    repeat: int = 1  # the rows stand for this many copies each (an estimate of a batch's sessions)
 
     @property
     def need(self) -> int:
-        return sum(self.estimates)
+        return sum(self.estimates) * self.repeat
+
+    @property
+    def sessions(self) -> int:
+        return len(self.estimates) * self.repeat
 
 
 class EnqueueGate:
@@ -136,13 +141,14 @@ def workspace_state(conn: Connection, tenant_id: str, lock: bool = False) -> Wor
     return WorkspaceState(**row._mapping, held=int(held))
 
 
-def assess(conn: Connection, state: WorkspaceState, rows: list[dict[str, Any]]) -> Assessment:
-    """What queuing `rows` would cost the workspace in `state`, and why it would be refused (if it would)."""
+def assess(conn: Connection, state: WorkspaceState, rows: list[dict[str, Any]], repeat: int = 1) -> Assessment:
+    """What queuing `rows` (each `repeat` times) would cost the workspace in `state`, and why it
+    would be refused (if it would)."""
     ent = entitlements(state.plan, parse_overrides(state.overrides))
     requests = [nano_banana_requests(row["session"]) for row in rows]
     estimates = [batch_estimate(1, n) for n in requests]
     balance, held = state.balance, state.held
-    assessment = Assessment(estimates, sum(requests), balance, held, None)
+    assessment = Assessment(estimates, sum(requests) * repeat, balance, held, None, repeat)
     try:
         check_hold(state.billing_hold_at)
         keys = set().union(*(parse_keys(row["model_keys"]) for row in rows))

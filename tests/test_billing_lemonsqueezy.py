@@ -155,7 +155,7 @@ def test_renewal_resets_the_allowance_and_keeps_granted_credits(studio: Studio, 
     assert workspace(studio, owner.account)["credits"] == 15_050
 
 
-def test_downgrade_cancel_and_expiry(studio: Studio, owner: Subscriber) -> None:
+def test_downgrade_cancel_resume_and_expiry(studio: Studio, owner: Subscriber) -> None:
     deliver(studio, owner.sub("subscription_created", variant=STUDIO))
     deliver(studio, owner.invoice())
     deliver(studio, owner.sub("subscription_updated", variant=PRO))
@@ -163,6 +163,9 @@ def test_downgrade_cancel_and_expiry(studio: Studio, owner: Subscriber) -> None:
     assert (workspace(studio, owner.account)["plan"], workspace(studio, owner.account)["credits"]) == ("pro", 15_000)
     deliver(studio, owner.sub("subscription_cancelled", status="cancelled", ends_at=owner.clock.tick()))
     assert workspace(studio, owner.account)["plan"] == "pro"
+    deliver(studio, owner.sub("subscription_resumed"))
+    assert workspace(studio, owner.account)["subscription"]["status"] == "active"
+    deliver(studio, owner.sub("subscription_cancelled", status="cancelled", ends_at=owner.clock.tick()))
     deliver(studio, owner.sub("subscription_expired", status="expired"))
     tenant = workspace(studio, owner.account)
     assert (tenant["plan"], tenant["credits"]) == ("starter", 0)

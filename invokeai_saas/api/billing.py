@@ -9,7 +9,8 @@ takes no credential: its signature is its proof, and a bad or missing one stores
 
 import asyncio
 from datetime import date, datetime, timedelta
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import Annotated, TypeVar
 
 from typing import Literal
 
@@ -28,6 +29,7 @@ from tenant_middleware.context import Principal
 from tenant_middleware.errors import ErrorCode, ServiceError
 
 Member_ = Annotated[Principal, Depends(require_member)]
+T = TypeVar("T")
 
 
 class LedgerEntry(BaseModel):
@@ -119,31 +121,28 @@ def billing_router(
             raise ServiceError(ErrorCode.NOT_FOUND, "The workspace has no subscription; start one with a checkout")
         return found
 
-    def calling(what: str, call: Any) -> Requested:
+    def ask(call: Callable[[LemonSqueezyClient], T]) -> T:
+        """A call to Lemon Squeezy; unreachable or refusing, it is a 503 to retry."""
         try:
-            call()
+            return call(lemonsqueezy())
         except LemonSqueezyError as e:
             raise ServiceError(ErrorCode.SERVICE_UNAVAILABLE, f"{e}; try again in a moment") from None
-        return Requested(requested=what)
 
-    @router.post("/checkout", response_model=Url)
-    def checkout(me: BillingAdmin, choice: PlanChoice, request: Request) -> Url:
+    def variant_for(choice: PlanChoice) -> str:
         variant = subscriptions.variants.variant_for(choice.plan, choice.interval)
         if variant is None:
             raise ServiceError(ErrorCode.INVALID_INPUT, f"The {choice.plan} plan is not sold by the {choice.interval}")
-        try:
-            url = lemonsqueezy().create_checkout(variant, me.tenant_id or "", None, str(request.base_url))
-        except LemonSqueezyError as e:
-            raise ServiceError(ErrorCode.SERVICE_UNAVAILABLE, f"{e}; try again in a moment") from None
-        return Url(url=url)
+        return variant
+
+    @router.post("/checkout", response_model=Url)
+    def checkout(me: BillingAdmin, choice: PlanChoice, request: Request) -> Url:
+        variant = variant_for(choice)
+        return Url(url=ask(lambda ls: ls.create_checkout(variant, me.tenant_id or "", None, str(request.base_url))))
 
     @router.get("/portal", response_model=Url)
     def portal(me: BillingAdmin) -> Url:
         sub = current(me)
-        try:
-            urls = lemonsqueezy().subscription(sub.subscription_id).get("urls") or {}
-        except LemonSqueezyError as e:
-            raise ServiceError(ErrorCode.SERVICE_UNAVAILABLE, f"{e}; try again in a moment") from None
+        urls = ask(lambda ls: ls.subscription(sub.subscription_id).get("urls") or {})
         if not urls.get("customer_portal"):
             raise ServiceError(ErrorCode.SERVICE_UNAVAILABLE, "Lemon Squeezy gave no billing portal for this subscription")
         return Url(url=urls["customer_portal"])
@@ -154,21 +153,21 @@ def billing_router(
 
     @router.post("/subscription/plan", response_model=Requested, status_code=202)
     def change_plan(me: BillingAdmin, choice: PlanChoice) -> Requested:
-        sub = current(me)
-        variant = subscriptions.variants.variant_for(choice.plan, choice.interval)
-        if variant is None:
-            raise ServiceError(ErrorCode.INVALID_INPUT, f"The {choice.plan} plan is not sold by the {choice.interval}")
-        return calling(f"change to {choice.plan} by the {choice.interval}", lambda: lemonsqueezy().change_variant(sub.subscription_id, variant))
+        sub, variant = current(me), variant_for(choice)
+        ask(lambda ls: ls.change_variant(sub.subscription_id, variant))
+        return Requested(requested=f"change to {choice.plan} by the {choice.interval}")
 
     @router.delete("/subscription", response_model=Requested, status_code=202)
     def cancel(me: BillingAdmin) -> Requested:
         sub = current(me)
-        return calling("cancel at the end of the period", lambda: lemonsqueezy().cancel(sub.subscription_id))
+        ask(lambda ls: ls.cancel(sub.subscription_id))
+        return Requested(requested="cancel at the end of the period")
 
     @router.post("/subscription/resume", response_model=Requested, status_code=202)
     def resume(me: BillingAdmin) -> Requested:
         sub = current(me)
-        return calling("resume", lambda: lemonsqueezy().resume(sub.subscription_id))
+        ask(lambda ls: ls.resume(sub.subscription_id))
+        return Requested(requested="resume")
 
     @router.post("/webhooks/lemonsqueezy", response_model=WebhookReceipt)
     async def webhook(request: Request) -> WebhookReceipt:
@@ -216,14 +215,14 @@ def billing_router(
             explanation=_explain(item.status, entries),
         )
 
-    @router.post("/estimate", response_model=Estimate)
+    @router.post("/estimate", response_model=Estimate, operation_id="estimate_batch")
     def estimate(me: Member_, batch: Batch = Body(embed=True)) -> Estimate:
         from invokeai.app.api.dependencies import ApiDependencies
 
         found = ApiDependencies.invoker.services.session_queue.estimate_batch("default", batch)
         refusal = found.refusal.body() if found.refusal is not None else None
         return Estimate(
-            sessions=len(found.estimates),
+            sessions=found.sessions,
             credits=found.need,
             nano_banana_requests=found.nano_banana_requests,
             balance=found.balance,

@@ -338,13 +338,13 @@ class SqlSessionQueue(SessionQueueBase):
         tenant_id = current_tenant_id()
         if tenant_id is None:
             raise ServiceError(ErrorCode.NOT_FOUND, "Operators' own items are not billed")
-        values = prepare_values_to_insert(
-            queue_id=queue_id, batch=batch, priority=0, max_new_queue_items=self._invoker.services.configuration.max_queue_size
-        )
-        rows = [dict(zip(_INSERT_KEYS, v, strict=True)) for v in values]
-        rows = [row | {"model_keys": model_keys(row["session"])} for row in rows]
+        # Every session of a batch runs the same nodes and models (batch data sets only scalar fields),
+        # so one session's graph prices them all, without building each one.
+        session = json.dumps({"graph": batch.graph.model_dump(mode="json", warnings=False)})
+        row = {"session": session, "model_keys": model_keys(session)}
+        sessions = min(calc_session_count(batch), self._invoker.services.configuration.max_queue_size)
         with self._db.begin() as conn:
-            return assess(conn, workspace_state(conn, tenant_id), rows)
+            return assess(conn, workspace_state(conn, tenant_id), [row], repeat=sessions)
 
     def _insert_items(self, conn: Connection, rows: list[dict[str, Any]]) -> list[int]:
         """Insert queue items; returns their ids."""

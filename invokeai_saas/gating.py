@@ -33,6 +33,7 @@ from tenant_middleware.errors import ErrorCode, ServiceError
 FLUX_BASES = frozenset({"flux", "flux2"})
 NANO_BANANA_NODE = "gemini_image_generation"
 WAITING_STATUSES = ("pending", "in_progress")
+_MODEL_BASES: TtlCache[str] = TtlCache(60.0)
 
 
 def nano_banana_requests(session_json: str) -> int:
@@ -42,11 +43,19 @@ def nano_banana_requests(session_json: str) -> int:
 
 
 def flux_keys(conn: Connection, keys: Iterable[str]) -> set[str]:
-    keys = set(keys)
-    if not keys:
-        return set()
-    query = sa.select(models.c.id).where(models.c.id.in_(keys), models.c.base.in_(FLUX_BASES))
-    return set(conn.execute(query).scalars())
+    return {key for key, base in model_bases(conn, set(keys)).items() if base in FLUX_BASES}
+
+
+def model_bases(conn: Connection, keys: set[str]) -> dict[str, str]:
+    """Each model's base from the model records ("" for no such model), cached: a key's base never
+    changes (the catalog is the platform's, the same for every workspace)."""
+    bases = {key: base for key in keys if (base := _MODEL_BASES.peek(key)) is not None}
+    missing = keys - bases.keys()
+    if missing:
+        found = dict(conn.execute(sa.select(models.c.id, models.c.base).where(models.c.id.in_(missing))).all())
+        for key in missing:
+            bases[key] = _MODEL_BASES.get(key, lambda key=key: found.get(key, ""))  # type: ignore[misc]
+    return bases
 
 
 def tenant_entitlements(conn: Connection, tenant_id: str, lock: bool = False) -> tuple[Entitlements, int, datetime | None]:
@@ -77,6 +86,47 @@ def require(ent: Entitlements, feature: Feature, what: str) -> None:
 
 
 @dataclass(frozen=True)
+class WorkspaceState:
+    plan: str
+    overrides: str | None
+    balance: int
+    billing_hold_at: datetime | None
+    trial_ends_at: datetime | None
+    storage_bytes: int
+    held: int  # credits held by the workspace's queued and running items
+    pending: int  # its pending items in the queue asked about (the queue's size limit)
+
+
+_WORKSPACE_COLUMNS = [
+    tenants.c.plan, tenants.c.overrides, (tenants.c.credits_period + tenants.c.credits_extra).label("balance"),
+    tenants.c.billing_hold_at, tenants.c.trial_ends_at, tenants.c.storage_bytes,
+]  # fmt: skip
+_WORKSPACE = sa.select(*_WORKSPACE_COLUMNS).where(tenants.c.tenant_id == sa.bindparam("tenant_id"))
+_WORKSPACE_LOCKED_PG = sa.select(
+    *_WORKSPACE_COLUMNS,
+    sa.func.pg_advisory_xact_lock(sa.func.hashtext(sa.literal("pingvas.enqueue:") + sa.bindparam("tenant_id"))).label("locked"),
+).where(tenants.c.tenant_id == sa.bindparam("tenant_id"))
+_QUEUED = sa.select(
+    sa.func.coalesce(sa.func.sum(sq.c.estimate_credits), 0),
+    sa.func.count().filter(sa.and_(sq.c.status == "pending", sq.c.queue_id == sa.bindparam("queue_id"))),
+).where(sq.c.tenant_id == sa.bindparam("tenant_id"), sq.c.status.in_(WAITING_STATUSES))
+
+
+def workspace_state(conn: Connection, tenant_id: str, lock: bool = False, queue_id: str = "default") -> WorkspaceState:
+    """Everything the gate reads of a workspace; `lock`: its enqueues are serialized until this
+    transaction ends (on Postgres an advisory lock taken by the same statement: no row is written; on
+    SQLite the Database lock). Its queued items are summed by a statement of their own, after the lock:
+    a subquery of the locking statement would read them as they were before it waited for a concurrent
+    enqueue. (The workspace's row itself changes under enqueues only through the ledger, whose charges
+    may land meanwhile: the balance read here can be a charge old, which dispatch then covers.)"""
+    query = _WORKSPACE_LOCKED_PG if lock and conn.dialect.name == "postgresql" else _WORKSPACE
+    row = conn.execute(query, {"tenant_id": tenant_id}).one()
+    held, pending = conn.execute(_QUEUED, {"tenant_id": tenant_id, "queue_id": queue_id}).one()
+    state = {k: v for k, v in row._mapping.items() if k != "locked"}
+    return WorkspaceState(**state, held=int(held), pending=pending)
+
+
+@dataclass(frozen=True)
 class Assessment:
     estimates: list[int]  # per queue item, credits
     nano_banana_requests: int
@@ -98,47 +148,27 @@ class EnqueueGate:
     def __init__(self, ledger: CreditLedger) -> None:
         self._ledger = ledger
 
-    def check(self, conn: Connection, tenant_id: str | None, rows: list[dict[str, Any]]) -> list[int]:
-        """Refuses the batch (ServiceError) or returns each row's estimate in credits. Rows carry
-        `session` (JSON) and `model_keys`. Operators' own items are not billed."""
-        if tenant_id is None or not rows:
-            return [0] * len(rows)
-        state = workspace_state(conn, tenant_id, lock=True)
+    def lock(self, conn: Connection, tenant_id: str, queue_id: str = "default") -> WorkspaceState:
+        """The workspace's row locked until the transaction ends (its enqueues are serialized), with
+        a trial that is over lapsed first."""
+        state = workspace_state(conn, tenant_id, lock=True, queue_id=queue_id)
         if state.trial_ends_at is not None and state.trial_ends_at <= utcnow():
             self._ledger.lapse_trial_if_over(conn, tenant_id)
-            state = workspace_state(conn, tenant_id, lock=True)
-        assessment = assess(conn, state, rows)
+            state = workspace_state(conn, tenant_id, lock=True, queue_id=queue_id)
+        return state
+
+    def check(
+        self, conn: Connection, tenant_id: str | None, rows: list[dict[str, Any]], state: WorkspaceState | None = None
+    ) -> list[int]:
+        """Refuses the batch (ServiceError) or returns each row's estimate in credits. Rows carry
+        `session` (JSON) and `model_keys`; `state`: from `lock` in this transaction, if taken already.
+        Operators' own items are not billed."""
+        if tenant_id is None or not rows:
+            return [0] * len(rows)
+        assessment = assess(conn, state or self.lock(conn, tenant_id), rows)
         if assessment.refusal is not None:
             raise assessment.refusal
         return assessment.estimates
-
-
-@dataclass(frozen=True)
-class WorkspaceState:
-    plan: str
-    overrides: str | None
-    balance: int
-    billing_hold_at: datetime | None
-    trial_ends_at: datetime | None
-    storage_bytes: int
-    held: int  # credits held by the workspace's queued and running items
-
-
-def workspace_state(conn: Connection, tenant_id: str, lock: bool = False) -> WorkspaceState:
-    """Everything the gate reads of a workspace (its row locked first when `lock`). The credits its
-    queued items hold are summed by a statement of their own, after the lock: a subquery of the locking
-    statement would read them as they were before it waited for a concurrent enqueue."""
-    query = sa.select(
-        tenants.c.plan, tenants.c.overrides, (tenants.c.credits_period + tenants.c.credits_extra).label("balance"),
-        tenants.c.billing_hold_at, tenants.c.trial_ends_at, tenants.c.storage_bytes,
-    ).where(tenants.c.tenant_id == tenant_id)  # fmt: skip
-    row = conn.execute(query.with_for_update() if lock else query).one()
-    held = conn.execute(
-        sa.select(sa.func.coalesce(sa.func.sum(sq.c.estimate_credits), 0)).where(
-            sq.c.tenant_id == tenant_id, sq.c.status.in_(WAITING_STATUSES)
-        )
-    ).scalar_one()
-    return WorkspaceState(**row._mapping, held=int(held))
 
 
 def assess(conn: Connection, state: WorkspaceState, rows: list[dict[str, Any]], repeat: int = 1) -> Assessment:

@@ -75,7 +75,7 @@ from invokeai_saas.dispatch.claims import (
 )
 from invokeai_saas import metering
 from tenant_middleware.errors import ErrorCode, ServiceError
-from invokeai_saas.gating import Assessment, EnqueueGate, assess, workspace_state
+from invokeai_saas.gating import Assessment, EnqueueGate, WorkspaceState, assess, workspace_state
 from invokeai_saas.ledger import CreditLedger
 from invokeai_saas.metrics import ITEM_SECONDS, WORKER_ERRORS
 from invokeai_saas.dispatch.warm import cached_model_keys, model_keys
@@ -312,12 +312,16 @@ class SqlSessionQueue(SessionQueueBase):
     def _enqueue_batch(self, queue_id: str, batch: Batch, prepend: bool, user_id: str) -> EnqueueBatchResult:
         # One transaction for the size check and the insert: fewer round trips, and the check holds.
         with self._db.begin() as conn:
-            max_new_queue_items = self._invoker.services.configuration.max_queue_size - self._pending_count(queue_id)
+            tenant_id = current_tenant_id()
+            # Gated: the workspace's row is locked first, and the same read counts its pending items.
+            state = self._gate.lock(conn, tenant_id, queue_id) if self._gate is not None and tenant_id is not None else None
+            pending = state.pending if state is not None else self._pending_count(queue_id)
+            max_new_queue_items = self._invoker.services.configuration.max_queue_size - pending
             priority = self._highest_pending_priority(queue_id) + 1 if prepend else 0
             values = prepare_values_to_insert(
                 queue_id=queue_id, batch=batch, priority=priority, max_new_queue_items=max_new_queue_items, user_id=user_id
             )
-            inserted = self._insert_items(conn, [dict(zip(_INSERT_KEYS, v, strict=True)) for v in values])
+            inserted = self._insert_items(conn, [dict(zip(_INSERT_KEYS, v, strict=True)) for v in values], state)
             if inserted:
                 self.signals.publish(conn, Signal(WAKE))
         item_ids = sorted(inserted, reverse=True)
@@ -346,7 +350,7 @@ class SqlSessionQueue(SessionQueueBase):
         with self._db.begin() as conn:
             return assess(conn, workspace_state(conn, tenant_id), [row], repeat=sessions)
 
-    def _insert_items(self, conn: Connection, rows: list[dict[str, Any]]) -> list[int]:
+    def _insert_items(self, conn: Connection, rows: list[dict[str, Any]], state: WorkspaceState | None = None) -> list[int]:
         """Insert queue items; returns their ids."""
         if not rows:
             return []
@@ -355,7 +359,7 @@ class SqlSessionQueue(SessionQueueBase):
         stamp = {"tenant_id": tenant_id, "created_at": now, "updated_at": now}
         rows = [row | stamp | {"model_keys": model_keys(row["session"])} for row in rows]
         if self._gate is not None:  # refuses before anything is written
-            estimates = self._gate.check(conn, tenant_id, rows)
+            estimates = self._gate.check(conn, tenant_id, rows, state)
             rows = [row | {"estimate_credits": estimate} for row, estimate in zip(rows, estimates, strict=True)]
         return list(conn.scalars(sa.insert(sq).returning(sq.c.item_id), rows))
 

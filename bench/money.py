@@ -14,7 +14,7 @@ B. Ledger charges per second with 8 worker processes: each process charges attem
 
 `--write` records the section in bench/RESULTS.md. Exit code 0 on PASS, 1 on FAIL.
 
-    .venv/bin/python bench/billing.py [--items 300] [--seconds 10] [--write]
+    .venv/bin/python bench/money.py [--items 300] [--seconds 10] [--write]
 """
 
 from __future__ import annotations
@@ -34,8 +34,8 @@ from typing import Any
 import common
 from common import Stats, log
 
-MARKER = "<!-- billing runs: newest first; bench/billing.py --write inserts below -->"
-HEADER = f"## Money (bench/billing.py)\n\n{MARKER}\n"
+MARKER = "<!-- billing runs: newest first; bench/money.py --write inserts below -->"
+HEADER = f"## Money (bench/money.py)\n\n{MARKER}\n"
 ENQUEUE_RATIO_GOAL = 1.2
 WORKERS = 8
 
@@ -188,7 +188,7 @@ def main() -> int:
     parser.add_argument("--write", action="store_true")
     parser.add_argument("--keep-db", action="store_true")
     args = parser.parse_args()
-    command = "python bench/billing.py" + (" --write" if args.write else "")
+    command = "python bench/money.py" + (" --write" if args.write else "")
 
     from invokeai_saas.db import Database
     from invokeai_saas.db.migrate import upgrade

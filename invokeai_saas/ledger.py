@@ -11,6 +11,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from billing.credits import (
@@ -24,7 +25,6 @@ from billing.credits import (
     usage_key,
 )
 from invokeai_saas.db import Database, utcnow
-from invokeai_saas.db.dialect import insert_ignore
 from invokeai_saas.db.tables.billing import credit_ledger as ledger
 from invokeai_saas.db.tables.tenancy import tenants
 from invokeai_saas.metrics import LEDGER_ENTRIES
@@ -83,14 +83,10 @@ class CreditLedger:
             "actor_user_id": actor_user_id,
             "created_at": utcnow(),
         }
-        if not insert_ignore(conn, ledger, entry, key=["idempotency_key"]):
-            return None
+        if not conn.execute(_INSERT_ENTRY[conn.dialect.name], entry).first():
+            return None  # that key was written before
         LEDGER_ENTRIES.labels(kind.value).inc()
-        conn.execute(
-            sa.update(tenants)
-            .where(tenants.c.tenant_id == tenant_id)
-            .values(credits_period=after.period, credits_extra=after.extra)
-        )
+        conn.execute(_SET_BALANCE, {"b_tenant": tenant_id, "b_period": after.period, "b_extra": after.extra})
         return after.total
 
     def reset_period(self, conn: Connection, tenant_id: str, allowance: int, key: str, reason: str) -> int | None:
@@ -186,12 +182,25 @@ _ENTRY_COLUMNS = [
 ]
 
 
+# Built once (a worker posts one with every attempt it ends): statements with bind parameters.
+_LOCK_BALANCE = (
+    sa.select(tenants.c.credits_period, tenants.c.credits_extra)
+    .where(tenants.c.tenant_id == sa.bindparam("tenant_id"))
+    .with_for_update()
+)
+_SET_BALANCE = (
+    sa.update(tenants)
+    .where(tenants.c.tenant_id == sa.bindparam("b_tenant"))
+    .values(credits_period=sa.bindparam("b_period"), credits_extra=sa.bindparam("b_extra"))
+)
+_INSERT_ENTRY = {  # INSERT … ON CONFLICT (idempotency_key) DO NOTHING, a row back only when inserted
+    name: dialect.insert(ledger).on_conflict_do_nothing(index_elements=["idempotency_key"]).returning(ledger.c.entry_id)
+    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
+}
+
+
 def _locked_balance(conn: Connection, tenant_id: str) -> Balance:
-    row = conn.execute(
-        sa.select(tenants.c.credits_period, tenants.c.credits_extra)
-        .where(tenants.c.tenant_id == tenant_id)
-        .with_for_update()
-    ).one()
+    row = conn.execute(_LOCK_BALANCE, {"tenant_id": tenant_id}).one()
     return Balance(row.credits_period, row.credits_extra)
 
 

@@ -6,11 +6,11 @@ caused it (a queue item's status change, a webhook's subscription update). It lo
 row first: movements of one tenant are serialized, and a replayed key changes nothing.
 """
 
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
@@ -30,8 +30,11 @@ from invokeai_saas.db.tables.tenancy import tenants
 from invokeai_saas.metrics import LEDGER_ENTRIES
 
 
-@dataclass(frozen=True)
-class Entry:
+class Entry(BaseModel):
+    """A ledger entry as the workspace's usage page, its receipts and the operator console show it."""
+
+    model_config = ConfigDict(frozen=True)
+
     entry_id: int
     kind: str
     amount: int

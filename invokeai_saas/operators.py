@@ -38,7 +38,7 @@ class TenantRow(BaseModel):
 class TenantDetail(BaseModel):
     summary: TenantSummary
     overrides: dict[str, Any]
-    recent_entries: list[dict[str, Any]]
+    recent_entries: list[Entry]
 
 
 class UsageRow(BaseModel):
@@ -100,7 +100,7 @@ class OperatorService:
             overrides = conn.execute(sa.select(tenants.c.overrides).where(tenants.c.tenant_id == tenant_id)).scalar_one()
         with system_scope():
             entries = self._ledger.entries(tenant_id, limit=20)
-        return TenantDetail(summary=summary, overrides=parse_overrides(overrides), recent_entries=[_entry(e) for e in entries])
+        return TenantDetail(summary=summary, overrides=parse_overrides(overrides), recent_entries=entries)
 
     def update(
         self, operator_id: str, tenant_id: str, status: str | None, plan: str | None, overrides: dict[str, Any] | None, set_overrides: bool
@@ -193,7 +193,3 @@ def _audit(conn: sa.Connection, operator_id: str, action: str, tenant_id: str | 
             at=utcnow(), operator_user_id=operator_id, action=action, tenant_id=tenant_id, detail=json.dumps(detail)
         )
     )
-
-
-def _entry(entry: Entry) -> dict[str, Any]:
-    return entry.__dict__ | {"created_at": entry.created_at.isoformat()}

@@ -32,18 +32,6 @@ Member_ = Annotated[Principal, Depends(require_member)]
 T = TypeVar("T")
 
 
-class LedgerEntry(BaseModel):
-    entry_id: int
-    kind: str
-    amount: int
-    balance_after: int
-    item_id: int | None
-    attempt: int | None
-    seconds: float | None
-    reason: str | None
-    created_at: datetime
-
-
 class DayTotal(BaseModel):
     day: date
     spent: int  # credits used (GPU seconds and external API requests), as a positive number
@@ -53,7 +41,7 @@ class DayTotal(BaseModel):
 
 class UsagePage(BaseModel):
     credits: int
-    entries: list[LedgerEntry]
+    entries: list[Entry]
     next_before: int | None  # pass as `before` for the next (older) page
     days: list[DayTotal]
 
@@ -62,7 +50,7 @@ class Receipt(BaseModel):
     item_id: int
     status: str
     credits_charged: int
-    entries: list[LedgerEntry]
+    entries: list[Entry]
     explanation: str
 
 
@@ -195,7 +183,7 @@ def billing_router(
         since = datetime.combine(utcnow().date() - timedelta(days=days - 1), datetime.min.time())
         return UsagePage(
             credits=ledger.balance(tenant_id).total,
-            entries=[_entry(e) for e in entries],
+            entries=entries,
             next_before=entries[-1].entry_id if len(entries) == limit else None,
             days=[_day(day, kinds) for day, kinds in ledger.daily_spend(tenant_id, since).items()],
         )
@@ -211,7 +199,7 @@ def billing_router(
             item_id=item_id,
             status=item.status,
             credits_charged=charged,
-            entries=[_entry(e) for e in entries],
+            entries=entries,
             explanation=_explain(item.status, entries),
         )
 
@@ -232,10 +220,6 @@ def billing_router(
         )
 
     return router
-
-
-def _entry(entry: Entry) -> LedgerEntry:
-    return LedgerEntry(**entry.__dict__)
 
 
 def _day(day: date, kinds: dict[str, int]) -> DayTotal:

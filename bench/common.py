@@ -97,6 +97,14 @@ def software_line(with_postgres: bool = True) -> str:
     return f"- software: Python {platform.python_version()}, InvokeAI {invokeai_version()}, {pg}SQLite {sqlite3.sqlite_version}"
 
 
+def run_head(command: str, with_postgres: bool = True, when: str | None = None) -> list[str]:
+    """The first lines of a run's section in RESULTS.md: when (UTC unless given), machine, software, command."""
+    import datetime as dt
+
+    when = when or f"{dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC"
+    return [f"### {when}", "", machine_line(), software_line(with_postgres), f"- command: `{command}`"]
+
+
 # --------------------------------------------------------------------------- statistics
 
 

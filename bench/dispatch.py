@@ -249,11 +249,7 @@ def report(per_item: dict[str, list[float]], latency: dict[str, list[float]], cl
     ok_item = ping <= PER_ITEM_GOAL_MS and ratio >= PER_ITEM_GOAL_RATIO
     ok_latency = lat["pingvas"].p99 <= LATENCY_P99_GOAL_MS
     lines = [
-        f"### {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC",
-        "",
-        common.machine_line(),
-        common.software_line(),
-        f"- command: `{command}`",
+        *common.run_head(command),
         "",
         "| measure | Pingvas (api + worker pods, Postgres) | stock InvokeAI (multi-user, SQLite) | goal | result |",
         "|---|---|---|---|---|",

@@ -53,11 +53,10 @@ from common import (
     Stats,
     create_database,
     log,
-    machine_line,
     measure_interleaved,
     pingvas_postgres_env,
+    run_head,
     signup,
-    software_line,
     start_pingvas as start_pingvas_server,
     start_stock as start_stock_server,
     write_results,
@@ -331,11 +330,7 @@ def render(
 ) -> tuple[str, bool]:
     now = dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
     lines = [
-        f"### {now}",
-        "",
-        machine_line(),
-        software_line(),
-        f"- command: `{command}`",
+        *run_head(command, when=now),
         f"- data: Pingvas {args.tenants} tenants x {args.images} images on Postgres (RLS, app role `{APP_ROLE}`); "
         f"stock {args.images} images for its one user on SQLite (multi-user: the signed-in user; single-user: `system`)",
         f"- requests: {args.warmup} warm-up, then {args.n_list} x `GET {GALLERY_PATH}?{'&'.join(f'{k}={v}' for k, v in GALLERY_PARAMS)}`, "

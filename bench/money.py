@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime as dt
 import json
 import logging
 import multiprocessing as mp
@@ -162,11 +161,7 @@ def report(times: dict[str, list[float]], distinct: tuple[float, bool], shared: 
     ratio = on.p50 / off.p50
     ok = ratio <= ENQUEUE_RATIO_GOAL and distinct[1] and shared[1]
     lines = [
-        f"### {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC",
-        "",
-        common.machine_line(),
-        common.software_line(),
-        f"- command: `{command}`",
+        *common.run_head(command),
         "",
         "| measure | gating + metering on | off | goal | result |",
         "|---|---|---|---|---|",

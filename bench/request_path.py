@@ -55,11 +55,10 @@ from common import (
     create_database,
     invokeai_version,
     log,
-    machine_line,
     measure_interleaved,
     pingvas_postgres_env,
+    run_head,
     signup,
-    software_line,
     start_pingvas,
     start_stock,
     timed,
@@ -242,11 +241,7 @@ def header_lines(args: argparse.Namespace, command: str, sides: list[Side]) -> l
     now = dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
     boards = ", ".join(f"{s.key} {s.boards_listed}" for s in sides)
     return [
-        f"### {now}",
-        "",
-        machine_line(),
-        software_line(with_postgres=args.postgres),
-        f"- command: `{command}`",
+        *run_head(command, with_postgres=args.postgres, when=now),
         f"- sides: Pingvas `python -m invokeai_saas.cli serve` on the embedded default (SQLite + local files), "
         f"signed in as a workspace owner (`POST /api/v1/signup`); stock InvokeAI {invokeai_version()} `invokeai-web` "
         f"with `multiuser: true`, one user (`/api/v1/auth/setup` + `/api/v1/auth/login`)"

@@ -37,7 +37,7 @@ class MeteredExternalGeneration(ExternalGenerationService):
         billed = tenant_id is not None and request.model.provider_id == NANO_BANANA_PROVIDER
         if billed:
             with self._db.begin() as conn:
-                require(tenant_entitlements(conn, tenant_id)[0], Feature.NANO_BANANA, "Nano-banana (Gemini) image requests")
+                require(tenant_entitlements(conn, tenant_id), Feature.NANO_BANANA, "Nano-banana (Gemini) image requests")
         result = super().generate(request)
         if billed and result.images:
             with self._db.begin() as conn:

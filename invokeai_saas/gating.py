@@ -58,14 +58,9 @@ def model_bases(conn: Connection, keys: set[str]) -> dict[str, str]:
     return bases
 
 
-def tenant_entitlements(conn: Connection, tenant_id: str, lock: bool = False) -> tuple[Entitlements, int, datetime | None]:
-    """The workspace's entitlements, credit balance and billing hold (its row locked when `lock`)."""
-    query = sa.select(
-        tenants.c.plan, tenants.c.overrides, tenants.c.credits_period, tenants.c.credits_extra, tenants.c.billing_hold_at
-    ).where(tenants.c.tenant_id == tenant_id)
-    row = conn.execute(query.with_for_update() if lock else query).one()
-    ent = entitlements(row.plan, parse_overrides(row.overrides))
-    return ent, row.credits_period + row.credits_extra, row.billing_hold_at
+def tenant_entitlements(conn: Connection, tenant_id: str) -> Entitlements:
+    row = conn.execute(_WORKSPACE, {"tenant_id": tenant_id}).one()
+    return entitlements(row.plan, parse_overrides(row.overrides))
 
 
 def check_hold(hold_at: datetime | None) -> None:
@@ -226,4 +221,4 @@ class ModelLoadGate:
 
     def _load(self, tenant_id: str) -> Entitlements:
         with self._db.begin() as conn:
-            return tenant_entitlements(conn, tenant_id)[0]
+            return tenant_entitlements(conn, tenant_id)

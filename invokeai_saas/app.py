@@ -27,6 +27,7 @@ from invokeai_saas.db import Database
 from invokeai_saas.db.migrate import upgrade_if_empty
 from invokeai_saas.audit import AuditLog
 from invokeai_saas.invitations import InvitationService
+from invokeai_saas.credit_events import route_to_sockets
 from invokeai_saas.ledger import ledger_for
 from invokeai_saas.subscriptions import lemonsqueezy_client, subscriptions_for
 from invokeai_saas.logs import RequestIdMiddleware, configure_logging
@@ -127,6 +128,7 @@ def create_app(settings: Settings, run_processor: bool = True) -> tuple[FastAPI,
     patches.apply_to_app(app)
     workspace_admin.install(app)
     set_tenant_lookup(lambda user_id: _socket_tenant(tenancy, user_id, NO_SHARED_ROOMS))
+    route_to_sockets(api_app.socket_io._sio)
     app.mount(STATIC_PREFIX, branding_static(), name="pingvas-static")
     _install_routes(
         app,

@@ -33,6 +33,13 @@ class TenantEventService(FastAPIEventService):
         if self.bridge is not None:
             self.bridge.publish(event, tenant_id, stamped)
 
+    def dispatch_for_tenant(self, event: EventBase, tenant_id: str) -> None:
+        """An event of `tenant_id`'s raised where no tenant scope is set (e.g. a ledger commit hook)."""
+        stamp_event_tenant(event, tenant_id)
+        super().dispatch(event)
+        if self.bridge is not None:
+            self.bridge.publish(event, tenant_id, True)
+
     def dispatch_from_pod(self, event: EventBase, tenant_id: str | None, stamped: bool) -> None:
         """An event another pod raised: dispatched here as it was there, and not relayed again."""
         if stamped:

@@ -24,6 +24,7 @@ from billing.credits import (
     trial_lapse_key,
     usage_key,
 )
+from invokeai_saas.credit_events import note_balance
 from invokeai_saas.db import Database, utcnow
 from invokeai_saas.db.tables.billing import credit_ledger as ledger
 from invokeai_saas.db.tables.tenancy import tenants
@@ -90,6 +91,7 @@ class CreditLedger:
             return None  # that key was written before
         LEDGER_ENTRIES.labels(kind.value).inc()
         conn.execute(_SET_BALANCE, {"b_tenant": tenant_id, "b_period": after.period, "b_extra": after.extra})
+        note_balance(conn, tenant_id, after.total)  # the studio's badge hears it once this commits
         return after.total
 
     def reset_period(self, conn: Connection, tenant_id: str, allowance: int, key: str, reason: str) -> int | None:

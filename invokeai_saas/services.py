@@ -41,6 +41,7 @@ from invokeai.backend.stable_diffusion.diffusion import conditioning_data as cd
 
 from invokeai_saas.account_cache import AccountCache
 from invokeai_saas.bulk_downloads import SqlBulkDownloadService
+from invokeai_saas.credit_events import CreditsChangedEvent, raise_on_commit
 from invokeai_saas.db import Database
 from invokeai_saas.event_bridge import PROCESSOR_CONTROL, EventBridge
 from invokeai_saas.events import TenantEventService
@@ -183,6 +184,7 @@ def build_services(
         events.bridge = EventBridge(
             settings.redis_url, f"pingvas:events:{db.url.database}:{db.schema or 'public'}", accept, events.dispatch_from_pod
         )
+    raise_on_commit(db, lambda tenant_id, credits: events.dispatch_for_tenant(CreditsChangedEvent(credits=credits), tenant_id))
     model_records = SqlModelRecordService(db, logger)
     download_queue = DownloadQueueService(app_config=config, event_bus=events)
     model_manager = ModelManagerService.build_model_manager(

@@ -39,6 +39,12 @@ def stamp_event_tenant(event: object, tenant_id: str | None) -> None:
     object.__setattr__(event, _EVENT_TENANT_ATTR, tenant_id)
 
 
+def stamped_tenant(event: object) -> str | None:
+    """The tenant `stamp_event_tenant` recorded on an event (None when none was)."""
+    stamped = getattr(event, _EVENT_TENANT_ATTR, None)
+    return None if stamped == _UNKNOWN else stamped
+
+
 def _tenant_of_event(event: object) -> str | None:
     stamped = getattr(event, _EVENT_TENANT_ATTR, _UNKNOWN)
     if stamped != _UNKNOWN:

@@ -108,3 +108,32 @@ def test_socket_without_a_valid_token_is_refused(studio: Studio) -> None:
         if sio.connected:
             sio.disconnect()
     assert not connected
+
+
+def test_a_charge_reaches_every_socket_of_the_workspace_as_its_new_balance_and_no_other(studio: Studio) -> None:
+    """The studio's credit badge: `credits_changed` carries the balance after the charge, to the
+    payer's workspace only (a teammate's socket hears it too; another workspace's never does)."""
+    payer = studio.signup(unique_email("payer"))
+    with studio.client(payer) as c:
+        mate_token = c.post("/api/v1/tenant/invitations", json={"email": unique_email("payer-mate")}).json()["token"]
+    accepted = http.post(f"{studio.url}/api/v1/invitations/accept", json={"token": mate_token, "password": "Matey!pass1"}).json()
+    mate = Account(accepted["token"], accepted["user_id"], accepted["tenant_id"], "payer-mate")
+    stranger = studio.signup(unique_email("stranger"))
+    listeners = {name: Listener(studio, account) for name, account in (("payer", payer), ("mate", mate), ("stranger", stranger))}
+    try:
+        time.sleep(0.5)
+        item_id = _enqueue(studio, payer, "charged")
+        with studio.client(payer) as c:
+            def charged() -> int | None:
+                entries = c.get("/api/v1/billing/usage").json()["entries"]
+                return next((e["balance_after"] for e in entries if e["item_id"] == item_id), None)
+
+            balance = studio.wait_for(charged, timeout=60)
+            assert c.get("/api/v1/tenant").json()["credits"] == balance
+        for name in ("payer", "mate"):
+            studio.wait_for(lambda: ("credits_changed", {"credits": balance}) in listeners[name].events, timeout=30)
+        time.sleep(1.0)  # let any stray event reach the stranger
+        assert not [e for e, _ in listeners["stranger"].events if e == "credits_changed"], listeners["stranger"].text()
+    finally:
+        for listener in listeners.values():
+            listener.close()

@@ -22,7 +22,7 @@ from starlette.routing import Mount
 import patches
 from invokeai_saas.account_cache import AccountCache
 from invokeai_saas.client_errors import ClientErrorMiddleware, client_error
-from invokeai_saas.branding import STATIC_PREFIX, branding_router, branding_static
+from invokeai_saas.branding import APP_PREFIX, STATIC_PREFIX, app_static, branding_router, branding_static
 from invokeai_saas.db import Database
 from invokeai_saas.db.migrate import upgrade_if_empty
 from invokeai_saas.audit import AuditLog
@@ -130,6 +130,7 @@ def create_app(settings: Settings, run_processor: bool = True) -> tuple[FastAPI,
     set_tenant_lookup(lambda user_id: _socket_tenant(tenancy, user_id, NO_SHARED_ROOMS))
     route_to_sockets(api_app.socket_io._sio)
     app.mount(STATIC_PREFIX, branding_static(), name="pingvas-static")
+    app.mount(APP_PREFIX, app_static(), name="pingvas-app")
     _install_routes(
         app,
         overrides=[auth_overrides_router(), media_router(settings.media_base_url, settings.media_url_ttl_seconds)],
@@ -141,7 +142,7 @@ def create_app(settings: Settings, run_processor: bool = True) -> tuple[FastAPI,
                 parse_networks(settings.admin_allowed_cidrs),
                 parse_networks(settings.trusted_proxies),
             ),
-            branding_router(),
+            branding_router(settings.brand),
             health_router(role, readiness_checks(settings, db)),
         ],
     )

@@ -21,6 +21,10 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 9090
     default_plan: str = "starter"
+    brand: str = Field(
+        default="pingvas",
+        description="The product's brand: a folder under frontend-overrides/brands/ (name, colours, logo, favicon).",
+    )
     invitation_ttl_hours: int = 72
     redis_url: str | None = Field(
         default=None,

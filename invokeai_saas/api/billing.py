@@ -18,6 +18,7 @@ from fastapi import APIRouter, Body, Depends, Query, Request
 from invokeai.app.services.session_queue.session_queue_common import Batch
 from pydantic import BaseModel
 
+from billing.plans import PLANS, Plan
 from billing.lemonsqueezy import LemonSqueezyClient, LemonSqueezyError, signature_ok
 from invokeai_saas.api.router import require_member
 from invokeai_saas.db import utcnow
@@ -67,6 +68,26 @@ class Estimate(BaseModel):
 class PlanChoice(BaseModel):
     plan: Literal["starter", "pro", "studio"]
     interval: Literal["month", "year"] = "month"
+
+
+class PlanInfo(BaseModel):
+    name: str
+    price_usd_month: int | None  # None: negotiated
+    credits_per_period: int | None  # None: per contract
+    storage_gb: int | None
+    concurrent_queues: int | None  # None: unlimited
+    features: list[str]
+
+    @classmethod
+    def of(cls, plan: Plan) -> "PlanInfo":
+        return cls(
+            name=plan.name,
+            price_usd_month=plan.price_usd_month,
+            credits_per_period=plan.credits_per_period,
+            storage_gb=plan.storage_gb,
+            concurrent_queues=plan.concurrent_queues,
+            features=sorted(f.value for f in plan.features),
+        )
 
 
 class Url(BaseModel):
@@ -170,6 +191,11 @@ def billing_router(
             raise
         WEBHOOKS.labels(outcome.split(":")[0].split(" ")[0]).inc()  # applied kinds: subscription, payment, duplicate, stale, ignored
         return WebhookReceipt(outcome=outcome)
+
+    @router.get("/plans", response_model=list[PlanInfo])
+    def plans() -> list[PlanInfo]:
+        """The plan catalog (public: the sign-up and upgrade pages show it)."""
+        return [PlanInfo.of(plan) for plan in PLANS.values()]
 
     @router.get("/usage", response_model=UsagePage)
     def usage(

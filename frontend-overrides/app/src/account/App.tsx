@@ -1,0 +1,295 @@
+// The account area (/account/…) and the sign-up and invitation pages (/signup, /invite?token=…).
+
+import { type ReactNode, useCallback, useEffect, useState } from "react";
+
+import {
+  ApiError,
+  type ApiKey,
+  type CreatedApiKey,
+  type CreatedInvitation,
+  type Invitation,
+  type Me,
+  type Member,
+  type Plan,
+  type Receipt,
+  type Role,
+  type Tenant,
+  type UsagePage,
+  api,
+  token,
+} from "../shared/api";
+import { brand } from "../shared/brand";
+import { formatCredits, planLabel } from "../shared/format";
+import { ACCOUNT_PATHS, refusalFor } from "../shared/refusals";
+import { ApiKeys, DailyTable, EntriesTable, ErrorLine, Members, PlanPicker, PlanSummary, ReceiptView, RefusalNotice, UsageChart } from "./components";
+import { InviteForm, SignupForm } from "./forms";
+
+const TABS: { path: string; label: string }[] = [
+  { path: ACCOUNT_PATHS.overview, label: "Overview" },
+  { path: ACCOUNT_PATHS.usage, label: "Usage" },
+  { path: ACCOUNT_PATHS.plan, label: "Plan & billing" },
+  { path: ACCOUNT_PATHS.keys, label: "API keys" },
+  { path: ACCOUNT_PATHS.members, label: "Members" },
+];
+
+export function App() {
+  const path = window.location.pathname.replace(/\/+$/, "") || "/";
+  const { name, logo } = brand();
+  if (path === "/signup" || path === "/invite") {
+    const invitation = new URLSearchParams(window.location.search).get("token") ?? "";
+    return (
+      <main className="auth-page">
+        <img src={logo} alt={name} className="auth-logo" />
+        {path === "/signup" ? <SignupForm productName={name} /> : <InviteForm token={invitation} productName={name} />}
+      </main>
+    );
+  }
+  if (!token()) {
+    window.location.replace("/login");
+    return null;
+  }
+  return <Account path={path} />;
+}
+
+/** A failed call: a refusal the user can act on, or the service's reason; a lost session signs in again. */
+function describe(error: unknown): ReactNode {
+  if (!(error instanceof ApiError)) return String(error);
+  if (error.status === 401) {
+    window.location.replace("/login");
+    return null;
+  }
+  const refusal = refusalFor(error.code, error.detail, error.retryAfter);
+  return refusal ? <RefusalNotice refusal={refusal} /> : <ErrorLine error={error.detail} />;
+}
+
+function Account({ path }: { path: string }) {
+  const { name, logo } = brand();
+  const [tenant, setTenant] = useState<Tenant | null>(null);
+  const [me, setMe] = useState<Me | null>(null);
+  const [members, setMembers] = useState<Member[]>([]);
+  const [failure, setFailure] = useState<ReactNode>(null);
+
+  const reload = useCallback(async () => {
+    try {
+      const [t, m, ms] = await Promise.all([api<Tenant>("/api/v1/tenant"), api<Me>("/api/v1/auth/me"), api<Member[]>("/api/v1/tenant/members")]);
+      setTenant(t);
+      setMe(m);
+      setMembers(ms);
+    } catch (e) {
+      setFailure(describe(e));
+    }
+  }, []);
+  useEffect(() => {
+    void reload();
+  }, [reload]);
+
+  const myRole: Role = members.find((m) => m.user_id === me?.user_id)?.role ?? "member";
+  const page = TABS.find((t) => t.path === path) ?? TABS[0];
+  return (
+    <div className="account">
+      <header className="topbar">
+        <a href="/" className="brand">
+          <img src={logo} alt="" />
+          <span>{name}</span>
+        </a>
+        {tenant && (
+          <span className="topbar-credits" data-testid="topbar-credits">
+            {planLabel(tenant.plan)} · {formatCredits(tenant.credits)} credits
+          </span>
+        )}
+        <a href="/" className="back">
+          Back to the studio
+        </a>
+      </header>
+      <nav className="tabs" aria-label="Account">
+        {TABS.map((t) => (
+          <a key={t.path} href={t.path} aria-current={t.path === page.path ? "page" : undefined}>
+            {t.label}
+          </a>
+        ))}
+      </nav>
+      <main className="content">
+        <h1>{page.label}</h1>
+        {failure}
+        {tenant && me && (
+          <>
+            {page.path === ACCOUNT_PATHS.overview && <Overview tenant={tenant} />}
+            {page.path === ACCOUNT_PATHS.usage && <Usage />}
+            {page.path === ACCOUNT_PATHS.plan && <Billing tenant={tenant} canManage={myRole !== "member"} />}
+            {page.path === ACCOUNT_PATHS.keys && <Keys />}
+            {page.path === ACCOUNT_PATHS.members && <Team members={members} myRole={myRole} me={me} reload={reload} />}
+          </>
+        )}
+      </main>
+    </div>
+  );
+}
+
+function Overview({ tenant }: { tenant: Tenant }) {
+  const [usage, setUsage] = useState<UsagePage | null>(null);
+  useEffect(() => {
+    api<UsagePage>("/api/v1/billing/usage?days=30&limit=1").then(setUsage, () => setUsage(null));
+  }, []);
+  return (
+    <>
+      <PlanSummary tenant={tenant} />
+      {usage && <UsageChart days={usage.days} />}
+      <p>
+        <a href={ACCOUNT_PATHS.usage}>See every charge and its receipt</a>
+      </p>
+    </>
+  );
+}
+
+function Usage() {
+  const [page, setPage] = useState<UsagePage | null>(null);
+  const [older, setOlder] = useState<UsagePage["entries"]>([]);
+  const [next, setNext] = useState<number | null>(null);
+  const [receipt, setReceipt] = useState<Receipt | null>(null);
+  const [failure, setFailure] = useState<ReactNode>(null);
+  useEffect(() => {
+    api<UsagePage>("/api/v1/billing/usage?days=30&limit=50").then(
+      (p) => {
+        setPage(p);
+        setNext(p.next_before);
+      },
+      (e) => setFailure(describe(e)),
+    );
+  }, []);
+  const more = async () => {
+    if (next === null) return;
+    const p = await api<UsagePage>(`/api/v1/billing/usage?days=1&limit=50&before=${next}`);
+    setOlder((o) => [...o, ...p.entries]);
+    setNext(p.next_before);
+  };
+  const openReceipt = (itemId: number) => {
+    api<Receipt>(`/api/v1/billing/usage/items/${itemId}`).then(setReceipt, (e) => setFailure(describe(e)));
+  };
+  if (!page) return <>{failure}</>;
+  return (
+    <>
+      {failure}
+      {receipt && <ReceiptView receipt={receipt} onClose={() => setReceipt(null)} />}
+      <UsageChart days={page.days} />
+      <h2>Per day</h2>
+      <DailyTable days={page.days} />
+      <h2>Every movement</h2>
+      <EntriesTable entries={[...page.entries, ...older]} onReceipt={openReceipt} />
+      {next !== null && (
+        <button type="button" onClick={() => void more()}>
+          Older entries
+        </button>
+      )}
+    </>
+  );
+}
+
+function Billing({ tenant, canManage }: { tenant: Tenant; canManage: boolean }) {
+  const [plans, setPlans] = useState<Plan[]>([]);
+  const [failure, setFailure] = useState<ReactNode>(null);
+  const [note, setNote] = useState<string | null>(null);
+  useEffect(() => {
+    api<Plan[]>("/api/v1/billing/plans").then(setPlans, (e) => setFailure(describe(e)));
+  }, []);
+  const go = async (call: () => Promise<void>) => {
+    setFailure(null);
+    try {
+      await call();
+    } catch (e) {
+      setFailure(describe(e));
+    }
+  };
+  const choose = (plan: string) =>
+    go(async () => {
+      if (tenant.subscription && tenant.subscription.status !== "expired") {
+        await api("/api/v1/billing/subscription/plan", { method: "POST", body: { plan } });
+        setNote(`Asked to move to ${planLabel(plan)}: the plan changes as soon as the payment provider confirms it.`);
+      } else {
+        const { url } = await api<{ url: string }>("/api/v1/billing/checkout", { method: "POST", body: { plan } });
+        window.location.assign(url);
+      }
+    });
+  const portal = () =>
+    go(async () => {
+      const { url } = await api<{ url: string }>("/api/v1/billing/portal");
+      window.location.assign(url);
+    });
+  return (
+    <>
+      {failure}
+      {note && <p role="status">{note}</p>}
+      <PlanSummary tenant={tenant} />
+      <PlanPicker plans={plans} current={tenant.plan} canManage={canManage} onChoose={(p) => void choose(p)} onPortal={() => void portal()} />
+    </>
+  );
+}
+
+function Keys() {
+  const [keys, setKeys] = useState<ApiKey[]>([]);
+  const [created, setCreated] = useState<CreatedApiKey | null>(null);
+  const [failure, setFailure] = useState<ReactNode>(null);
+  const load = useCallback(() => api<ApiKey[]>("/api/v1/tenant/api-keys").then(setKeys, (e) => setFailure(describe(e))), []);
+  useEffect(() => {
+    void load();
+  }, [load]);
+  const act = (call: () => Promise<unknown>) => {
+    setFailure(null);
+    call().then(load, (e) => setFailure(describe(e)));
+  };
+  return (
+    <>
+      {failure}
+      <ApiKeys
+        keys={keys}
+        created={created}
+        onCreate={(name) => act(async () => setCreated(await api<CreatedApiKey>("/api/v1/tenant/api-keys", { method: "POST", body: { name } })))}
+        onRevoke={(id) =>
+          act(async () => {
+            await api(`/api/v1/tenant/api-keys/${id}`, { method: "DELETE" });
+            setCreated(null);
+          })
+        }
+      />
+    </>
+  );
+}
+
+function Team({ members, myRole, me, reload }: { members: Member[]; myRole: Role; me: Me; reload: () => Promise<void> }) {
+  const [invitations, setInvitations] = useState<Invitation[]>([]);
+  const [link, setLink] = useState<string | null>(null);
+  const [failure, setFailure] = useState<ReactNode>(null);
+  const manager = myRole !== "member";
+  const loadInvitations = useCallback(async () => {
+    if (manager) setInvitations(await api<Invitation[]>("/api/v1/tenant/invitations"));
+  }, [manager]);
+  useEffect(() => {
+    loadInvitations().catch((e) => setFailure(describe(e)));
+  }, [loadInvitations]);
+  const act = (call: () => Promise<unknown>) => {
+    setFailure(null);
+    call()
+      .then(() => Promise.all([reload(), loadInvitations()]))
+      .catch((e) => setFailure(describe(e)));
+  };
+  return (
+    <>
+      {failure}
+      <Members
+        members={members}
+        invitations={invitations}
+        myRole={myRole}
+        myUserId={me.user_id}
+        inviteLink={link}
+        onInvite={(email, role) =>
+          act(async () => {
+            const made = await api<CreatedInvitation>("/api/v1/tenant/invitations", { method: "POST", body: { email, role } });
+            setLink(new URL(made.url, window.location.origin).toString());
+          })
+        }
+        onRevokeInvitation={(id) => act(() => api(`/api/v1/tenant/invitations/${id}`, { method: "DELETE" }))}
+        onRoleChange={(userId, role) => act(() => api(`/api/v1/tenant/members/${userId}`, { method: "PATCH", body: { role } }))}
+        onRemove={(userId) => act(() => api(`/api/v1/tenant/members/${userId}`, { method: "DELETE" }))}
+      />
+    </>
+  );
+}

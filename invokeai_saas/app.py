@@ -22,7 +22,7 @@ from starlette.routing import Mount
 import patches
 from invokeai_saas.account_cache import AccountCache
 from invokeai_saas.client_errors import ClientErrorMiddleware, client_error
-from invokeai_saas.branding import APP_PREFIX, STATIC_PREFIX, app_static, branding_router, branding_static
+from invokeai_saas.branding import APP_PREFIX, STATIC_PREFIX, BrandedUIFiles, app_static, branding_router, branding_static
 from invokeai_saas.db import Database
 from invokeai_saas.db.migrate import upgrade_if_empty
 from invokeai_saas.audit import AuditLog
@@ -146,6 +146,7 @@ def create_app(settings: Settings, run_processor: bool = True) -> tuple[FastAPI,
             health_router(role, readiness_checks(settings, db)),
         ],
     )
+    _brand_the_ui(app, settings.brand)
     _install_error_handlers(app)
     app.add_middleware(TenantContextMiddleware, source=tenancy, api_key_prefix=API_KEY_PREFIX)
     app.add_middleware(RateLimitMiddleware, limits=AbuseLimits.from_settings(settings))
@@ -183,6 +184,13 @@ def _install_routes(app: FastAPI, overrides: list[APIRouter], additions: list[AP
     last = app.router.routes[len(before) + len(first):]
     ui = [r for r in before if isinstance(r, Mount) and r.path in ("", "/")]
     app.router.routes[:] = first + [r for r in before if r not in ui] + last + ui
+
+
+def _brand_the_ui(app: FastAPI, brand_key: str) -> None:
+    """InvokeAI's UI mount serves the same files, its entry page under our brand on every path."""
+    for route in app.router.routes:
+        if isinstance(route, Mount) and route.path in ("", "/"):
+            route.app = BrandedUIFiles(brand_key)
 
 
 def _unknown_api_route() -> APIRouter:

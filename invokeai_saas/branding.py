@@ -23,6 +23,9 @@ import invokeai.frontend.web as web_dir
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from invokeai.app.api.no_cache_staticfiles import NoCacheStaticFiles
+from starlette.responses import Response
+from starlette.types import Scope
 
 OVERRIDES_ROOT = Path(__file__).resolve().parent.parent / "frontend-overrides"
 OVERRIDES_DIR = OVERRIDES_ROOT / "static"
@@ -64,7 +67,7 @@ class Brand:
         facts = json.dumps(self.facts()).replace("</", "<\\/")
         return (
             f'<link rel="icon" type="image/svg+xml" href="{BRAND_PREFIX}/favicon.svg" />'
-            f"<style>:root{{--pingvas-accent:{self.accent};--pingvas-accent-text:{self.accent_text};{shades}}}</style>"
+            f"<style>:root,[data-theme]{{--pingvas-accent:{self.accent};--pingvas-accent-text:{self.accent_text};{shades}}}</style>"
             f'<script id="pingvas-brand" type="application/json">{facts}</script>'
         )
 
@@ -149,12 +152,6 @@ def branding_router(brand_key: str) -> APIRouter:
     router = APIRouter(include_in_schema=False)
     no_store = {"Cache-Control": "no-store"}
 
-    # `/login` too: the UI's sign-in route, loaded directly (a bookmark, a reload) rather than reached from `/`.
-    @router.get("/", response_class=HTMLResponse)
-    @router.get("/login", response_class=HTMLResponse)
-    def index() -> HTMLResponse:
-        return HTMLResponse(branded_index(brand_key), headers=no_store)
-
     @router.get("/locales/{language}.json")
     def locale(language: str) -> JSONResponse:
         if not re.fullmatch(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})?", language) or not (UI_DIST / "locales" / f"{language}.json").is_file():
@@ -175,6 +172,21 @@ def branding_router(brand_key: str) -> APIRouter:
         return FileResponse(load_brand(brand_key).folder / name, media_type="image/svg+xml")
 
     return router
+
+
+class BrandedUIFiles(NoCacheStaticFiles):
+    """InvokeAI's UI files, its entry page branded wherever it is served: `/` and every client-side
+    route the UI falls back to it for (`/login`, `/app`, … loaded directly, by a bookmark or a reload)."""
+
+    def __init__(self, brand_key: str) -> None:
+        super().__init__(directory=UI_DIST, html=True)
+        self.brand_key = brand_key
+
+    async def get_response(self, path: str, scope: Scope) -> Response:
+        response = await super().get_response(path, scope)
+        if isinstance(response, FileResponse) and Path(response.path) == UI_DIST / "index.html":
+            return HTMLResponse(branded_index(self.brand_key), headers={"Cache-Control": "no-store"})
+        return response
 
 
 def branding_static() -> StaticFiles:

@@ -3,83 +3,20 @@
 The member signs in through the UI's login page, generates an image with the tiny SD 1.5 model from
 the Generate tab, and saves a workflow from the workflow editor; the API then confirms both belong
 to the member's tenant and that another tenant sees neither. Screenshots of each step are written
-to the test's tmp dir (`01-signed-in.png`, `02-generated.png`, `03-workflow-saved.png`).
-
-Chromium is Debian's (`/usr/bin/chromium`, installed by scripts/ensure-services.sh); Playwright
-never downloads a browser here. If it cannot start, the test fails rather than skips.
+to test-artifacts/<test>/ (`01-signed-in.png`, `02-generated.png`, `03-workflow-saved.png`). The sign-up
+and invitation pages (our app's) sign the newcomer in and land them in the studio.
 """
 
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Error, Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 from tests import http
+from tests.browser import GENERATION_TIMEOUT_MS, artifacts, browser, expect_studio, generate_in_ui, page, sign_in  # noqa: F401
 from tests.conftest import unique_email
 from tests.studio import Account, Studio
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
-UI_TIMEOUT_MS = 30_000
-GENERATION_TIMEOUT_MS = 90_000
-expect.set_options(timeout=UI_TIMEOUT_MS)  # the UI's first load on a cold server can take several seconds
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: run scripts/ensure-services.sh (apt-get install chromium)", pytrace=False)
-    with sync_playwright() as p:
-        try:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        except Error as e:
-            pytest.fail(f"headless Chromium ({CHROMIUM}) did not start under Playwright: {e}", pytrace=False)
-        try:
-            yield browser
-        finally:
-            browser.close()
-
-
-@pytest.fixture
-def page(browser: Browser, studio: Studio) -> Iterator[Page]:
-    context = browser.new_context(base_url=studio.url, viewport={"width": 1440, "height": 900})
-    context.set_default_timeout(UI_TIMEOUT_MS)
-    page = context.new_page()
-    try:
-        yield page
-    finally:
-        context.close()
-
-
-def sign_in(page: Page, member: Account) -> None:
-    page.goto("/")
-    expect(page.get_by_role("heading", name="Sign In to Pingvas Studio")).to_be_visible()
-    page.get_by_placeholder("Email").fill(member.email)
-    page.get_by_placeholder("Password").fill(member.password)
-    page.get_by_role("button", name="Sign In").click()
-    # The Generate tab's prompt box only renders for a signed-in user.
-    expect(page.locator("textarea[name=prompt]")).to_be_visible()
-    expect(page.get_by_role("button", name="User Menu")).to_be_visible()
-
-
-def generate_in_ui(page: Page, prompt: str) -> None:
-    page.locator("textarea[name=prompt]").fill(prompt)
-    for dimension in ("Width", "Height"):  # the tiny model is fastest at its smallest size
-        field = page.get_by_role("spinbutton", name=dimension)
-        field.fill("64")
-        field.press("Enter")
-        expect(field).to_have_value("64")
-    invoke = page.get_by_role("button", name="Add to Queue").first
-    # Enabled only once the model is selected and the UI's Socket.IO connection is up.
-    expect(invoke).to_be_enabled()
-    with page.expect_response(lambda r: r.url.endswith("/api/v1/queue/default/enqueue_batch")) as enqueued:
-        invoke.click()
-    assert enqueued.value.ok, enqueued.value.text()
 
 
 def save_workflow_in_ui(page: Page, name: str) -> str:
@@ -99,14 +36,14 @@ def save_workflow_in_ui(page: Page, name: str) -> str:
 
 
 def test_member_signs_in_generates_and_saves_a_workflow_in_the_web_ui(
-    studio: Studio, tiny_model_key: str, page: Page, tmp_path: Path
+    studio: Studio, tiny_model_key: str, page: Page, artifacts: Path
 ) -> None:
     member = studio.signup(unique_email("ui"), "UI Co")
     outsider = studio.signup(unique_email("outsider"), "Other Co")
 
     # (1) The UI's own login page signs the member in.
     sign_in(page, member)
-    page.screenshot(path=tmp_path / "01-signed-in.png")
+    page.screenshot(path=artifacts / "01-signed-in.png")
 
     # (2) Generate from the UI; the image lands in the gallery and in the member's tenant.
     expect(page.get_by_text("tiny-sd15").first).to_be_visible()  # the only model, selected by the UI
@@ -121,7 +58,7 @@ def test_member_signs_in_generates_and_saves_a_workflow_in_the_web_ui(
     image = images["items"][0]
     assert (image["width"], image["height"]) == (64, 64), image  # the size typed into the UI
     expect(page.locator(f"img[src*='{image['image_name']}']").first).to_be_visible(timeout=GENERATION_TIMEOUT_MS)
-    page.screenshot(path=tmp_path / "02-generated.png")
+    page.screenshot(path=artifacts / "02-generated.png")
     with studio.client(outsider) as c:
         assert c.get("/api/v1/images/", params={"limit": 10}).json()["total"] == 0
         assert c.get(f"/api/v1/images/i/{image['image_name']}").status_code == 404
@@ -129,7 +66,7 @@ def test_member_signs_in_generates_and_saves_a_workflow_in_the_web_ui(
     # (3) Save a workflow from the workflow editor; it belongs to the member's tenant only.
     name = f"UI workflow {uuid.uuid4().hex[:8]}"
     workflow_id = save_workflow_in_ui(page, name)
-    page.screenshot(path=tmp_path / "03-workflow-saved.png")
+    page.screenshot(path=artifacts / "03-workflow-saved.png")
     with studio.client(member) as c:
         listed = c.get("/api/v1/workflows/", params={"categories": "user", "per_page": 100}).json()
         assert [(w["workflow_id"], w["name"]) for w in listed["items"]] == [(workflow_id, name)], listed
@@ -150,8 +87,8 @@ def test_signup_page_creates_a_workspace_and_leads_to_sign_in(page: Page, studio
     with page.expect_response(lambda r: r.url.endswith("/api/v1/signup")) as created:
         page.get_by_role("button", name="Create workspace").click()
     assert created.value.status == 201
-    expect(page.get_by_role("heading", name="Sign In to Pingvas Studio")).to_be_visible()  # redirected to the UI's login
-    sign_in(page, Account("", "", None, email, "Selfserve1!"))
+    expect_studio(page)  # signed in and in the studio at once
+    expect(page).to_have_url(f"{studio.url}/")
     with studio.client(studio.login(email, "Selfserve1!")) as c:
         assert c.get("/api/v1/tenant").json()["name"] == "Self-serve Studio"
 
@@ -163,7 +100,7 @@ def test_signup_page_shows_the_services_refusal(page: Page, studio: Studio) -> N
     page.get_by_label("Email").fill(taken.email)
     page.get_by_label("Password (8+").fill("Selfserve1!")
     page.get_by_role("button", name="Create workspace").click()
-    expect(page.locator("#message")).to_have_text("An account with this email already exists")
+    expect(page.get_by_role("alert")).to_have_text("An account with this email already exists")
 
 
 def test_invitation_page_joins_the_workspace(page: Page, studio: Studio) -> None:
@@ -177,7 +114,7 @@ def test_invitation_page_joins_the_workspace(page: Page, studio: Studio) -> None
     with page.expect_response(lambda r: r.url.endswith("/api/v1/invitations/accept")) as accepted:
         page.get_by_role("button", name="Join workspace").click()
     assert accepted.value.status == 201
-    expect(page.get_by_role("heading", name="Sign In to Pingvas Studio")).to_be_visible()
+    expect_studio(page)
     with studio.client(studio.login(invitee, "Invited1!x")) as c:
         assert c.get("/api/v1/tenant").json()["id"] == owner.tenant_id
 
@@ -194,7 +131,7 @@ def test_the_served_sign_in_page_carries_the_sign_up_link_script(studio: Studio,
 
 
 @pytest.mark.parametrize("entry", ["/", "/login"])
-def test_a_newcomer_finds_sign_up_from_the_sign_in_page(page: Page, studio: Studio, entry: str, tmp_path: Path) -> None:
+def test_a_newcomer_finds_sign_up_from_the_sign_in_page(page: Page, studio: Studio, entry: str, artifacts: Path) -> None:
     page.goto(entry)
     expect(page.get_by_role("heading", name="Sign In to Pingvas Studio")).to_be_visible()
     expect(page.get_by_text("New to Pingvas Studio?")).to_be_visible()
@@ -202,7 +139,7 @@ def test_a_newcomer_finds_sign_up_from_the_sign_in_page(page: Page, studio: Stud
     expect(link).to_be_visible()
     expect(link).to_have_count(1)  # added once, however often the UI re-renders
     expect(page.get_by_role("button", name="Sign In")).to_be_visible()  # InvokeAI's form is untouched
-    page.screenshot(path=tmp_path / "sign-in-with-sign-up-link.png")
+    page.screenshot(path=artifacts / "sign-in-with-sign-up-link.png")
     link.click()
     expect(page).to_have_url(f"{studio.url}/signup")
     expect(page.get_by_role("heading", name="Create your Pingvas Studio workspace")).to_be_visible()

@@ -19,7 +19,7 @@ import {
   token,
 } from "../shared/api";
 import { brand } from "../shared/brand";
-import { formatCredits, planLabel } from "../shared/format";
+import { fillDays, formatCredits, planLabel } from "../shared/format";
 import { ACCOUNT_PATHS, refusalFor } from "../shared/refusals";
 import { ApiKeys, DailyTable, EntriesTable, ErrorLine, Members, PlanPicker, PlanSummary, ReceiptView, RefusalNotice, UsageChart } from "./components";
 import { InviteForm, SignupForm } from "./forms";
@@ -133,7 +133,7 @@ function Overview({ tenant }: { tenant: Tenant }) {
   return (
     <>
       <PlanSummary tenant={tenant} />
-      {usage && <UsageChart days={usage.days} />}
+      {usage && <UsageChart days={fillDays(usage.days, 30, new Date())} />}
       <p>
         <a href={ACCOUNT_PATHS.usage}>See every charge and its receipt</a>
       </p>
@@ -170,7 +170,7 @@ function Usage() {
     <>
       {failure}
       {receipt && <ReceiptView receipt={receipt} onClose={() => setReceipt(null)} />}
-      <UsageChart days={page.days} />
+      <UsageChart days={fillDays(page.days, 30, new Date())} />
       <h2>Per day</h2>
       <DailyTable days={page.days} />
       <h2>Every movement</h2>

@@ -30,3 +30,19 @@ export const KIND_LABELS: Record<string, string> = {
   refund: "Refund",
   adjustment: "Adjustment",
 };
+
+/** The `span` days up to `end` (UTC), each with its totals or zeros: the chart's x axis has no gaps. */
+export function fillDays<T extends { day: string; spent: number; added: number; by_kind: Record<string, number> }>(
+  days: T[],
+  span: number,
+  end: Date,
+): { day: string; spent: number; added: number; by_kind: Record<string, number> }[] {
+  const byDay = new Map(days.map((d) => [d.day, d]));
+  const out = [];
+  for (let back = span - 1; back >= 0; back -= 1) {
+    const day = new Date(Date.UTC(end.getUTCFullYear(), end.getUTCMonth(), end.getUTCDate() - back)).toISOString().slice(0, 10);
+    const found = byDay.get(day);
+    out.push(found ? { day, spent: found.spent, added: found.added, by_kind: found.by_kind } : { day, spent: 0, added: 0, by_kind: {} });
+  }
+  return out;
+}

@@ -22,13 +22,13 @@ const FIXES: Record<string, Omit<Refusal, "message">> = {
 
 /** The refusal for a service error `code`, or null when the code is not one a customer can act on. */
 export function refusalFor(code: string, detail: string, retryAfter: number | null = null): Refusal | null {
+  if (!Object.hasOwn(FIXES, code)) return null;
   const known = FIXES[code];
-  if (!known) return null;
   const wait = code === "rate_limited" && retryAfter ? ` Try again in ${humanSeconds(retryAfter)}.` : "";
   return { ...known, message: `${detail}${wait}` };
 }
 
 export function humanSeconds(seconds: number): string {
-  if (seconds < 90) return `${Math.ceil(seconds)} seconds`;
+  if (seconds < 90) return Math.ceil(seconds) === 1 ? "1 second" : `${Math.ceil(seconds)} seconds`;
   return `${Math.ceil(seconds / 60)} minutes`;
 }

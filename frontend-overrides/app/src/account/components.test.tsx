@@ -1,0 +1,355 @@
+import { render, screen, within } from "@testing-library/react";
+import userEvent from "@testing-library/user-event";
+import { describe, expect, it, vi } from "vitest";
+
+import { ApiKeys, DailyTable, EntriesTable, Members, PlanPicker, PlanSummary, StorageMeter, UsageChart } from "./components";
+import {
+  admin,
+  apiKeys,
+  billingHoldTenant,
+  createdApiKey,
+  days,
+  entries,
+  invitations,
+  member,
+  members,
+  owner,
+  plans,
+  suspendedTenant,
+  tenant,
+  trialTenant,
+} from "./fixtures";
+import type { Role } from "../shared/api";
+
+describe("ApiKeys", () => {
+  const setup = (created: typeof createdApiKey | null = null, keys = apiKeys) => {
+    const onCreate = vi.fn();
+    const onRevoke = vi.fn();
+    render(<ApiKeys keys={keys} created={created} onCreate={onCreate} onRevoke={onRevoke} />);
+    return { onCreate, onRevoke, user: userEvent.setup() };
+  };
+
+  it("shows no secret until a key was just created", () => {
+    setup();
+    expect(screen.queryByTestId("api-key-secret")).toBeNull();
+    expect(screen.queryByText(createdApiKey.secret)).toBeNull();
+    expect(screen.queryByRole("status")).toBeNull();
+  });
+
+  it("shows the secret of the key just created", () => {
+    setup(createdApiKey, [createdApiKey, ...apiKeys]);
+    expect(screen.getByTestId("api-key-secret")).toHaveTextContent(createdApiKey.secret);
+    expect(screen.getByRole("status")).toHaveTextContent("Copy the key Batch exporter now");
+  });
+
+  it("never shows a listed key's full secret, only its prefix", () => {
+    setup(null, [createdApiKey]);
+    expect(screen.queryByText(createdApiKey.secret)).toBeNull();
+    expect(screen.getByText(`${createdApiKey.prefix}…`)).toBeInTheDocument();
+  });
+
+  it("calls onCreate with the trimmed name and clears the field", async () => {
+    const { onCreate, user } = setup();
+    const field = screen.getByLabelText("Key name");
+    await user.type(field, "  Batch exporter  ");
+    await user.click(screen.getByRole("button", { name: "Create key" }));
+    expect(onCreate).toHaveBeenCalledTimes(1);
+    expect(onCreate).toHaveBeenCalledWith("Batch exporter");
+    expect(field).toHaveValue("");
+  });
+
+  it("does not create a key named only with spaces", async () => {
+    const { onCreate, user } = setup();
+    await user.type(screen.getByLabelText("Key name"), "   ");
+    await user.click(screen.getByRole("button", { name: "Create key" }));
+    expect(onCreate).not.toHaveBeenCalled();
+  });
+
+  it("calls onRevoke with the key's id", async () => {
+    const { onRevoke, user } = setup();
+    await user.click(screen.getByRole("button", { name: "Revoke Figma plugin" }));
+    expect(onRevoke).toHaveBeenCalledTimes(1);
+    expect(onRevoke).toHaveBeenCalledWith("ak_01HZX9");
+  });
+
+  it("hides revoked keys", () => {
+    setup();
+    const table = screen.getByRole("table", { name: "API keys" });
+    expect(within(table).getByText("CI renders")).toBeInTheDocument();
+    expect(within(table).getByText("Figma plugin")).toBeInTheDocument();
+    expect(within(table).queryByText("Old laptop")).toBeNull();
+    expect(screen.queryByRole("button", { name: "Revoke Old laptop" })).toBeNull();
+    expect(within(table).getAllByRole("button", { name: /^Revoke / })).toHaveLength(2);
+  });
+
+  it("says so when every key is revoked", () => {
+    setup(null, apiKeys.filter((k) => k.revoked_at));
+    expect(screen.getByText("No keys.")).toBeInTheDocument();
+  });
+});
+
+describe("Members", () => {
+  const setup = (myRole: Role, myUserId: string, inviteLink: string | null = null) => {
+    const handlers = { onInvite: vi.fn(), onRevokeInvitation: vi.fn(), onRoleChange: vi.fn(), onRemove: vi.fn() };
+    render(
+      <Members members={members} invitations={invitations} myRole={myRole} myUserId={myUserId} inviteLink={inviteLink} {...handlers} />,
+    );
+    return { ...handlers, user: userEvent.setup() };
+  };
+  const options = (select: HTMLElement) => within(select).getAllByRole("option").map((o) => o.textContent);
+
+  it("lets an owner change roles and remove everyone but themselves", () => {
+    setup("owner", owner.user_id);
+    expect(screen.getByRole("combobox", { name: `Role of ${admin.email}` })).toHaveValue("admin");
+    expect(screen.getByRole("combobox", { name: `Role of ${member.email}` })).toHaveValue("member");
+    expect(screen.queryByRole("combobox", { name: `Role of ${owner.email}` })).toBeNull();
+    expect(screen.getByRole("button", { name: `Remove ${admin.email}` })).toBeInTheDocument();
+    expect(screen.getByRole("button", { name: `Remove ${member.email}` })).toBeInTheDocument();
+    expect(screen.queryByRole("button", { name: `Remove ${owner.email}` })).toBeNull();
+    expect(screen.getByText(/\(you\)/).closest("tr")).toHaveTextContent(owner.email);
+    expect(options(screen.getByRole("combobox", { name: `Role of ${member.email}` }))).toEqual(["member", "admin", "owner"]);
+  });
+
+  it("shows an owner the Invitations card with the pending invitations", () => {
+    setup("owner", owner.user_id);
+    const card = screen.getByRole("region", { name: "Invitations" });
+    expect(within(card).getByText("margaret@northwind.example")).toBeInTheDocument();
+    expect(within(card).getByText("alan@contractor.example")).toBeInTheDocument();
+    expect(options(within(card).getByLabelText("Role"))).toEqual(["member", "admin", "owner"]);
+  });
+
+  it("shows a plain member the list only", () => {
+    setup("member", member.user_id);
+    expect(screen.getByRole("table", { name: "Members" })).toHaveTextContent(owner.email);
+    expect(screen.queryAllByRole("combobox")).toHaveLength(0);
+    expect(screen.queryAllByRole("button", { name: /^Remove / })).toHaveLength(0);
+    expect(screen.queryByRole("region", { name: "Invitations" })).toBeNull();
+    expect(screen.queryByRole("button", { name: "Invite" })).toBeNull();
+    expect(screen.queryByText("margaret@northwind.example")).toBeNull();
+  });
+
+  it("does not let an admin grant or touch the owner role", () => {
+    setup("admin", admin.user_id);
+    expect(screen.queryByRole("combobox", { name: `Role of ${owner.email}` })).toBeNull();
+    expect(screen.queryByRole("button", { name: `Remove ${owner.email}` })).toBeNull();
+    expect(screen.queryByRole("combobox", { name: `Role of ${admin.email}` })).toBeNull();
+    const memberRole = screen.getByRole("combobox", { name: `Role of ${member.email}` });
+    expect(options(memberRole)).toEqual(["member", "admin"]);
+    expect(screen.getByRole("button", { name: `Remove ${member.email}` })).toBeInTheDocument();
+    const card = screen.getByRole("region", { name: "Invitations" });
+    expect(options(within(card).getByLabelText("Role"))).toEqual(["member", "admin"]);
+    expect(screen.queryByRole("option", { name: "owner" })).toBeNull();
+  });
+
+  it("sends the invited email and role to onInvite", async () => {
+    const { onInvite, user } = setup("owner", owner.user_id);
+    const card = screen.getByRole("region", { name: "Invitations" });
+    await user.type(within(card).getByLabelText("Email"), "margaret@northwind.example");
+    await user.selectOptions(within(card).getByLabelText("Role"), "admin");
+    await user.click(within(card).getByRole("button", { name: "Invite" }));
+    expect(onInvite).toHaveBeenCalledTimes(1);
+    expect(onInvite).toHaveBeenCalledWith("margaret@northwind.example", "admin");
+    expect(within(card).getByLabelText("Email")).toHaveValue("");
+  });
+
+  it("reports role changes, removals and revoked invitations by id", async () => {
+    const { onRoleChange, onRemove, onRevokeInvitation, user } = setup("owner", owner.user_id);
+    await user.selectOptions(screen.getByRole("combobox", { name: `Role of ${member.email}` }), "admin");
+    expect(onRoleChange).toHaveBeenCalledWith(member.user_id, "admin");
+    await user.click(screen.getByRole("button", { name: `Remove ${admin.email}` }));
+    expect(onRemove).toHaveBeenCalledWith(admin.user_id);
+    await user.click(screen.getByRole("button", { name: "Revoke invitation for alan@contractor.example" }));
+    expect(onRevokeInvitation).toHaveBeenCalledWith("inv_8a91");
+  });
+
+  it("shows the invite link once there is one", () => {
+    setup("owner", owner.user_id, "https://studio.pingvas.example/invite?token=abc");
+    expect(screen.getByTestId("invite-link")).toHaveTextContent("https://studio.pingvas.example/invite?token=abc");
+  });
+});
+
+describe("PlanPicker", () => {
+  const setup = (canManage: boolean, current = "starter") => {
+    const onChoose = vi.fn();
+    const onPortal = vi.fn();
+    render(<PlanPicker plans={plans} current={current} canManage={canManage} onChoose={onChoose} onPortal={onPortal} />);
+    return { onChoose, onPortal, user: userEvent.setup() };
+  };
+
+  it("marks the current plan and only it", () => {
+    setup(true);
+    const starter = screen.getByRole("article", { name: "Starter plan" });
+    expect(starter).toHaveClass("plan-current");
+    expect(within(starter).getByText("Current plan")).toBeInTheDocument();
+    expect(within(starter).queryByRole("button")).toBeNull();
+    expect(screen.getAllByText("Current plan")).toHaveLength(1);
+    expect(screen.getByRole("article", { name: "Pro plan" })).not.toHaveClass("plan-current");
+  });
+
+  it("describes each plan's price and allowances", () => {
+    setup(true);
+    const pro = screen.getByRole("article", { name: "Pro plan" });
+    expect(pro).toHaveTextContent("$49/month");
+    expect(pro).toHaveTextContent("6,000 credits a month");
+    expect(pro).toHaveTextContent("3 jobs at once");
+    expect(pro).toHaveTextContent("FLUX models");
+    const enterprise = screen.getByRole("article", { name: "Enterprise plan" });
+    expect(enterprise).toHaveTextContent("Talk to us");
+    expect(within(enterprise).getByRole("link", { name: "Contact sales" })).toHaveAttribute("href", "mailto:sales@pingvas.studio");
+  });
+
+  it("shows a member no switch buttons, no portal, and who can change the plan", () => {
+    setup(false);
+    expect(screen.queryAllByRole("button")).toHaveLength(0);
+    expect(screen.getByText("Only the workspace's owners and admins change its plan.")).toBeInTheDocument();
+  });
+
+  it("lets an owner switch plans and open the billing portal", async () => {
+    const { onChoose, onPortal, user } = setup(true);
+    expect(screen.queryByText(/Only the workspace's owners/)).toBeNull();
+    expect(screen.getByRole("button", { name: "Switch to Trial" })).toBeInTheDocument();
+    expect(screen.queryByRole("button", { name: "Switch to Starter" })).toBeNull();
+    expect(screen.queryByRole("button", { name: "Switch to Enterprise" })).toBeNull();
+    await user.click(screen.getByRole("button", { name: "Switch to Pro" }));
+    expect(onChoose).toHaveBeenCalledTimes(1);
+    expect(onChoose).toHaveBeenCalledWith("pro");
+    await user.click(screen.getByRole("button", { name: "Billing portal" }));
+    expect(onPortal).toHaveBeenCalledTimes(1);
+  });
+});
+
+describe("StorageMeter", () => {
+  const GB = 1024 ** 3;
+
+  it("reports the bytes used and the quota", () => {
+    render(<StorageMeter used={5 * GB} limit={10 * GB} />);
+    const meter = screen.getByRole("meter", { name: "Storage used" });
+    expect(meter).toHaveAttribute("aria-valuenow", String(5 * GB));
+    expect(meter).toHaveAttribute("aria-valuemax", String(10 * GB));
+    expect(meter).not.toHaveClass("meter-full");
+    expect(screen.getByText("5.0 GB of 10 GB used (50%)")).toBeInTheDocument();
+  });
+
+  it.each([
+    [8.99, false],
+    [9, true],
+    [9.5, true],
+    [12, true],
+  ])("at %d of 10 GB: meter-full is %s", (used, full) => {
+    render(<StorageMeter used={used * GB} limit={10 * GB} />);
+    const meter = screen.getByRole("meter");
+    expect(meter.classList.contains("meter-full")).toBe(full);
+    expect(meter).toHaveAttribute("aria-valuenow", String(used * GB));
+  });
+
+  it("caps the fill at 100 %", () => {
+    const { container } = render(<StorageMeter used={12 * GB} limit={10 * GB} />);
+    expect(container.querySelector<HTMLElement>(".meter-fill")!.style.width).toBe("100%");
+    expect(screen.getByText(/\(100%\)/)).toBeInTheDocument();
+  });
+
+  it("shows an empty meter at zero", () => {
+    const { container } = render(<StorageMeter used={0} limit={10 * GB} />);
+    expect(screen.getByRole("meter")).toHaveAttribute("aria-valuenow", "0");
+    expect(container.querySelector<HTMLElement>(".meter-fill")!.style.width).toBe("0%");
+  });
+
+  it("has no meter without a quota", () => {
+    render(<StorageMeter used={3 * GB} limit={null} />);
+    expect(screen.queryByRole("meter")).toBeNull();
+    expect(screen.getByText("3.0 GB used (no quota)")).toBeInTheDocument();
+  });
+});
+
+describe("PlanSummary", () => {
+  it("shows the plan, credits and no warning for a healthy workspace", () => {
+    render(<PlanSummary tenant={tenant} />);
+    expect(screen.getByTestId("plan")).toHaveTextContent("Starter");
+    expect(screen.getByTestId("credits")).toHaveTextContent("1,840");
+    expect(screen.queryByRole("alert")).toBeNull();
+  });
+
+  it("shows when a trial ends", () => {
+    render(<PlanSummary tenant={trialTenant} />);
+    expect(screen.getByText("Trial ends")).toBeInTheDocument();
+    expect(screen.getByText("Dec 5, 2025, 9:30 AM UTC")).toBeInTheDocument();
+  });
+
+  it("warns about a failed payment", () => {
+    render(<PlanSummary tenant={billingHoldTenant} />);
+    const alert = screen.getByRole("alert");
+    expect(alert).toHaveTextContent("A payment failed on Nov 27, 2025, 2:12 PM UTC");
+    expect(within(alert).getByRole("link", { name: "Update your payment method" })).toHaveAttribute("href", "/account/plan");
+    expect(screen.getByRole("meter")).toHaveClass("meter-full");
+  });
+
+  it("says a suspended workspace is suspended", () => {
+    render(<PlanSummary tenant={suspendedTenant} />);
+    expect(screen.getByRole("alert")).toHaveTextContent("This workspace is suspended.");
+    expect(screen.getByTestId("credits")).toHaveClass("negative");
+  });
+});
+
+describe("UsageChart", () => {
+  it("draws one bar per day, the busiest day full height", () => {
+    const { container } = render(<UsageChart days={days} />);
+    const bars = container.querySelectorAll("rect");
+    expect(bars).toHaveLength(30);
+    const most = Math.max(...days.map((d) => d.spent));
+    const heights = Array.from(bars, (b) => Number(b.getAttribute("height")));
+    expect(Math.max(...heights)).toBe(160);
+    expect(heights[days.findIndex((d) => d.spent === 0)]).toBe(0);
+    expect(bars[0].querySelector("title")).toHaveTextContent(`${days[0].day}: ${days[0].spent} credits spent`);
+    expect(screen.getByText(`Credits spent per day (UTC), most ${most}`)).toBeInTheDocument();
+  });
+
+  it("draws no bars without days", () => {
+    const { container } = render(<UsageChart days={[]} />);
+    expect(container.querySelectorAll("rect")).toHaveLength(0);
+    expect(screen.getByRole("img", { name: "Credits spent per day" })).toBeInTheDocument();
+  });
+});
+
+describe("DailyTable", () => {
+  it("lists days with movement, newest first", () => {
+    render(<DailyTable days={days} />);
+    const rows = within(screen.getByRole("table", { name: "Usage per day" })).getAllByRole("row").slice(1);
+    expect(rows).toHaveLength(days.filter((d) => d.spent || d.added).length);
+    expect(rows[0]).toHaveTextContent("2025-11-30");
+    expect(rows[rows.length - 1]).toHaveTextContent("2025-11-01");
+    expect(rows[rows.length - 1]).toHaveTextContent("2,000");
+  });
+
+  it("says nothing happened yet", () => {
+    render(<DailyTable days={[]} />);
+    expect(screen.getByText("Nothing yet.")).toBeInTheDocument();
+  });
+});
+
+describe("EntriesTable", () => {
+  it("offers a receipt only for entries of a queue item", async () => {
+    const onReceipt = vi.fn();
+    render(<EntriesTable entries={entries} onReceipt={onReceipt} />);
+    const rows = within(screen.getByRole("table", { name: "Ledger entries" })).getAllByRole("row").slice(1);
+    expect(rows).toHaveLength(entries.length);
+    rows.forEach((row, i) => {
+      const receipt = within(row).queryByRole("button", { name: "Receipt" });
+      if (entries[i].item_id === null) expect(receipt).toBeNull();
+      else expect(receipt).not.toBeNull();
+    });
+    expect(screen.getAllByRole("button", { name: "Receipt" })).toHaveLength(entries.filter((e) => e.item_id !== null).length);
+
+    await userEvent.setup().click(within(rows[1]).getByRole("button", { name: "Receipt" }));
+    expect(onReceipt).toHaveBeenCalledTimes(1);
+    expect(onReceipt).toHaveBeenCalledWith(entries[1].item_id);
+  });
+
+  it("shows kinds, signed amounts and balances", () => {
+    render(<EntriesTable entries={entries} />);
+    expect(screen.getByText("-12")).toHaveClass("negative");
+    expect(screen.getByText("+250")).toHaveClass("positive");
+    expect(screen.getByText("Generation · item 4821")).toBeInTheDocument();
+    expect(screen.getByText("New period")).toBeInTheDocument();
+    expect(screen.queryAllByRole("button")).toHaveLength(0);
+  });
+});

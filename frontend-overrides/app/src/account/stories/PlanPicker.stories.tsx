@@ -1,0 +1,21 @@
+import type { Meta, StoryObj } from "@storybook/react-vite";
+import { fn } from "storybook/test";
+
+import { plans } from "../fixtures";
+import { PlanPicker } from "../components";
+
+const meta = {
+  title: "Account/PlanPicker",
+  component: PlanPicker,
+  args: { plans, current: "starter", canManage: true, onChoose: fn(), onPortal: fn() },
+} satisfies Meta<typeof PlanPicker>;
+
+export default meta;
+type Story = StoryObj<typeof meta>;
+
+export const AsOwner: Story = {};
+
+/** A plain member sees the plans but no switch buttons and no billing portal. */
+export const AsMember: Story = { args: { canManage: false } };
+
+export const OnTrial: Story = { args: { current: "trial" } };

@@ -1,0 +1,39 @@
+import type { Meta, StoryObj } from "@storybook/react-vite";
+import { expect, userEvent, within } from "storybook/test";
+
+import { SignupForm } from "../forms";
+
+const meta = {
+  title: "Auth/SignupForm",
+  component: SignupForm,
+  args: { productName: "Pingvas Studio" },
+  parameters: { layout: "centered" },
+} satisfies Meta<typeof SignupForm>;
+
+export default meta;
+type Story = StoryObj<typeof meta>;
+
+export const Empty: Story = {};
+
+/** The service refuses the email (409 email_taken); fetch is stubbed for this story only. */
+export const EmailTaken: Story = {
+  beforeEach: () => {
+    const native = window.fetch;
+    window.fetch = async () =>
+      new Response(JSON.stringify({ detail: "An account with this email already exists", code: "email_taken" }), {
+        status: 409,
+        headers: { "Content-Type": "application/json" },
+      });
+    return () => {
+      window.fetch = native;
+    };
+  },
+  play: async ({ canvasElement }) => {
+    const canvas = within(canvasElement);
+    await userEvent.type(canvas.getByLabelText("Workspace name"), "Northwind Studio");
+    await userEvent.type(canvas.getByLabelText("Email"), "ada@northwind.example");
+    await userEvent.type(canvas.getByLabelText(/Password/), "correct horse battery");
+    await userEvent.click(canvas.getByRole("button", { name: "Create workspace" }));
+    await expect(await canvas.findByRole("alert")).toHaveTextContent("An account with this email already exists");
+  },
+};

@@ -1,0 +1,72 @@
+import { describe, expect, it } from "vitest";
+
+import { ACCOUNT_PATHS, humanSeconds, refusalFor } from "./refusals";
+
+const CODES = [
+  "insufficient_credits",
+  "feature_not_in_plan",
+  "storage_quota_exceeded",
+  "payment_overdue",
+  "tenant_suspended",
+  "rate_limited",
+] as const;
+
+describe("refusalFor", () => {
+  it.each(CODES)("gives %s a title and the service's detail", (code) => {
+    const refusal = refusalFor(code, `The service says no (${code}).`);
+    expect(refusal).not.toBeNull();
+    expect(refusal!.title).toMatch(/\S/);
+    expect(refusal!.message).toBe(`The service says no (${code}).`);
+  });
+
+  it("gives each code its own title", () => {
+    const titles = CODES.map((code) => refusalFor(code, "x")!.title);
+    expect(new Set(titles).size).toBe(CODES.length);
+  });
+
+  it.each(["insufficient_credits", "feature_not_in_plan"])("links %s to the plan page", (code) => {
+    const refusal = refusalFor(code, "detail")!;
+    expect(refusal.fix).not.toBeNull();
+    expect(refusal.fix!.href).toBe("/account/plan");
+    expect(refusal.fix!.href).toBe(ACCOUNT_PATHS.plan);
+    expect(refusal.fix!.label).toMatch(/\S/);
+  });
+
+  it("names the out-of-credits and rate-limit refusals as the customer sees them", () => {
+    expect(refusalFor("insufficient_credits", "d")!.title).toBe("Out of credits");
+    expect(refusalFor("rate_limited", "d")!.title).toBe("Too many attempts");
+  });
+
+  it("says when to try again after a rate limit", () => {
+    expect(refusalFor("rate_limited", "Slow down.", 120)!.message).toBe("Slow down. Try again in 2 minutes.");
+    expect(refusalFor("rate_limited", "Slow down.", 30)!.message).toBe("Slow down. Try again in 30 seconds.");
+  });
+
+  it("adds no wait without Retry-After, nor to other codes", () => {
+    expect(refusalFor("rate_limited", "Slow down.")!.message).toBe("Slow down.");
+    expect(refusalFor("insufficient_credits", "Top up.", 120)!.message).toBe("Top up.");
+  });
+
+  it("has no fix for a rate limit (waiting is the fix)", () => {
+    expect(refusalFor("rate_limited", "d", 10)!.fix).toBeNull();
+  });
+
+  it.each(["unknown", "forbidden", "email_taken", "", "not_found"])("returns null for code %j", (code) => {
+    expect(refusalFor(code, "detail", 60)).toBeNull();
+  });
+
+  // FIXES is an object literal: an inherited member ("constructor", "toString") is no refusal.
+  it("does not treat Object.prototype keys as codes", () => {
+    expect(refusalFor("toString", "detail")).toBeNull();
+    expect(refusalFor("constructor", "detail")).toBeNull();
+  });
+});
+
+describe("humanSeconds", () => {
+  it("rounds up to seconds below 90 s and to minutes from there", () => {
+    expect(humanSeconds(45)).toBe("45 seconds");
+    expect(humanSeconds(89.2)).toBe("90 seconds");
+    expect(humanSeconds(90)).toBe("2 minutes");
+    expect(humanSeconds(3600)).toBe("60 minutes");
+  });
+});

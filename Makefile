@@ -7,7 +7,9 @@ PORT ?= 9090
 DATA_DIR ?= data
 PYTEST_ARGS ?=
 
-.PHONY: setup run test services bench
+APP := frontend-overrides/app
+
+.PHONY: setup run test services bench frontend
 
 setup: $(VENV)/.installed
 
@@ -23,7 +25,15 @@ run: setup
 services:
 	bash scripts/ensure-services.sh
 
-test: setup services
+# The account app's packages, for its tests, Storybook and rebuilds. `make run` needs none of
+# them: the built app is committed (tests/test_frontend_app.py checks it matches its sources).
+frontend: $(APP)/node_modules/.installed
+
+$(APP)/node_modules/.installed: $(APP)/package-lock.json
+	cd $(APP) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+test: setup services frontend
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: setup services

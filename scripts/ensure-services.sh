@@ -26,6 +26,15 @@ fi
 [ -x /usr/bin/chromium ] || { echo "Chromium did not install" >&2; exit 1; }
 echo "Chromium: ok"
 
+# The account app's build, component tests and Storybook (frontend-overrides/app) need Vite 8's Node.js.
+node_ok() { command -v npm >/dev/null 2>&1 && node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>20||(a===20&&b>=19)?0:1)'; }
+if ! node_ok; then
+  echo "Node.js 20.19+ with npm missing: trying Debian's nodejs and npm packages" >&2
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null || true
+fi
+node_ok || { echo "Node.js 20.19 or newer with npm is needed for the account app's tests (frontend-overrides/app)" >&2; exit 1; }
+echo "Node.js $(node --version): ok"
+
 # The cluster test starts its own Redis (so it may restart it) and puts Nginx in front of its API pods.
 missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)

@@ -12,6 +12,8 @@ from tests.generation import install_tiny_model
 from tests.lemonsqueezy_server import LemonSqueezyStandIn, lemonsqueezy  # noqa: F401
 from tests.studio import Studio
 
+pytest_plugins = ["tests.browser"]  # the browser fixtures: one Chromium per session, shared by the UI tests
+
 # The suite signs up hundreds of workspaces from 127.0.0.1; tests/test_rate_limits.py runs its own studio with small limits.
 NO_RATE_LIMITS = {"PINGVAS_SIGNUP_RATE_LIMIT": "100000/minute", "PINGVAS_LOGIN_RATE_LIMIT": "100000/minute"}
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from playwright.sync_api import Browser, Page, expect
 
 from tests import http
-from tests.browser import GENERATION_TIMEOUT_MS, artifacts, browser, expect_studio, generate_in_ui, new_page, page, sign_in  # noqa: F401
+from tests.browser import GENERATION_TIMEOUT_MS, expect_studio, generate_in_ui, new_page, sign_in
 from tests.conftest import unique_email
 from tests.flux_models import flux_model_records
 from tests.studio import Account, Studio
@@ -36,7 +36,7 @@ def balance(studio: Studio, account: Account) -> int:
 
 
 def test_a_new_customer_signs_up_generates_sees_the_charge_and_runs_the_workspace(
-    studio: Studio, tiny_model_key: str, browser: Browser, artifacts: Path  # noqa: F811
+    studio: Studio, tiny_model_key: str, browser: Browser, artifacts: Path
 ) -> None:
     page, context = new_page(browser, studio)
     email = unique_email("journey")
@@ -144,7 +144,7 @@ def owner_tenant(studio: Studio, owner: Account) -> str:
 
 
 def test_a_starter_workspace_picking_a_flux_model_reads_the_plan_refusal_and_finds_the_upgrade(
-    studio: Studio, tiny_model_key: str, page: Page, artifacts: Path, tmp_path: Path  # noqa: F811
+    studio: Studio, tiny_model_key: str, page: Page, artifacts: Path, tmp_path: Path
 ) -> None:
     member = studio.signup(unique_email("starter"), "Starter Co")
     with flux_model_records(studio.db, tmp_path, name="FLUX.1 dev") as flux_key:
@@ -174,7 +174,7 @@ def test_a_starter_workspace_picking_a_flux_model_reads_the_plan_refusal_and_fin
 
 
 def test_a_workspace_out_of_credits_reads_why_and_where_to_get_more(
-    studio: Studio, tiny_model_key: str, page: Page, artifacts: Path  # noqa: F811
+    studio: Studio, tiny_model_key: str, page: Page, artifacts: Path
 ) -> None:
     member = studio.signup(unique_email("broke"), "Broke Co")
     operator = studio.operator(unique_email("ops-broke"))

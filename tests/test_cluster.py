@@ -148,10 +148,14 @@ def test_a_client_behind_nginx_sees_progress_and_completion_of_an_item_a_worker_
         wait_status(api_a, member, item_id, "completed")
         api_a.wait_for(lambda: [e for _, e, d in listener.of_item(item_id, "queue_item_status_changed") if d["status"] == "completed"], timeout=30)
         assert listener.of_item(item_id, "invocation_progress"), "no progress reached the client"
+        with api_a.client(member) as c:  # the worker's charge, relayed to the client's pod as the new balance
+            credits = c.get("/api/v1/tenant").json()["credits"]
+        api_a.wait_for(lambda: (credits,) in [(d["credits"],) for _, e, d in listener.events if e == "credits_changed"], timeout=30)
         row = item_row(cluster, item_id)
         assert worker_pod(cluster, row.worker_id).command == "worker"
         time.sleep(1.0)  # let any stray relayed event arrive
         assert not stranger.of_item(item_id) and member.user_id not in repr(stranger.events)
+        assert "credits_changed" not in [e for _, e, _ in stranger.events]
     finally:
         listener.close()
         stranger.close()

@@ -4,6 +4,7 @@
 import { type FormEvent, type ReactNode, useState } from "react";
 
 import type { ApiKey, CreatedApiKey, DayTotal, Entry, Invitation, Member, Plan, Receipt, Role, Tenant } from "../shared/api";
+import { brand } from "../shared/brand";
 import { ACCOUNT_PATHS, type Refusal } from "../shared/refusals";
 import { KIND_LABELS, formatBytes, formatCredits, formatDate, planLabel } from "../shared/format";
 
@@ -260,7 +261,7 @@ export function PlanPicker({
             {p.name === current ? (
               <p className="badge">Current plan</p>
             ) : p.price_usd_month === null ? (
-              <a href="mailto:sales@pingvas.studio">Contact sales</a>
+              <a href={`mailto:${brand().support_email}`}>Contact sales</a>
             ) : (
               canManage && (
                 <button type="button" onClick={() => onChoose(p.name)}>

@@ -70,3 +70,19 @@ describe("humanSeconds", () => {
     expect(humanSeconds(3600)).toBe("60 minutes");
   });
 });
+
+describe("a suspended workspace's fix", () => {
+  it("writes to the brand's support address, as the page gives it", () => {
+    const facts = document.createElement("script");
+    facts.id = "pingvas-brand";
+    facts.type = "application/json";
+    facts.textContent = JSON.stringify({ name: "Acme Studio", logo: "/l.svg", support_email: "help@acme.example" });
+    document.head.appendChild(facts);
+    try {
+      expect(refusalFor("tenant_suspended", "Suspended")?.fix?.href).toBe("mailto:help@acme.example");
+    } finally {
+      facts.remove();
+    }
+    expect(refusalFor("tenant_suspended", "Suspended")?.fix?.href).toBe("mailto:support@pingvas.studio");
+  });
+});

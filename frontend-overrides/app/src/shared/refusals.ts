@@ -1,6 +1,8 @@
 // What each of the service's refusals means to a customer and where its fix is: the one catalog the
 // studio's refusal notice and the account app read (codes: tenant_middleware/errors.py).
 
+import { brand } from "./brand";
+
 export type Refusal = { title: string; message: string; fix: { label: string; href: string } | null };
 
 export const ACCOUNT_PATHS = {
@@ -16,7 +18,7 @@ const FIXES: Record<string, Omit<Refusal, "message">> = {
   feature_not_in_plan: { title: "Not in your plan", fix: { label: "Upgrade your plan", href: ACCOUNT_PATHS.plan } },
   storage_quota_exceeded: { title: "Storage full", fix: { label: "See storage and plans", href: ACCOUNT_PATHS.plan } },
   payment_overdue: { title: "Payment overdue", fix: { label: "Update your payment method", href: ACCOUNT_PATHS.plan } },
-  tenant_suspended: { title: "Workspace suspended", fix: { label: "Contact support", href: "mailto:support@pingvas.studio" } },
+  tenant_suspended: { title: "Workspace suspended", fix: { label: "Contact support", href: "mailto:" } }, // + the brand's address
   rate_limited: { title: "Too many attempts", fix: null },
 };
 
@@ -25,7 +27,8 @@ export function refusalFor(code: string, detail: string, retryAfter: number | nu
   if (!Object.hasOwn(FIXES, code)) return null;
   const known = FIXES[code];
   const wait = code === "rate_limited" && retryAfter ? ` Try again in ${humanSeconds(retryAfter)}.` : "";
-  return { ...known, message: `${detail}${wait}` };
+  const fix = known.fix?.href === "mailto:" ? { ...known.fix, href: `mailto:${brand().support_email}` } : known.fix;
+  return { ...known, fix, message: `${detail}${wait}` };
 }
 
 export function humanSeconds(seconds: number): string {

@@ -195,7 +195,7 @@ describe("PlanPicker", () => {
     expect(pro).toHaveTextContent("FLUX models");
     const enterprise = screen.getByRole("article", { name: "Enterprise plan" });
     expect(enterprise).toHaveTextContent("Talk to us");
-    expect(within(enterprise).getByRole("link", { name: "Contact sales" })).toHaveAttribute("href", "mailto:sales@pingvas.studio");
+    expect(within(enterprise).getByRole("link", { name: "Contact sales" })).toHaveAttribute("href", "mailto:support@pingvas.studio") // the brand's address (the fallback brand here);
   });
 
   it("shows a member no switch buttons, no portal, and who can change the plan", () => {

@@ -188,9 +188,11 @@ def _install_routes(app: FastAPI, overrides: list[APIRouter], additions: list[AP
 
 def _brand_the_ui(app: FastAPI, brand_key: str) -> None:
     """InvokeAI's UI mount serves the same files, its entry page under our brand on every path."""
-    for route in app.router.routes:
-        if isinstance(route, Mount) and route.path in ("", "/"):
-            route.app = BrandedUIFiles(brand_key)
+    mounts = [r for r in app.router.routes if isinstance(r, Mount) and r.path in ("", "/")]
+    if not mounts:  # InvokeAI changed how it serves its UI: fail the start, never serve it unbranded
+        raise RuntimeError("InvokeAI's UI mount at / was not found; invokeai_saas.app._brand_the_ui needs updating")
+    for mount in mounts:
+        mount.app = BrandedUIFiles(brand_key)
 
 
 def _unknown_api_route() -> APIRouter:

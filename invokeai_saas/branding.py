@@ -65,6 +65,7 @@ class Brand:
             for shade in ACCENT_SHADES
         )
         facts = json.dumps(self.facts()).replace("</", "<\\/")
+        # Chakra declares its colour variables on :root and again on every [data-theme] element.
         return (
             f'<link rel="icon" type="image/svg+xml" href="{BRAND_PREFIX}/favicon.svg" />'
             f"<style>:root,[data-theme]{{--pingvas-accent:{self.accent};--pingvas-accent-text:{self.accent_text};{shades}}}</style>"
@@ -73,7 +74,7 @@ class Brand:
 
 
 def _mix(shade: int) -> int:
-    """How much of the accent a palette shade keeps (the rest is white above 500, black below)."""
+    """How much of the accent a palette shade keeps (the rest is white for the lighter shades below 500, black above)."""
     return 100 - abs(500 - shade) // 6
 
 
@@ -149,6 +150,8 @@ def branded_locale(language: str, key: str) -> dict[str, Any]:
 def branding_router(brand_key: str) -> APIRouter:
     load_brand(brand_key)  # a wrong PINGVAS_BRAND fails the start, not the first page
     app_manifest()
+    if STOCK_TITLE not in (UI_DIST / "index.html").read_text():
+        raise RuntimeError(f"InvokeAI's index.html no longer has {STOCK_TITLE}: the brand cannot be laid over it")
     router = APIRouter(include_in_schema=False)
     no_store = {"Cache-Control": "no-store"}
 

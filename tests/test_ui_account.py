@@ -5,7 +5,8 @@ credit badge drops by the charge, live → the account area shows the usage and 
 an API key created (its secret shown once) and revoked → a member invited who accepts by the link
 and sees the workspace's shared board but not another workspace's. And the refusals: a Starter
 workspace picking a FLUX model, and a workspace out of credits, each read what happened and the way
-to fix it instead of InvokeAI's generic "Failed to Queue Batch" toast.
+to fix it instead of InvokeAI's generic "Failed to Queue Batch" toast. An owner's upgrade goes to
+Lemon Squeezy's checkout (the stand-in's URL, answered in the browser).
 
 Screenshots of each step land in test-artifacts/<test>/ (tests/browser.py).
 """
@@ -193,3 +194,17 @@ def test_a_workspace_out_of_credits_reads_why_and_where_to_get_more(
     expect(refusal.get_by_role("link", name="Get more credits")).to_have_attribute("href", "/account/plan")
     expect(page.get_by_text("Failed to Queue Batch")).to_be_hidden()
     page.screenshot(path=artifacts / "refusal-out-of-credits.png")
+
+
+def test_an_owner_upgrading_is_sent_to_the_lemon_squeezy_checkout(studio: Studio, page: Page, artifacts: Path) -> None:
+    owner = studio.signup(unique_email("upgrader"), "Upgrade Co")
+    page.route("https://pingvas.lemonsqueezy.com/**", lambda route: route.fulfill(content_type="text/html", body="<h1>Checkout (stand-in)</h1>"))
+    sign_in(page, owner)
+    page.goto("/account/plan")
+    expect(page.get_by_role("article", name="Starter plan")).to_contain_text("Current plan")
+    page.screenshot(path=artifacts / "plans.png", full_page=True)
+    with page.expect_response(lambda r: r.url.endswith("/api/v1/billing/checkout")) as checkout:
+        page.get_by_role("article", name="Pro plan").get_by_role("button", name="Switch to Pro").click()
+    assert checkout.value.request.post_data_json == {"plan": "pro"}
+    expect(page).to_have_url(re.compile(r"^https://pingvas\.lemonsqueezy\.com/checkout/custom/"))
+    expect(page.get_by_role("heading", name="Checkout (stand-in)")).to_be_visible()

@@ -1,0 +1,7 @@
+# terraform -chdir=terraform/envs/shared init -backend-config=backend.hcl
+# (use_lockfile: S3-native state locking, Terraform >= 1.10)
+bucket       = "pingvas-terraform-state"
+key          = "envs/shared/terraform.tfstate"
+region       = "eu-central-1"
+encrypt      = true
+use_lockfile = true

@@ -1,0 +1,238 @@
+"""The Terraform under terraform/ is well-formed and keeps the deploy's guarantees, checked offline.
+
+Nothing here reaches AWS or the Terraform registry: the aws provider (5.100.0) comes from a local
+filesystem mirror, so `terraform validate` and `terraform test` (plans against mocked providers,
+terraform/envs/*/tests/) catch a wrong attribute, a type error or a broken module before anyone
+runs a real plan. The text checks hold the decisions a reviewer would otherwise re-check by eye:
+Aurora PostgreSQL 17.4, the EKS API and the admin API only from the VPN, data stores reachable
+only from the EKS nodes, no secret values in code, Redis failover in prod and a single node in dev.
+"""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+TF = ROOT / "terraform"
+ENVS = ("shared", "dev", "prod")
+MODULES = ("vpc", "eks", "karpenter", "aurora", "redis", "media", "efs", "waf", "secrets", "irsa", "alarms")
+MIRROR = Path(os.environ.get("TF_PROVIDER_MIRROR", "/opt/tf-plugins"))  # test-only: where the provider mirror lies
+PROVIDER_DIR = MIRROR / "registry.terraform.io" / "hashicorp" / "aws"
+TIMEOUT = 240  # seconds per terraform command
+
+
+def read(relative: str) -> str:
+    return (TF / relative).read_text()
+
+
+def block(text: str, header: str) -> str:
+    """The body of the first `header {...}` block in `text` (braces balanced)."""
+    start = text.index(header)
+    depth = 0
+    for i in range(text.index("{", start), len(text)):
+        depth += {"{": 1, "}": -1}.get(text[i], 0)
+        if depth == 0:
+            return text[start : i + 1]
+    raise AssertionError(f"unbalanced block {header!r}")
+
+
+def setting(body: str, name: str) -> str:
+    """The right-hand side of `name = ...` in a block body (one line)."""
+    match = re.search(rf"^\s*{re.escape(name)}\s*=\s*(.+?)\s*$", body, re.M)
+    assert match, f"{name} not set in:\n{body}"
+    return match.group(1)
+
+
+def terraform_binary() -> str:
+    path = shutil.which("terraform")
+    if path is None:
+        pytest.skip("terraform is not on PATH")
+    return path
+
+
+def run(args: list[str], env: dict[str, str], cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=TIMEOUT)
+
+
+@pytest.fixture(scope="module")
+def offline_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Environment for terraform that installs providers only from the local mirror."""
+    terraform_binary()
+    if not PROVIDER_DIR.is_dir():
+        pytest.skip(f"no aws provider mirror at {PROVIDER_DIR} (set TF_PROVIDER_MIRROR to the mirror root)")
+    config = tmp_path_factory.mktemp("tf-cli") / "terraformrc"
+    config.write_text(
+        "provider_installation {\n"
+        f'  filesystem_mirror {{\n    path    = "{MIRROR}"\n    include = ["registry.terraform.io/hashicorp/*"]\n  }}\n'
+        '  direct {\n    exclude = ["registry.terraform.io/hashicorp/*"]\n  }\n'
+        "}\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TF_")}  # no plugin cache, no stray TF_CLI_ARGS
+    return env | {"TF_CLI_CONFIG_FILE": str(config), "TF_IN_AUTOMATION": "1", "CHECKPOINT_DISABLE": "1"}
+
+
+@pytest.fixture(scope="module", params=ENVS)
+def initialized(
+    request: pytest.FixtureRequest, offline_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, dict[str, str]]]:
+    """An env initialized offline against its committed lock file, its working dir outside the repo."""
+    name: str = request.param
+    env = offline_env | {"TF_DATA_DIR": str(tmp_path_factory.mktemp(f"tf-data-{name}"))}
+    chdir = f"-chdir=terraform/envs/{name}"
+    r = run([terraform_binary(), chdir, "init", "-backend=false", "-input=false", "-lockfile=readonly", "-no-color"], env)
+    assert r.returncode == 0, f"init of {name} failed:\n{r.stdout}\n{r.stderr}"
+    yield name, env
+
+
+def test_terraform_code_is_formatted() -> None:
+    r = run([terraform_binary(), "fmt", "-check", "-recursive", "-diff", "-no-color", "terraform/"], dict(os.environ))
+    assert r.returncode == 0, f"terraform fmt would change:\n{r.stdout}\n{r.stderr}"
+
+
+def test_each_env_validates_offline_with_the_locked_provider(initialized: tuple[str, dict[str, str]]) -> None:
+    name, env = initialized
+    r = run([terraform_binary(), f"-chdir=terraform/envs/{name}", "validate", "-json", "-no-color"], env)
+    try:
+        result = json.loads(r.stdout)
+    except json.JSONDecodeError:
+        raise AssertionError(f"validate of {name} gave no JSON:\n{r.stdout}\n{r.stderr}") from None
+    diagnostics = json.dumps(result.get("diagnostics", []), indent=2)
+    assert result["valid"] and result["error_count"] == 0, f"{name} is invalid:\n{diagnostics}\n{r.stderr}"
+
+
+def test_each_env_plans_against_mocked_providers(initialized: tuple[str, dict[str, str]]) -> None:
+    """`terraform test`: a full plan with the env's tfvars (validations, count/for_each, types) and its assertions."""
+    name, env = initialized
+    r = run([terraform_binary(), f"-chdir=terraform/envs/{name}", "test", "-no-color"], env)
+    assert r.returncode == 0, f"terraform test of {name} failed:\n{r.stdout}\n{r.stderr}"
+
+
+def test_layout_every_module_and_env_has_its_files() -> None:
+    for module in MODULES:
+        for f in ("main.tf", "variables.tf", "outputs.tf"):
+            assert (TF / "modules" / module / f).is_file(), f"modules/{module}/{f} missing"
+    for name in ENVS:
+        for f in ("versions.tf", "providers.tf", "main.tf", "variables.tf", "outputs.tf", "terraform.tfvars"):
+            assert (TF / "envs" / name / f).is_file(), f"envs/{name}/{f} missing"
+    assert (TF / "README.md").is_file()
+
+
+def test_envs_pin_aws_5_100_0_with_a_partial_s3_backend_and_a_lock_file() -> None:
+    for name in ENVS:
+        versions = read(f"envs/{name}/versions.tf")
+        assert re.search(r'version\s*=\s*"5\.100\.0"', versions), name
+        assert re.search(r'required_version\s*=\s*">= 1\.9"', versions), name
+        assert re.search(r'backend\s+"s3"\s*\{\s*\}', versions), f"{name}: backend must be a partial s3 config"
+        lock = read(f"envs/{name}/.terraform.lock.hcl")
+        assert 'version     = "5.100.0"' in lock and '"h1:' in lock, f"{name}: lock file must pin aws 5.100.0"
+        providers = read(f"envs/{name}/providers.tf")
+        assert "default_tags" in providers and "Project" in providers and "Environment" in providers, name
+    for name in ("dev", "prod"):
+        main = read(f"envs/{name}/main.tf")
+        assert re.search(r'data\s+"terraform_remote_state"\s+"shared"\s*\{\s*backend\s*=\s*"s3"', main), name
+
+
+def test_aurora_is_postgresql_17_4_encrypted_with_an_rds_managed_password() -> None:
+    shared = block(read("envs/shared/main.tf"), 'module "aurora"')
+    assert setting(shared, "engine_version") == '"17.4"'
+    cluster = block(read("modules/aurora/main.tf"), 'resource "aws_rds_cluster" "this"')
+    assert setting(cluster, "engine") == '"aurora-postgresql"'
+    assert setting(cluster, "engine_version") == "var.engine_version"
+    assert setting(cluster, "manage_master_user_password") == "true"
+    assert setting(cluster, "storage_encrypted") == "true"
+    assert setting(cluster, "deletion_protection") == "var.deletion_protection"
+    assert "serverlessv2_scaling_configuration" in cluster
+    assert not re.search(r"^\s*master_password\s*=", cluster, re.M)
+
+
+def test_eks_public_endpoint_answers_only_the_vpn_cidrs() -> None:
+    cluster = block(read("modules/eks/main.tf"), 'resource "aws_eks_cluster" "this"')
+    assert setting(cluster, "public_access_cidrs") == "var.vpn_cidrs"
+    assert setting(cluster, "endpoint_private_access") == "true"
+    assert setting(block(read("envs/shared/main.tf"), 'module "eks"'), "vpn_cidrs") == "var.vpn_cidrs"
+    assert "0.0.0.0/0" not in setting(read("envs/shared/terraform.tfvars"), "vpn_cidrs")
+
+
+def test_waf_lets_the_admin_api_through_only_from_the_vpn() -> None:
+    waf = read("modules/waf/main.tf")
+    acl = block(waf, 'resource "aws_wafv2_web_acl" "this"')
+    [rule] = [r for r in acl.split("\n  rule {") if '"admin-api-only-from-vpn"' in r]
+    assert "block {}" in rule and "not_statement" in rule and "aws_wafv2_ip_set.vpn.arn" in rule
+    assert "search_string         = lower(var.admin_path_prefix)" in rule and "STARTS_WITH" in rule
+    assert setting(block(waf, 'resource "aws_wafv2_ip_set" "vpn"'), "addresses") == "var.vpn_cidrs"
+    assert setting(block(read("modules/waf/variables.tf"), 'variable "admin_path_prefix"'), "default") == '"/api/v1/admin"'
+    assert "AWSManagedRulesCommonRuleSet" in waf and "rate_based_statement" in waf
+    shared = read("envs/shared/main.tf")
+    assert setting(shared, "admin_allowed_cidrs") == "distinct(concat(var.vpn_cidrs, var.vpn_private_cidrs))"
+    for name in ("waf_regional", "waf_cloudfront"):
+        assert setting(block(shared, f'module "{name}"'), "vpn_cidrs") == "local.admin_allowed_cidrs"
+    assert "aws = aws.us_east_1" in block(shared, 'module "waf_cloudfront"')
+
+
+def test_aurora_redis_and_efs_admit_only_the_eks_nodes() -> None:
+    for module in ("aurora", "redis", "efs"):
+        text = read(f"modules/{module}/main.tf")
+        rules = re.findall(r'resource "aws_vpc_security_group_ingress_rule"', text)
+        assert len(rules) == 1, module
+        rule = block(text, 'resource "aws_vpc_security_group_ingress_rule"')
+        assert "referenced_security_group_id = var.allowed_security_group_ids[count.index]" in rule, module
+        assert "cidr" not in rule and "0.0.0.0/0" not in text, module
+        assert not re.search(r"\bingress\s*\{", text), f"{module}: inline ingress rules"
+    shared = read("envs/shared/main.tf")
+    for module in ("aurora", "efs"):
+        body = block(shared, f'module "{module}"')
+        assert setting(body, "allowed_security_group_ids") == "[module.eks.cluster_security_group_id]"
+    for name in ("dev", "prod"):
+        body = block(read(f"envs/{name}/main.tf"), 'module "redis"')
+        assert setting(body, "allowed_security_group_ids") == "[local.shared.node_security_group_id]"
+
+
+def test_prod_redis_fails_over_automatically_and_dev_is_a_single_node() -> None:
+    prod = block(read("envs/prod/main.tf"), 'module "redis"')
+    assert setting(prod, "automatic_failover_enabled") == "true"
+    assert setting(prod, "multi_az_enabled") == "true"
+    assert int(setting(prod, "num_cache_clusters")) >= 2
+    dev = block(read("envs/dev/main.tf"), 'module "redis"')
+    assert setting(dev, "num_cache_clusters") == "1"
+    assert setting(dev, "automatic_failover_enabled") == "false"
+    group = block(read("modules/redis/main.tf"), 'resource "aws_elasticache_replication_group" "this"')
+    assert setting(group, "num_cache_clusters") == "var.num_cache_clusters"
+    assert setting(group, "automatic_failover_enabled") == "var.automatic_failover_enabled"
+    assert setting(group, "transit_encryption_enabled") == "true"
+
+
+def test_no_secret_values_anywhere_under_terraform() -> None:
+    assigned_secret = re.compile(
+        r"^\s*\"?[\w-]*(password|passwd|secret|token|api_key|apikey|private_key)\"?\s*=\s*\"[^\"]+\"", re.I | re.M
+    )
+    patterns = {
+        "AWS access key id": re.compile(r"\b(AKIA|ASIA)[0-9A-Z]{16}\b"),
+        "AWS secret access key": re.compile(r"aws_secret_access_key", re.I),
+        "private key": re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"),
+        "secret-like setting with a quoted literal": assigned_secret,
+    }
+    found = []
+    for path in sorted(TF.rglob("*")):
+        if not path.is_file() or ".terraform" in path.parts[:-1]:
+            continue
+        text = path.read_text(errors="replace")
+        found += [f"{path.relative_to(ROOT)}: {what}" for what, p in patterns.items() if p.search(text)]
+    assert found == []
+    # The only secret version Terraform writes is the placeholder: every key, every value empty.
+    version = block(read("modules/secrets/main.tf"), 'resource "aws_secretsmanager_secret_version" "placeholder"')
+    assert setting(version, "secret_string") == 'jsonencode({ for k in var.keys : k => "" })'
+    assert "ignore_changes = [secret_string" in version
+
+
+def test_no_terraform_state_or_working_dirs_in_the_repo() -> None:
+    leftovers = [str(p.relative_to(ROOT)) for p in TF.rglob("*") if p.name == ".terraform" or ".tfstate" in p.name]
+    assert leftovers == []
+    ignored = read(".gitignore").splitlines()
+    assert ".terraform/" in ignored and any(line.startswith("*.tfstate") for line in ignored)
+    assert not any("lock.hcl" in line and not line.startswith("#") for line in ignored)

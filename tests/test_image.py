@@ -18,6 +18,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests import http
+
 ROOT = Path(__file__).resolve().parent.parent
 ENTRYPOINT = ROOT / "deploy" / "entrypoint.sh"
 DOCKERFILE = ROOT / "Dockerfile"
@@ -67,13 +69,13 @@ def test_the_worker_role_answers_its_probes_and_stops_on_sigterm(tmp_path: Path)
         deadline = time.monotonic() + 180
         while True:
             try:
-                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=10).status_code == 200:
+                if http.get(f"http://127.0.0.1:{port}/readyz").status_code == 200:
                     break
             except httpx.TransportError:
                 pass
             assert worker.poll() is None and time.monotonic() < deadline, "the worker did not become ready"
             time.sleep(0.5)
-        assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=10).status_code == 200
+        assert http.get(f"http://127.0.0.1:{port}/healthz").status_code == 200
         worker.send_signal(signal.SIGTERM)  # what the kubelet sends: exec made `pingvas` the signalled process
         assert worker.wait(timeout=60) is not None
     finally:

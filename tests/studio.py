@@ -102,6 +102,16 @@ class Studio:
         body = r.json()
         return Account(body["token"], body["user_id"], body["tenant_id"], email, password)
 
+    def join(self, inviter: Account, email: str, role: str = "member", password: str = "Matey!pass1") -> Account:
+        """A new member of `inviter`'s workspace, invited and accepted through the API."""
+        with self.client(inviter) as c:
+            r = c.post("/api/v1/tenant/invitations", json={"email": email, "role": role})
+            assert r.status_code == 201, r.text
+        r = http.post(f"{self.url}/api/v1/invitations/accept", json={"token": r.json()["token"], "password": password})
+        assert r.status_code == 201, r.text
+        body = r.json()
+        return Account(body["token"], body["user_id"], body["tenant_id"], email, password)
+
     def login(self, email: str, password: str) -> Account:
         r = http.post(f"{self.url}/api/v1/auth/login", json={"email": email, "password": password})
         assert r.status_code == 200, r.text

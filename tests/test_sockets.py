@@ -7,7 +7,6 @@ from typing import Any
 
 import socketio
 
-from tests import http
 
 from tests.conftest import unique_email
 from tests.studio import Account, Studio
@@ -76,12 +75,7 @@ def test_queue_events_reach_only_the_owning_tenant(studio: Studio) -> None:
 def test_a_second_member_of_the_tenant_sees_sanitized_queue_updates(studio: Studio) -> None:
     """Inside one tenant InvokeAI's own routing still applies: others get the sanitized companion event."""
     owner = studio.signup(unique_email("owner"))
-    with studio.client(owner) as c:
-        token = c.post("/api/v1/tenant/invitations", json={"email": unique_email("mate")}).json()["token"]
-    import httpx
-
-    mate_body = http.post(f"{studio.url}/api/v1/invitations/accept", json={"token": token, "password": "Matey!pass1"}).json()
-    mate = Account(mate_body["token"], mate_body["user_id"], mate_body["tenant_id"], "mate")
+    mate = studio.join(owner, unique_email("mate"))
     outsider = studio.signup(unique_email("outsider"))
     m, o = Listener(studio, mate), Listener(studio, outsider)
     try:
@@ -114,10 +108,7 @@ def test_a_charge_reaches_every_socket_of_the_workspace_as_its_new_balance_and_n
     """The studio's credit badge: `credits_changed` carries the balance after the charge, to the
     payer's workspace only (a teammate's socket hears it too; another workspace's never does)."""
     payer = studio.signup(unique_email("payer"))
-    with studio.client(payer) as c:
-        mate_token = c.post("/api/v1/tenant/invitations", json={"email": unique_email("payer-mate")}).json()["token"]
-    accepted = http.post(f"{studio.url}/api/v1/invitations/accept", json={"token": mate_token, "password": "Matey!pass1"}).json()
-    mate = Account(accepted["token"], accepted["user_id"], accepted["tenant_id"], "payer-mate")
+    mate = studio.join(payer, unique_email("payer-mate"))
     stranger = studio.signup(unique_email("stranger"))
     listeners = {name: Listener(studio, account) for name, account in (("payer", payer), ("mate", mate), ("stranger", stranger))}
     try:

@@ -78,7 +78,8 @@ class SubscriptionService:
             if not insert_ignore(conn, webhook_deliveries, record, key=["delivery_key"]):
                 return "duplicate"
             outcome = self._apply(conn, event)
-            conn.execute(sa.update(webhook_deliveries).where(webhook_deliveries.c.delivery_key == key).values(outcome=outcome))
+            recorded = outcome[: webhook_deliveries.c.outcome.type.length]  # the log keeps it whole
+            conn.execute(sa.update(webhook_deliveries).where(webhook_deliveries.c.delivery_key == key).values(outcome=recorded))
         logger.info("lemonsqueezy %s for %s: %s", event.name, event.tenant_id, outcome)
         return outcome
 

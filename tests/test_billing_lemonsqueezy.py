@@ -235,6 +235,14 @@ def test_unknown_events_are_acknowledged_and_change_nothing(studio: Studio, owne
     assert workspace(studio, owner.account)["plan"] == "starter"
 
 
+def test_a_subscription_to_an_unmapped_variant_is_acknowledged_and_changes_nothing(studio: Studio, owner: Subscriber) -> None:
+    """Also with a variant id long enough that the recorded outcome must be cut to its column (64)."""
+    for variant in ("999", "12345678901234"):
+        outcome = deliver(studio, owner.sub("subscription_created", variant=variant))["outcome"]
+        assert outcome.startswith(f"ignored: variant {variant}"), outcome
+    assert workspace(studio, owner.account)["plan"] == "starter"
+
+
 @pytest.mark.parametrize("headers", [{}, {"X-Signature": "0" * 64}, {"X-Signature": "not-hex"}])
 def test_a_bad_or_missing_signature_is_refused_and_nothing_is_stored(
     studio: Studio, owner: Subscriber, headers: dict[str, str]

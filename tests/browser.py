@@ -1,4 +1,5 @@
-"""Headless Chromium (Debian's /usr/bin/chromium, installed by scripts/ensure-services.sh) under
+"""Headless Chromium (Debian's /usr/bin/chromium or Homebrew's Chromium.app, installed by
+scripts/ensure-services.sh; `PINGVAS_TEST_CHROMIUM` names another) under
 Playwright, for the browser tests; Playwright never downloads a browser here. If Chromium cannot
 start, the tests fail rather than skip.
 
@@ -6,6 +7,7 @@ Screenshots go to `test-artifacts/<test name>/` at the repository's root (ignore
 CI's clean clone after the run), named by step.
 """
 
+import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +17,10 @@ from playwright.sync_api import Browser, Error, Page, expect, sync_playwright
 
 from tests.studio import Account, Studio
 
-CHROMIUM = "/usr/bin/chromium"
+CHROMIUM = os.environ.get("PINGVAS_TEST_CHROMIUM") or next(
+    (p for p in ("/usr/bin/chromium", "/Applications/Chromium.app/Contents/MacOS/Chromium") if Path(p).exists()),
+    "/usr/bin/chromium",
+)
 CHROMIUM_ARGS = [
     "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",

@@ -54,6 +54,8 @@ class RedisServer:
             self.process.wait(timeout=10)
 
 
+NGINX = "/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else (shutil.which("nginx") or "/usr/sbin/nginx")
+
 NGINX_CONF = """
 worker_processes 1;
 pid {folder}/nginx.pid;
@@ -104,7 +106,7 @@ class Nginx:
 
     def start(self) -> None:
         self.process = subprocess.Popen(
-            ["/usr/sbin/nginx", "-p", str(self.folder), "-c", str(self.folder / "nginx.conf"), "-e", str(self.folder / "error.log"),
+            [NGINX, "-p", str(self.folder), "-c", str(self.folder / "nginx.conf"), "-e", str(self.folder / "error.log"),
              "-g", "daemon off;"],
             stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
         )

@@ -105,3 +105,10 @@ def txt2img_graph(
 def enqueue_batch_body(graph: dict[str, Any], runs: int = 1, prepend: bool = False) -> dict[str, Any]:
     """The JSON body for ``POST /api/v1/queue/default/enqueue_batch`` carrying ``graph``."""
     return {"batch": {"graph": graph, "runs": runs}, "prepend": prepend}
+
+
+if __name__ == "__main__":  # `python -m tests.graphs MODEL_KEY [PROMPT]`: an enqueue_batch body on stdout
+    import json
+    import sys
+
+    print(json.dumps(enqueue_batch_body(txt2img_graph(sys.argv[1], *sys.argv[2:3])), indent=2))

@@ -161,3 +161,9 @@ def build_tiny_sd15(dest: pathlib.Path) -> pathlib.Path:
     # Keep the plain vocab.json / merges.txt next to tokenizer.json for loaders that want them.
     _write_tokenizer_files(out / "tokenizer", vocab)
     return out
+
+
+if __name__ == "__main__":  # `python -m tests.tiny_model FOLDER` (the tutorial's model): prints its path
+    import sys
+
+    print(build_tiny_sd15(pathlib.Path(sys.argv[1])))

@@ -2,10 +2,14 @@
 and our app (account area, sign-up, invitations) is served under the same brand."""
 
 import re
+from pathlib import Path
 
 import pytest
+from playwright.sync_api import Browser, Route
 
-from invokeai_saas.branding import APP_PREFIX, branded_app_page, branded_index, branded_locale, load_brand
+from invokeai_saas.branding import (
+    APP_DIST, APP_PREFIX, BRANDS_DIR, OVERRIDES_DIR, STATIC_PREFIX, branded_app_page, branded_index, branded_locale, load_brand,
+)
 from tests import http
 from tests.studio import Studio
 
@@ -56,3 +60,50 @@ def test_the_brand_files_are_served_and_nothing_else_from_its_folder(studio: Stu
     assert http.get(f"{studio.url}/pingvas/brand/brand.json").status_code == 404
     escaped = http.get(f"{studio.url}/pingvas/brand/..%2Fpingvas-dev%2Flogo.svg")  # no route: the UI's entry page
     assert not escaped.headers["content-type"].startswith("image/svg+xml") and "<svg" not in escaped.text
+
+
+def serve_branded_page(brand: str):  # noqa: ANN201 - a Playwright route handler
+    """Our entry page for `brand` and our own files, as the studio serves them; InvokeAI's bundle is left out."""
+    folders = {STATIC_PREFIX: OVERRIDES_DIR, APP_PREFIX: APP_DIST, "/pingvas/brand": BRANDS_DIR / brand}
+
+    def handle(route: Route) -> None:
+        path = "/" + route.request.url.split("/", 3)[3].split("?")[0]
+        if path == "/login":
+            route.fulfill(status=200, content_type="text/html", body=branded_index(brand))
+            return
+        for prefix, folder in folders.items():
+            if path.startswith(prefix + "/") and (folder / path[len(prefix) + 1:]).is_file():
+                file = folder / path[len(prefix) + 1:]
+                kind = {".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml"}.get(file.suffix, "text/plain")
+                route.fulfill(status=200, content_type=kind, body=file.read_bytes())
+                return
+        route.fulfill(status=404, body="")
+
+    return handle
+
+
+def test_in_the_browser_the_dev_brand_has_its_own_accent_and_name(browser: Browser) -> None:
+    """The brand's accent is the one the page ends with (no later stylesheet of ours resets it), and the
+    sign-in page's link to /signup names the brand."""
+    brand = load_brand("pingvas-dev")
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.route("**/*", serve_branded_page("pingvas-dev"))
+        page.goto("http://brand.test/login")
+        page.wait_for_load_state("load")
+        accent = page.evaluate("getComputedStyle(document.documentElement).getPropertyValue('--pingvas-accent').trim()")
+        assert accent == brand.accent
+        page.evaluate("""() => {
+            document.documentElement.dataset.theme = "dark";
+            const form = document.createElement("form");
+            form.innerHTML = '<input type="email"><input type="password" autocomplete="current-password">';
+            document.body.append(form);
+        }""")
+        link = page.locator("#pingvas-signup-link")
+        link.wait_for(timeout=10_000)
+        assert link.inner_text() == f"New to {brand.name}? Create a workspace"
+        themed = page.evaluate("getComputedStyle(document.documentElement).getPropertyValue('--pingvas-accent').trim()")
+        assert themed == brand.accent
+    finally:
+        context.close()

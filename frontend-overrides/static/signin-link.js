@@ -1,4 +1,4 @@
-// Shows "New to Pingvas Studio? Create a workspace" (a link to /signup) under InvokeAI's own
+// Shows "New to <brand>? Create a workspace" (a link to /signup) under InvokeAI's own
 // sign-in form, so a newcomer finds sign-up from the page the studio opens on.
 //
 // The UI is InvokeAI's React app, unmodified: this script only adds one node after the login form
@@ -7,6 +7,15 @@
 // on sign-out, and its callback costs a path check on every other page.
 (() => {
   const LINK_ID = "pingvas-signup-link";
+
+  // The brand's facts, written into the page by invokeai_saas/branding.py.
+  const brandName = () => {
+    try {
+      return JSON.parse(document.getElementById("pingvas-brand").textContent).name;
+    } catch {
+      return "Pingvas Studio";
+    }
+  };
 
   const onSignInPage = () => /\/login\/?$/.test(location.pathname);
 
@@ -28,7 +37,7 @@
     const link = document.createElement("a");
     link.href = "/signup";
     link.textContent = "Create a workspace";
-    line.append("New to Pingvas Studio? ", link);
+    line.append(`New to ${brandName()}? `, link);
     form.after(line);
   }
 

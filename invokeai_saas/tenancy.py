@@ -81,6 +81,7 @@ class Member(BaseModel):
 
 class ApiKeyInfo(BaseModel):
     api_key_id: str
+    user_id: str  # who created it, and whom it acts as: they (or an owner or admin) may revoke it
     name: str
     prefix: str
     created_at: datetime
@@ -315,8 +316,8 @@ class TenancyService:
             )
             audit.record(conn, "created", "api_key", [(key_id, actor.user_id)], {"name": name, "prefix": prefix},
                          tenant_id=actor.tenant_id)
-        return CreatedApiKey(api_key_id=key_id, name=name, prefix=prefix, created_at=now, last_used_at=None,
-                             revoked_at=None, secret=secret)
+        return CreatedApiKey(api_key_id=key_id, user_id=actor.user_id, name=name, prefix=prefix, created_at=now,
+                             last_used_at=None, revoked_at=None, secret=secret)
 
     def list_api_keys(self, actor: Principal) -> list[ApiKeyInfo]:
         with system_scope(), self._db.begin() as conn:

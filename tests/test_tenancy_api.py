@@ -135,6 +135,7 @@ def test_api_key_acts_as_its_creator_and_dies_when_revoked(studio: Studio) -> No
         assert key["secret"].startswith(key["prefix"])
         listed = c.get("/api/v1/tenant/api-keys").json()
         assert [k["api_key_id"] for k in listed] == [key["api_key_id"]] and "secret" not in listed[0]
+        assert listed[0]["user_id"] == owner.user_id
     key_headers = {"Authorization": f"Bearer {key['secret']}"}
     assert http.get(f"{studio.url}/api/v1/tenant", headers=key_headers).json()["id"] == owner.tenant_id
     me = http.get(f"{studio.url}/api/v1/auth/me", headers=key_headers)

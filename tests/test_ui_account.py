@@ -201,10 +201,12 @@ def test_an_owner_upgrading_is_sent_to_the_lemon_squeezy_checkout(studio: Studio
     page.route("https://pingvas.lemonsqueezy.com/**", lambda route: route.fulfill(content_type="text/html", body="<h1>Checkout (stand-in)</h1>"))
     sign_in(page, owner)
     page.goto("/account/plan")
-    expect(page.get_by_role("article", name="Starter plan")).to_contain_text("Current plan")
+    # On its trial (no subscription yet) every priced plan is bought through a checkout, Starter included.
+    expect(page.get_by_role("article", name="Starter plan").get_by_role("button", name="Subscribe to Starter")).to_be_visible()
+    expect(page.get_by_role("button", name="Billing portal")).to_have_count(0)
     page.screenshot(path=artifacts / "plans.png", full_page=True)
     with page.expect_response(lambda r: r.url.endswith("/api/v1/billing/checkout")) as checkout:
-        page.get_by_role("article", name="Pro plan").get_by_role("button", name="Switch to Pro").click()
+        page.get_by_role("article", name="Pro plan").get_by_role("button", name="Subscribe to Pro").click()
     assert checkout.value.request.post_data_json == {"plan": "pro"}
     expect(page).to_have_url(re.compile(r"^https://pingvas\.lemonsqueezy\.com/checkout/custom/"))
     expect(page.get_by_role("heading", name="Checkout (stand-in)")).to_be_visible()

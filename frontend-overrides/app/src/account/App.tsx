@@ -116,7 +116,7 @@ function Account({ path }: { path: string }) {
             {page.path === ACCOUNT_PATHS.overview && <Overview tenant={tenant} />}
             {page.path === ACCOUNT_PATHS.usage && <Usage />}
             {page.path === ACCOUNT_PATHS.plan && <Billing tenant={tenant} canManage={myRole !== "member"} />}
-            {page.path === ACCOUNT_PATHS.keys && <Keys />}
+            {page.path === ACCOUNT_PATHS.keys && <Keys myUserId={me.user_id} canManage={myRole !== "member"} />}
             {page.path === ACCOUNT_PATHS.members && <Team members={members} myRole={myRole} me={me} reload={reload} />}
           </>
         )}
@@ -185,6 +185,7 @@ function Usage() {
 }
 
 function Billing({ tenant, canManage }: { tenant: Tenant; canManage: boolean }) {
+  const subscribed = tenant.subscription !== null && tenant.subscription.status !== "expired";
   const [plans, setPlans] = useState<Plan[]>([]);
   const [failure, setFailure] = useState<ReactNode>(null);
   const [note, setNote] = useState<string | null>(null);
@@ -201,7 +202,7 @@ function Billing({ tenant, canManage }: { tenant: Tenant; canManage: boolean }) 
   };
   const choose = (plan: string) =>
     go(async () => {
-      if (tenant.subscription && tenant.subscription.status !== "expired") {
+      if (subscribed) {
         await api("/api/v1/billing/subscription/plan", { method: "POST", body: { plan } });
         setNote(`Asked to move to ${planLabel(plan)}: the plan changes as soon as the payment provider confirms it.`);
       } else {
@@ -219,12 +220,19 @@ function Billing({ tenant, canManage }: { tenant: Tenant; canManage: boolean }) 
       {failure}
       {note && <p role="status">{note}</p>}
       <PlanSummary tenant={tenant} />
-      <PlanPicker plans={plans} current={tenant.plan} canManage={canManage} onChoose={(p) => void choose(p)} onPortal={() => void portal()} />
+      <PlanPicker
+        plans={plans}
+        current={tenant.plan}
+        subscribed={subscribed}
+        canManage={canManage}
+        onChoose={(p) => void choose(p)}
+        onPortal={() => void portal()}
+      />
     </>
   );
 }
 
-function Keys() {
+function Keys({ myUserId, canManage }: { myUserId: string; canManage: boolean }) {
   const [keys, setKeys] = useState<ApiKey[]>([]);
   const [created, setCreated] = useState<CreatedApiKey | null>(null);
   const [failure, setFailure] = useState<ReactNode>(null);
@@ -242,6 +250,8 @@ function Keys() {
       <ApiKeys
         keys={keys}
         created={created}
+        myUserId={myUserId}
+        canManage={canManage}
         onCreate={(name) => act(async () => setCreated(await api<CreatedApiKey>("/api/v1/tenant/api-keys", { method: "POST", body: { name } })))}
         onRevoke={(id) =>
           act(async () => {

@@ -22,12 +22,24 @@ import {
 import type { Role } from "../shared/api";
 
 describe("ApiKeys", () => {
-  const setup = (created: typeof createdApiKey | null = null, keys = apiKeys) => {
+  const setup = (created: typeof createdApiKey | null = null, keys = apiKeys, myUserId = owner.user_id, canManage = true) => {
     const onCreate = vi.fn();
     const onRevoke = vi.fn();
-    render(<ApiKeys keys={keys} created={created} onCreate={onCreate} onRevoke={onRevoke} />);
+    render(<ApiKeys keys={keys} created={created} myUserId={myUserId} canManage={canManage} onCreate={onCreate} onRevoke={onRevoke} />);
     return { onCreate, onRevoke, user: userEvent.setup() };
   };
+
+  it("offers an owner or admin every live key to revoke", () => {
+    setup(null, apiKeys, admin.user_id, true);
+    expect(screen.getByRole("button", { name: "Revoke CI renders" })).toBeInTheDocument();
+    expect(screen.getByRole("button", { name: "Revoke Figma plugin" })).toBeInTheDocument();
+  });
+
+  it("offers a plain member only the keys they created", () => {
+    setup(null, apiKeys, admin.user_id, false); // "Figma plugin" is Grace's
+    expect(screen.getByRole("button", { name: "Revoke Figma plugin" })).toBeInTheDocument();
+    expect(screen.queryByRole("button", { name: "Revoke CI renders" })).toBeNull();
+  });
 
   it("shows no secret until a key was just created", () => {
     setup();
@@ -169,10 +181,10 @@ describe("Members", () => {
 });
 
 describe("PlanPicker", () => {
-  const setup = (canManage: boolean, current = "starter") => {
+  const setup = (canManage: boolean, current = "starter", subscribed = true) => {
     const onChoose = vi.fn();
     const onPortal = vi.fn();
-    render(<PlanPicker plans={plans} current={current} canManage={canManage} onChoose={onChoose} onPortal={onPortal} />);
+    render(<PlanPicker plans={plans} current={current} subscribed={subscribed} canManage={canManage} onChoose={onChoose} onPortal={onPortal} />);
     return { onChoose, onPortal, user: userEvent.setup() };
   };
 
@@ -189,10 +201,11 @@ describe("PlanPicker", () => {
   it("describes each plan's price and allowances", () => {
     setup(true);
     const pro = screen.getByRole("article", { name: "Pro plan" });
-    expect(pro).toHaveTextContent("$49/month");
-    expect(pro).toHaveTextContent("6,000 credits a month");
-    expect(pro).toHaveTextContent("3 jobs at once");
+    expect(pro).toHaveTextContent("$75/month");
+    expect(pro).toHaveTextContent("15,000 credits a month");
+    expect(pro).toHaveTextContent("1 job at once");
     expect(pro).toHaveTextContent("FLUX models");
+    expect(screen.getByRole("article", { name: "Studio plan" })).toHaveTextContent("3 jobs at once");
     const enterprise = screen.getByRole("article", { name: "Enterprise plan" });
     expect(enterprise).toHaveTextContent("Talk to us");
     expect(within(enterprise).getByRole("link", { name: "Contact sales" })).toHaveAttribute("href", "mailto:support@pingvas.studio") // the brand's address (the fallback brand here);
@@ -207,7 +220,7 @@ describe("PlanPicker", () => {
   it("lets an owner switch plans and open the billing portal", async () => {
     const { onChoose, onPortal, user } = setup(true);
     expect(screen.queryByText(/Only the workspace's owners/)).toBeNull();
-    expect(screen.getByRole("button", { name: "Switch to Trial" })).toBeInTheDocument();
+    expect(screen.getByRole("button", { name: "Switch to Studio" })).toBeInTheDocument();
     expect(screen.queryByRole("button", { name: "Switch to Starter" })).toBeNull();
     expect(screen.queryByRole("button", { name: "Switch to Enterprise" })).toBeNull();
     await user.click(screen.getByRole("button", { name: "Switch to Pro" }));
@@ -215,6 +228,16 @@ describe("PlanPicker", () => {
     expect(onChoose).toHaveBeenCalledWith("pro");
     await user.click(screen.getByRole("button", { name: "Billing portal" }));
     expect(onPortal).toHaveBeenCalledTimes(1);
+  });
+
+  it("offers a workspace with no subscription every priced plan to buy, its own included, and no portal", async () => {
+    const { onChoose, user } = setup(true, "starter", false);
+    expect(screen.queryByText("Current plan")).toBeNull();
+    expect(screen.queryByRole("button", { name: "Billing portal" })).toBeNull();
+    expect(screen.queryByRole("button", { name: /^Switch to/ })).toBeNull();
+    await user.click(screen.getByRole("button", { name: "Subscribe to Starter" }));
+    expect(onChoose).toHaveBeenCalledWith("starter");
+    expect(screen.getByRole("button", { name: "Subscribe to Pro" })).toBeInTheDocument();
   });
 });
 
@@ -275,12 +298,19 @@ describe("PlanSummary", () => {
     expect(screen.getByText("Dec 5, 2025, 9:30 AM UTC")).toBeInTheDocument();
   });
 
-  it("warns about a failed payment", () => {
-    render(<PlanSummary tenant={billingHoldTenant} />);
+  it("warns, during the grace period, when generation will stop", () => {
+    render(<PlanSummary tenant={billingHoldTenant} now={new Date("2025-11-24T10:00:00Z")} />);
     const alert = screen.getByRole("alert");
-    expect(alert).toHaveTextContent("A payment failed on Nov 27, 2025, 2:12 PM UTC");
+    expect(alert).toHaveTextContent("A payment failed: generation stops on Nov 27, 2025, 2:12 PM UTC. Update your payment method to keep generating.");
     expect(within(alert).getByRole("link", { name: "Update your payment method" })).toHaveAttribute("href", "/account/plan");
     expect(screen.getByRole("meter")).toHaveClass("meter-full");
+  });
+
+  it("says since when generation has been on hold once the grace period is over", () => {
+    render(<PlanSummary tenant={billingHoldTenant} now={new Date("2025-11-28T10:00:00Z")} />);
+    expect(screen.getByRole("alert")).toHaveTextContent(
+      "Generation is on hold since Nov 27, 2025, 2:12 PM UTC: a payment failed or the subscription is paused. Update your payment method to generate again.",
+    );
   });
 
   it("says a suspended workspace is suspended", () => {

@@ -60,8 +60,9 @@ export function StorageMeter({ used, limit }: { used: number; limit: number | nu
   );
 }
 
-export function PlanSummary({ tenant }: { tenant: Tenant }) {
+export function PlanSummary({ tenant, now = new Date() }: { tenant: Tenant; now?: Date }) {
   const hold = tenant.billing_hold_at;
+  const held = hold !== null && new Date(hold) <= now; // from then on generation is refused
   return (
     <Card title="Plan and credits">
       <dl className="facts">
@@ -86,7 +87,10 @@ export function PlanSummary({ tenant }: { tenant: Tenant }) {
       </dl>
       {hold && (
         <p className="warning" role="alert">
-          A payment failed on {formatDate(hold)}. <a href={ACCOUNT_PATHS.plan}>Update your payment method</a> to keep generating.
+          {held
+            ? `Generation is on hold since ${formatDate(hold)}: a payment failed or the subscription is paused. `
+            : `A payment failed: generation stops on ${formatDate(hold)}. `}
+          <a href={ACCOUNT_PATHS.plan}>Update your payment method</a> {held ? "to generate again." : "to keep generating."}
         </p>
       )}
       {tenant.status !== "active" && (
@@ -222,15 +226,19 @@ export function ReceiptView({ receipt, onClose }: { receipt: Receipt; onClose?: 
   );
 }
 
+/** With a live subscription the owner switches plans (and has a billing portal); without one (a trial, or
+ * after it expired) every priced plan, the current one included, is bought through a checkout. */
 export function PlanPicker({
   plans,
   current,
+  subscribed,
   canManage,
   onChoose,
   onPortal,
 }: {
   plans: Plan[];
   current: string;
+  subscribed: boolean;
   canManage: boolean;
   onChoose: (plan: string) => void;
   onPortal: () => void;
@@ -239,7 +247,8 @@ export function PlanPicker({
     <Card
       title="Plans"
       actions={
-        canManage && (
+        canManage &&
+        subscribed && (
           <button type="button" onClick={onPortal}>
             Billing portal
           </button>
@@ -258,14 +267,14 @@ export function PlanPicker({
               {p.features.includes("flux_models") && <li>FLUX models</li>}
               {p.features.includes("nano_banana") && <li>nano-banana (Gemini)</li>}
             </ul>
-            {p.name === current ? (
+            {p.name === current && (subscribed || p.price_usd_month === null) ? (
               <p className="badge">Current plan</p>
             ) : p.price_usd_month === null ? (
               <a href={`mailto:${brand().support_email}`}>Contact sales</a>
             ) : (
               canManage && (
                 <button type="button" onClick={() => onChoose(p.name)}>
-                  Switch to {planLabel(p.name)}
+                  {subscribed ? "Switch to" : "Subscribe to"} {planLabel(p.name)}
                 </button>
               )
             )}
@@ -277,14 +286,19 @@ export function PlanPicker({
   );
 }
 
+/** Every live key of the workspace; its creator, or an owner or admin, may revoke it. */
 export function ApiKeys({
   keys,
   created,
+  myUserId,
+  canManage,
   onCreate,
   onRevoke,
 }: {
   keys: ApiKey[];
   created: CreatedApiKey | null;
+  myUserId: string;
+  canManage: boolean;
   onCreate: (name: string) => void;
   onRevoke: (id: string) => void;
 }) {
@@ -338,9 +352,11 @@ export function ApiKeys({
               <td>{formatDate(k.created_at)}</td>
               <td>{k.last_used_at ? formatDate(k.last_used_at) : "Never"}</td>
               <td>
-                <button type="button" className="danger" onClick={() => onRevoke(k.api_key_id)} aria-label={`Revoke ${k.name}`}>
-                  Revoke
-                </button>
+                {(canManage || k.user_id === myUserId) && (
+                  <button type="button" className="danger" onClick={() => onRevoke(k.api_key_id)} aria-label={`Revoke ${k.name}`}>
+                    Revoke
+                  </button>
+                )}
               </td>
             </tr>
           ))}

@@ -32,10 +32,10 @@ export const tenant: Tenant = {
   plan: "starter",
   status: "active",
   member_count: 3,
-  features: ["sdxl_models"],
+  features: ["canvas", "generate", "sd_models", "upscaling", "workflows"],
   credits: 1840,
   storage_bytes: Math.round(4.2 * GB),
-  storage_limit_bytes: 10 * GB,
+  storage_limit_bytes: 20 * GB,
   concurrent_queues: 1,
   trial_ends_at: null,
   billing_hold_at: null,
@@ -46,11 +46,10 @@ export const trialTenant: Tenant = {
   ...tenant,
   id: "b3d0f7e1-8c4a-4e62-a1f9-0d5c7e2b6a34",
   name: "Ada's sketches",
-  plan: "trial",
+  plan: "starter",
   member_count: 1,
   credits: 120,
   storage_bytes: 310 * 1024 ** 2,
-  storage_limit_bytes: 1 * GB,
   trial_ends_at: "2025-12-05T09:30:00Z",
   subscription: null,
 };
@@ -59,11 +58,10 @@ export const billingHoldTenant: Tenant = {
   ...tenant,
   plan: "pro",
   member_count: 6,
-  features: ["sdxl_models", "flux_models", "nano_banana"],
+  features: ["canvas", "flux_models", "generate", "nano_banana", "sd_models", "upscaling", "workflows"],
   credits: 0,
-  storage_bytes: Math.round(47.5 * GB),
-  storage_limit_bytes: 50 * GB,
-  concurrent_queues: 3,
+  storage_bytes: Math.round(99.5 * GB),
+  storage_limit_bytes: 100 * GB,
   billing_hold_at: "2025-11-27T14:12:00Z",
   subscription: { ...subscription, plan: "pro", status: "past_due" },
 };
@@ -75,16 +73,31 @@ export const suspendedTenant: Tenant = {
   subscription: { ...subscription, status: "expired", renews_at: null, ends_at: "2025-11-20T00:00:00Z" },
 };
 
+/** The catalog as `GET /api/v1/billing/plans` answers it (billing/plans.py). */
 export const plans: Plan[] = [
-  { name: "trial", price_usd_month: 0, credits_per_period: 200, storage_gb: 1, concurrent_queues: 1, features: ["sdxl_models"] },
-  { name: "starter", price_usd_month: 19, credits_per_period: 2000, storage_gb: 10, concurrent_queues: 1, features: ["sdxl_models"] },
+  {
+    name: "starter",
+    price_usd_month: 25,
+    credits_per_period: 5000,
+    storage_gb: 20,
+    concurrent_queues: 1,
+    features: ["canvas", "generate", "sd_models", "upscaling", "workflows"],
+  },
   {
     name: "pro",
-    price_usd_month: 49,
-    credits_per_period: 6000,
-    storage_gb: 50,
+    price_usd_month: 75,
+    credits_per_period: 15000,
+    storage_gb: 100,
+    concurrent_queues: 1,
+    features: ["canvas", "flux_models", "generate", "nano_banana", "sd_models", "upscaling", "workflows"],
+  },
+  {
+    name: "studio",
+    price_usd_month: 150,
+    credits_per_period: 30000,
+    storage_gb: 200,
     concurrent_queues: 3,
-    features: ["sdxl_models", "flux_models", "nano_banana"],
+    features: ["canvas", "flux_models", "generate", "lora_training", "multi_queue", "nano_banana", "sd_models", "upscaling", "workflows"],
   },
   {
     name: "enterprise",
@@ -92,7 +105,7 @@ export const plans: Plan[] = [
     credits_per_period: null,
     storage_gb: null,
     concurrent_queues: null,
-    features: ["sdxl_models", "flux_models", "nano_banana"],
+    features: ["canvas", "dedicated_infrastructure", "flux_models", "generate", "lora_training", "multi_queue", "nano_banana", "sd_models", "sla", "upscaling", "workflows"],
   },
 ];
 
@@ -195,6 +208,7 @@ export const receipt: Receipt = {
 export const apiKeys: ApiKey[] = [
   {
     api_key_id: "ak_01HZX3",
+    user_id: "u-ada",
     name: "CI renders",
     prefix: "pv_live_3kq8",
     created_at: "2025-10-02T08:15:00Z",
@@ -203,6 +217,7 @@ export const apiKeys: ApiKey[] = [
   },
   {
     api_key_id: "ak_01HZX9",
+    user_id: "u-grace",
     name: "Figma plugin",
     prefix: "pv_live_m2c7",
     created_at: "2025-11-12T13:40:00Z",
@@ -211,6 +226,7 @@ export const apiKeys: ApiKey[] = [
   },
   {
     api_key_id: "ak_01HZW1",
+    user_id: "u-ada",
     name: "Old laptop",
     prefix: "pv_live_a9d0",
     created_at: "2025-06-20T19:05:00Z",
@@ -221,6 +237,7 @@ export const apiKeys: ApiKey[] = [
 
 export const createdApiKey: CreatedApiKey = {
   api_key_id: "ak_01J0A4",
+  user_id: "u-ada",
   name: "Batch exporter",
   prefix: "pv_live_q7t1",
   created_at: "2025-11-30T17:03:44Z",

@@ -119,6 +119,7 @@ export type CreatedInvitation = { invitation_id: string; email: string; role: Ro
 
 export type ApiKey = {
   api_key_id: string;
+  user_id: string; // who created it: they, or an owner or admin, may revoke it
   name: string;
   prefix: string;
   created_at: string;

@@ -7,7 +7,7 @@ import { ApiKeys } from "../components";
 const meta = {
   title: "Account/ApiKeys",
   component: ApiKeys,
-  args: { keys: apiKeys, created: null, onCreate: fn(), onRevoke: fn() },
+  args: { keys: apiKeys, created: null, myUserId: "u-ada", canManage: true, onCreate: fn(), onRevoke: fn() },
 } satisfies Meta<typeof ApiKeys>;
 
 export default meta;
@@ -22,3 +22,6 @@ export const JustCreated: Story = {
 };
 
 export const Empty: Story = { args: { keys: [] } };
+
+/** A plain member may revoke only the keys they created. */
+export const AsMember: Story = { args: { myUserId: "u-grace", canManage: false } };

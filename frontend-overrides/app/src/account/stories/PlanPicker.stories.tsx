@@ -7,7 +7,7 @@ import { PlanPicker } from "../components";
 const meta = {
   title: "Account/PlanPicker",
   component: PlanPicker,
-  args: { plans, current: "starter", canManage: true, onChoose: fn(), onPortal: fn() },
+  args: { plans, current: "starter", subscribed: true, canManage: true, onChoose: fn(), onPortal: fn() },
 } satisfies Meta<typeof PlanPicker>;
 
 export default meta;
@@ -18,4 +18,5 @@ export const AsOwner: Story = {};
 /** A plain member sees the plans but no switch buttons and no billing portal. */
 export const AsMember: Story = { args: { canManage: false } };
 
-export const OnTrial: Story = { args: { current: "trial" } };
+/** No subscription yet (a trial): every priced plan, Starter included, is bought through a checkout. */
+export const OnTrial: Story = { args: { subscribed: false } };

@@ -6,6 +6,7 @@ KEDA, the Prometheus operator, Karpenter) have no schema there: they must be of 
 versions listed in CRDS, and their content is checked by the invariants below.
 """
 
+import ipaddress
 import json
 import re
 from pathlib import Path
@@ -215,6 +216,27 @@ def test_alerts_and_the_dashboard_read_metrics_the_app_exports(rendered: tuple[s
     exprs = [r["expr"] for r in rules] + [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
     used = {m for e in exprs for m in re.findall(r"\bpingvas_[a-z_]+", e)}
     assert used and used <= exported, used - exported
+    # The queue gauges are cluster-wide: every pod reports the same value, so a sum over pods multiplies it.
+    for expr in exprs:
+        assert not re.search(r"sum\s*(by\s*\([^)]*\)\s*)?\(\s*pingvas_queue_(depth|items_running)\b", expr), expr
+
+
+def test_the_hpa_alone_sets_the_api_pods_count(rendered: tuple[str, list[dict[str, Any]]]) -> None:
+    """A count in the Deployment would fight the HPA: Argo CD's self-heal would reset it on every sync."""
+    _, docs = rendered
+    assert "replicas" not in one(docs, "Deployment", "pingvas-api")["spec"]
+    assert one(docs, "HorizontalPodAutoscaler", "pingvas-api")["spec"]["scaleTargetRef"]["name"] == "pingvas-api"
+
+
+def test_no_network_allowed_to_the_admin_api_is_a_trusted_proxy(rendered: tuple[str, list[dict[str, Any]]]) -> None:
+    """A client inside a trusted proxy range chooses the address the app sees (X-Forwarded-For): were the VPN's
+    ranges trusted, a VPN client could pose as anyone for the rate limits."""
+    _, docs = rendered
+    config = one(docs, "ConfigMap", "pingvas-settings")["data"]
+    proxies = [ipaddress.ip_network(n) for n in config["PINGVAS_TRUSTED_PROXIES"].split(",") if n.strip()]
+    admins = [ipaddress.ip_network(n) for n in config["PINGVAS_ADMIN_ALLOWED_CIDRS"].split(",") if n.strip()]
+    assert proxies and admins
+    assert not [(p, a) for p in proxies for a in admins if p.version == a.version and p.overlaps(a)]
 
 
 @pytest.mark.parametrize("env", ["dev", "prod"])

@@ -80,6 +80,10 @@ class Settings(BaseSettings):
     lemonsqueezy_variants: str = Field(
         default="{}", description='Variant id -> "plan:month" or "plan:year", as JSON: {"101": "pro:month"}.'
     )
+    lemonsqueezy_test_mode: bool = Field(
+        default=False,
+        description="Apply the store's test-mode deliveries and ignore live ones; off: the reverse (test purchases never grant credits).",
+    )
     billing_grace_days: int = Field(default=7, ge=0, description="Days a workspace keeps generating after a failed payment.")
 
     gemini_api_key: str | None = Field(default=None, description="Gemini API key for nano-banana image requests.")

@@ -54,9 +54,11 @@ class Subscription(BaseModel):
 
 class SubscriptionService:
     def __init__(
-        self, db: Database, ledger: CreditLedger, variants: Variants, grace_days: int = 7, unpaid_plan: str = "starter"
+        self, db: Database, ledger: CreditLedger, variants: Variants, grace_days: int = 7, unpaid_plan: str = "starter",
+        test_mode: bool = False,
     ) -> None:
         self._db = db
+        self._test_mode = test_mode  # which of the store's modes this studio follows: never both
         self._ledger = ledger
         self.variants = variants
         self._grace = timedelta(days=grace_days)
@@ -84,6 +86,8 @@ class SubscriptionService:
         return outcome
 
     def _apply(self, conn: Connection, event: WebhookEvent) -> str:
+        if event.test_mode != self._test_mode:
+            return "ignored: a test-mode delivery" if event.test_mode else "ignored: a live delivery (test mode is on)"
         if not event.tenant_id or not _tenant_exists(conn, event.tenant_id):
             return "ignored: no workspace in its custom data"
         if event.name.startswith("subscription_payment_"):
@@ -249,7 +253,8 @@ def _tenant_exists(conn: Connection, tenant_id: str) -> bool:
 
 def subscriptions_for(settings: Any, db: Database, ledger: CreditLedger) -> SubscriptionService:
     variants = Variants.parse(settings.lemonsqueezy_variants, set(PLANS))
-    return SubscriptionService(db, ledger, variants, settings.billing_grace_days, unpaid_plan=settings.default_plan)
+    return SubscriptionService(db, ledger, variants, settings.billing_grace_days, unpaid_plan=settings.default_plan,
+                               test_mode=settings.lemonsqueezy_test_mode)
 
 
 def lemonsqueezy_client(settings: Any) -> LemonSqueezyClient | None:

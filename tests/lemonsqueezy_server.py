@@ -40,6 +40,7 @@ class LemonSqueezyStandIn:
             "PINGVAS_LEMONSQUEEZY_STORE_ID": STORE_ID,
             "PINGVAS_LEMONSQUEEZY_WEBHOOK_SECRET": WEBHOOK_SECRET,
             "PINGVAS_LEMONSQUEEZY_VARIANTS": json.dumps(VARIANTS),
+            "PINGVAS_LEMONSQUEEZY_TEST_MODE": "true",  # the stand-in's deliveries are the store's test mode
         }
 
     def calls_to(self, method: str, prefix: str) -> list[dict[str, Any] | None]:

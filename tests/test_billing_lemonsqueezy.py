@@ -207,7 +207,7 @@ def test_a_refund_withdraws_what_is_left_of_the_period(studio: Studio, owner: Su
     deliver(studio, paid)
     refunded = owner.invoice("subscription_payment_refunded", invoice_id=paid["data"]["id"])
     deliver(studio, refunded)
-    deliver(studio, {**refunded, "meta": {**refunded["meta"], "test_mode": False}})  # a second, different delivery
+    deliver(studio, {**refunded, "meta": {**refunded["meta"], "webhook_id": "again"}})  # a second, different delivery
     assert workspace(studio, owner.account)["credits"] == 0
     assert period_entries(studio, owner.tenant_id) == [("period_reset", 14_700), ("refund", -15_000)]
 
@@ -233,6 +233,19 @@ def test_unknown_events_are_acknowledged_and_change_nothing(studio: Studio, owne
              "data": {"type": "orders", "id": "1", "attributes": {}}}  # fmt: skip
     assert deliver(studio, event)["outcome"].startswith("ignored")
     assert workspace(studio, owner.account)["plan"] == "starter"
+
+
+def test_a_live_delivery_is_acknowledged_and_ignored_by_a_studio_in_test_mode(studio: Studio, owner: Subscriber) -> None:
+    """The suite's studio follows the store's test mode (PINGVAS_LEMONSQUEEZY_TEST_MODE, as the stand-in's
+    deliveries are); tests/records/test_billing.py checks the reverse: a live studio ignores test purchases."""
+    live = owner.sub("subscription_created")
+    live["meta"]["test_mode"] = False
+    assert deliver(studio, live)["outcome"] == "ignored: a live delivery (test mode is on)"
+    live_invoice = owner.invoice()
+    live_invoice["meta"]["test_mode"] = False
+    assert deliver(studio, live_invoice)["outcome"].startswith("ignored: a live delivery")
+    assert workspace(studio, owner.account)["plan"] == "starter"
+    assert period_entries(studio, owner.tenant_id) == []
 
 
 def test_a_subscription_to_an_unmapped_variant_is_acknowledged_and_changes_nothing(studio: Studio, owner: Subscriber) -> None:

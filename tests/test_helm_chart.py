@@ -168,6 +168,8 @@ def test_dev_and_prod_differ_where_the_environment_does() -> None:
         assert one(docs, "ExternalSecret", "pingvas-secrets")["spec"]["data"][0]["remoteRef"]["key"] == f"pingvas/{env}/app"
     assert one(dev, "ConfigMap", "pingvas-settings")["data"]["PINGVAS_BRAND"] == "pingvas-dev"
     assert one(prod, "ConfigMap", "pingvas-settings")["data"]["PINGVAS_BRAND"] == "pingvas"
+    assert one(dev, "ConfigMap", "pingvas-settings")["data"]["PINGVAS_LEMONSQUEEZY_TEST_MODE"] == "true"
+    assert one(prod, "ConfigMap", "pingvas-settings")["data"].get("PINGVAS_LEMONSQUEEZY_TEST_MODE", "false") == "false"
     assert not [d for d in dev if d["kind"] == "NodePool"]  # the pools are cluster-wide: prod's release owns them
     pools = {d["metadata"]["name"]: d["spec"] for d in prod if d["kind"] == "NodePool"}
     gpu = pools["pingvas-gpu"]

@@ -366,3 +366,35 @@ def test_a_flux_model_load_at_run_time_needs_the_plan(database: Database, tmp_pa
         with as_tenant(tenant_id), pytest.raises(Exception) as failed:  # past the gate: the file is not there
             loader.load_model(config)
         assert not isinstance(failed.value, ServiceError), failed.value
+
+
+@pytest.mark.parametrize("studio_in_test_mode", [False, True])
+def test_a_studio_applies_only_the_deliveries_of_its_stores_mode(
+    database: Database, ledger: CreditLedger, studio_in_test_mode: bool
+) -> None:
+    """A live studio never grants a test purchase's credits (and a test-mode one ignores live deliveries)."""
+    from billing.lemonsqueezy import Variants
+    from billing.plans import PLANS
+    from invokeai_saas.subscriptions import SubscriptionService
+    from tests.lemonsqueezy_server import VARIANTS, invoice_event, ls_time, subscription_event
+
+    service = SubscriptionService(database, ledger, Variants.parse(json.dumps(VARIANTS), set(PLANS)), test_mode=studio_in_test_mode)
+    tenant_id = make_tenant(database, credits=0)
+    now = ls_time(utcnow())
+    for event_test_mode in (not studio_in_test_mode, studio_in_test_mode):
+        sub_id = str(uuid.uuid4().int % 10**9)
+        events = [subscription_event("subscription_created", tenant_id, sub_id, "101", "active", now),
+                  invoice_event("subscription_payment_success", tenant_id, str(uuid.uuid4().int % 10**9), sub_id, now)]
+        outcomes = []
+        for event in events:
+            event["meta"]["test_mode"] = event_test_mode
+            outcomes.append(service.apply_delivery(json.dumps(event).encode()))
+        with system_scope(), database.begin() as conn:
+            plan = conn.execute(sa.select(tenants.c.plan).where(tenants.c.tenant_id == tenant_id)).scalar_one()
+        with as_tenant(tenant_id):
+            credits = ledger.balance(tenant_id).total
+        if event_test_mode != studio_in_test_mode:
+            assert all(o.startswith("ignored: a ") for o in outcomes), outcomes
+            assert (plan, credits) == ("starter", 0)
+        else:
+            assert (plan, credits) == ("pro", 15_000), outcomes

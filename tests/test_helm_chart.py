@@ -186,9 +186,13 @@ def test_the_migration_is_a_hook_that_runs_before_the_pods_with_what_it_needs(re
     weight = lambda d: int(d["metadata"]["annotations"]["helm.sh/hook-weight"])  # noqa: E731
     assert job["metadata"]["annotations"]["helm.sh/hook"] == "pre-install,pre-upgrade"
     assert job["spec"]["template"]["spec"]["containers"][0]["args"] == ["migrate"]
-    for kind, name in (("ServiceAccount", "pingvas"), ("ExternalSecret", "pingvas-secrets"), ("ConfigMap", "pingvas-settings-migrate")):
+    chain = [("ServiceAccount", "pingvas"), ("SecretStore", "aws-secrets-manager"), ("ExternalSecret", "pingvas-secrets")]
+    for kind, name in [*chain, ("ConfigMap", "pingvas-settings-migrate")]:
         needed = one(docs, kind, name)
         assert "pre-install" in needed["metadata"]["annotations"]["helm.sh/hook"] and weight(needed) < weight(job), (kind, name)
+    # The account the store authenticates as, then the store, then the secret read through it.
+    weights = [weight(one(docs, kind, name)) for kind, name in chain]
+    assert weights == sorted(weights) and len(set(weights)) == len(weights), weights
 
 
 def test_workers_have_time_to_hand_their_items_back_and_disruptions_are_bounded(rendered: tuple[str, list[dict[str, Any]]]) -> None:

@@ -227,6 +227,17 @@ def test_alerts_and_the_dashboard_read_metrics_the_app_exports(rendered: tuple[s
         assert not re.search(r"sum\s*(by\s*\([^)]*\)\s*)?\(\s*pingvas_queue_(depth|items_running)\b", expr), expr
 
 
+def test_prometheus_scrapes_the_api_and_the_workers_whatever_argo_cd_does_to_the_instance_label(
+    rendered: tuple[str, list[dict[str, Any]]],
+) -> None:
+    _, docs = rendered
+    wanted = one(docs, "ServiceMonitor", "pingvas")["spec"]["selector"]["matchLabels"]
+    assert "app.kubernetes.io/instance" not in wanted  # Argo CD's label tracking rewrites it to the Application name
+    for name in ("pingvas-api", "pingvas-worker"):
+        labels = one(docs, "Service", name)["metadata"]["labels"]
+        assert wanted.items() <= labels.items(), (name, wanted, labels)
+
+
 def test_the_hpa_alone_sets_the_api_pods_count(rendered: tuple[str, list[dict[str, Any]]]) -> None:
     """A count in the Deployment would fight the HPA: Argo CD's self-heal would reset it on every sync."""
     _, docs = rendered

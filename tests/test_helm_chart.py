@@ -238,6 +238,16 @@ def test_prometheus_scrapes_the_api_and_the_workers_whatever_argo_cd_does_to_the
         assert wanted.items() <= labels.items(), (name, wanted, labels)
 
 
+def test_alerts_and_the_dashboard_name_their_environment(rendered: tuple[str, list[dict[str, Any]]]) -> None:
+    env, docs = rendered
+    rules = [r for g in one(docs, "PrometheusRule", "pingvas")["spec"]["groups"] for r in g["rules"]]
+    assert {r["labels"]["environment"] for r in rules} == {env}
+    dashboard = json.loads(one(docs, "ConfigMap", "pingvas-dashboard")["data"]["pingvas.json"])
+    assert dashboard["uid"] == f"pingvas-studio-{env}" and env in dashboard["title"]  # two releases, two dashboards
+    silent = next(r["expr"] for r in rules if r["alert"] == "PingvasLedgerSilent")
+    assert "or vector(0)" in silent  # fires even when no usage was ever charged (no series at all)
+
+
 def test_the_hpa_alone_sets_the_api_pods_count(rendered: tuple[str, list[dict[str, Any]]]) -> None:
     """A count in the Deployment would fight the HPA: Argo CD's self-heal would reset it on every sync."""
     _, docs = rendered

@@ -143,7 +143,7 @@ def create_app(settings: Settings, run_processor: bool = True) -> tuple[FastAPI,
                 parse_networks(settings.trusted_proxies),
             ),
             branding_router(settings.brand),
-            health_router(role, readiness_checks(settings, db)),
+            health_router(role, readiness_checks(settings, db), parse_networks(settings.trusted_proxies)),
         ],
     )
     _brand_the_ui(app, settings.brand)

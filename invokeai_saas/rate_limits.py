@@ -148,6 +148,14 @@ def client_address(scope: Scope, trusted_proxies: Sequence[Network]) -> str:
     return str(peer)
 
 
+def via_trusted_proxy(scope: Scope, trusted_proxies: Sequence[Network]) -> bool:
+    """Whether the request came through a trusted proxy (the ingress), which names a client, rather than
+    straight to the pod (probes, Prometheus, another pod)."""
+    client = scope.get("client")
+    peer = _ip(str(client[0])) if client else None
+    return peer is not None and _trusted(peer, trusted_proxies) and bool(Headers(scope=scope).getlist("x-forwarded-for"))
+
+
 def _ip(value: str) -> IPv4Address | IPv6Address | None:
     try:
         ip = ip_address(value)

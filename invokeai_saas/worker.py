@@ -23,6 +23,7 @@ from invokeai_saas.app import configure_invokeai, open_database, readiness_check
 from invokeai_saas.db.migrate import upgrade_if_empty
 from invokeai_saas.logs import configure_logging
 from invokeai_saas.metrics import watch_queue
+from invokeai_saas.rate_limits import parse_networks
 from invokeai_saas.settings import Settings
 
 logger = logging.getLogger("pingvas.worker")
@@ -58,7 +59,7 @@ def create_worker_app(settings: Settings) -> tuple[FastAPI, asyncio.AbstractEven
     app = FastAPI(title="Pingvas worker", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     # InvokeAI's events reach in-process handlers (the processor's own) through this middleware's id.
     app.add_middleware(EventHandlerASGIMiddleware, handlers=[local_handler], middleware_id=id(app))
-    app.include_router(health_router("worker", readiness_checks(settings, db)))
+    app.include_router(health_router("worker", readiness_checks(settings, db), parse_networks(settings.trusted_proxies)))
     return app, loop
 
 

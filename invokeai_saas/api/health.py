@@ -1,34 +1,45 @@
 """`/healthz` (the process is alive), `/readyz` (what it depends on is reachable), `/metrics`
-(Prometheus): the same three routes on every role, unauthenticated, JSON except the metrics."""
+(Prometheus): the same three routes on every role, unauthenticated, JSON except the metrics.
+
+`/readyz` and `/metrics` are for the cluster, which reaches a pod directly: through the ingress (a
+trusted proxy naming a client) they are a 404, so queue depths and internal host names in a failed
+check never reach the internet."""
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.concurrency import run_in_threadpool
 
 from invokeai_saas.dispatch.claims import POD_ID
+from invokeai_saas.rate_limits import Network, via_trusted_proxy
 
 Check = Callable[[], None]  # raises when the dependency is not reachable
 
 
-def health_router(role: str, checks: dict[str, Check]) -> APIRouter:
+def health_router(role: str, checks: dict[str, Check], trusted_proxies: Sequence[Network] = ()) -> APIRouter:
     router = APIRouter(include_in_schema=False)
+
+    def inside_the_cluster(request: Request) -> None:
+        if via_trusted_proxy(request.scope, trusted_proxies):
+            raise HTTPException(status_code=404, detail="Not Found")
+
+    Inside = Depends(inside_the_cluster)
 
     @router.get("/healthz")
     def healthz() -> dict[str, str]:
         return {"status": "ok", "role": role, "pod": POD_ID}
 
-    @router.get("/readyz")
+    @router.get("/readyz", dependencies=[Inside])
     async def readyz() -> JSONResponse:
         results = {name: await run_in_threadpool(_run, check) for name, check in checks.items()}
         ready = all(r["ok"] for r in results.values())
         body = {"status": "ready" if ready else "not_ready", "role": role, "checks": results}
         return JSONResponse(body, status_code=200 if ready else 503)
 
-    @router.get("/metrics")
+    @router.get("/metrics", dependencies=[Inside])
     def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 

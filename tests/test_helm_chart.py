@@ -163,6 +163,7 @@ def test_dev_and_prod_differ_where_the_environment_does() -> None:
     for env, docs in (("dev", dev), ("prod", prod)):
         config = one(docs, "ConfigMap", "pingvas-settings")["data"]
         assert config["PINGVAS_DB_SCHEMA"] == env
+        assert config["PINGVAS_DB_APP_ROLE"] == f"pingvas_app_{env}"  # roles are cluster-wide: one per schema
         volume = one(docs, "PersistentVolume", f"pingvas-models-{env}")["spec"]["csi"]["volumeHandle"]
         assert volume.endswith(env_values(env)["models"]["efsAccessPointId"])
         assert one(docs, "ExternalSecret", "pingvas-secrets")["spec"]["data"][0]["remoteRef"]["key"] == f"pingvas/{env}/app"

@@ -88,7 +88,9 @@ def test_workers_ask_for_a_gpu_and_tolerate_the_gpu_taint_and_api_pods_never_do(
     (container,) = worker["containers"]
     assert container["resources"]["limits"]["nvidia.com/gpu"] >= 1 and container["resources"]["requests"]["nvidia.com/gpu"] >= 1
     assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in worker["tolerations"]
-    assert worker["nodeSelector"]["karpenter.sh/capacity-type"] == "spot"
+    assert "karpenter.sh/capacity-type" not in worker["nodeSelector"]  # on-demand GPUs when Spot has none
+    (spot,) = worker["affinity"]["nodeAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
+    assert spot["preference"]["matchExpressions"] == [{"key": "karpenter.sh/capacity-type", "operator": "In", "values": ["spot"]}]
     for name in ("pingvas-api",):
         api = pod_spec(one(docs, "Deployment", name))
         assert "tolerations" not in api

@@ -13,7 +13,7 @@ PYTHON312 ?= $(shell for p in python3.12 $$HOME/.pyenv/versions/3.12*/bin/python
 	"$$p" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 12))' 2>/dev/null && { command -v "$$p"; break; }; done)
 VENV312 ?= .venv-py312
 
-.PHONY: setup run test services bench frontend py312
+.PHONY: setup run test services bench frontend py312 macos-lock
 
 setup: $(VENV)/.installed
 
@@ -52,3 +52,10 @@ py312: services
 	$(VENV312)/bin/python -m pip install --quiet --upgrade pip
 	$(VENV312)/bin/python -m pip install --quiet -e '.[test]'
 	$(VENV312)/bin/python -m pytest -q -p no:cacheprovider tests/test_tutorial.py tests/test_tiny_model.py tests/test_platforms.py
+
+# The whole project resolved for Apple Silicon on Python 3.12, by uv (which evaluates markers for the
+# target platform); tests/test_platforms.py checks it against pyproject.toml and InvokeAI offline.
+macos-lock: setup
+	$(VENV)/bin/uv pip compile pyproject.toml --extra test --no-config --quiet \
+		--python-platform aarch64-apple-darwin --python-version 3.12 \
+		--custom-compile-command "make macos-lock" -o requirements/macos-arm64-py312.txt

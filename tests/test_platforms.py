@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parent.parent
 UV = Path(sys.executable).parent / "uv"
@@ -54,6 +55,31 @@ def test_torch_pins_fall_inside_invokeais_range(platform: str, python: str) -> N
             assert theirs.specifier.contains(pinned), f"{platform}: our {package}=={pinned} is outside InvokeAI's {theirs}"
     if platform == "macos-arm64":
         assert str(applicable(our_dependencies(), env, "torch")[0].specifier) == "==2.7.1"
+
+
+def locked(path: Path) -> dict[str, str]:
+    pins = [line.split("==") for line in path.read_text().splitlines() if "==" in line and not line.startswith((" ", "#"))]
+    return {canonicalize_name(name): version.strip() for name, version in pins}
+
+
+def test_the_macos_lock_satisfies_the_project_and_invokeai_offline() -> None:
+    """requirements/macos-arm64-py312.txt (`make macos-lock`, resolved by uv for macOS) holds torch 2.7.x and
+    meets every requirement of ours and of InvokeAI's that applies on macOS: checked here without a network."""
+    lock = locked(ROOT / "requirements" / "macos-arm64-py312.txt")
+    assert (lock["torch"], lock["torchvision"], lock["invokeai"]) == ("2.7.1", "0.22.1", "6.14.2")
+    assert "bitsandbytes" not in lock
+    mac = marker_env(MAC_ARM, "3.12")
+    ours = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted = [*ours["dependencies"], *ours["optional-dependencies"]["test"], *(requires("invokeai") or [])]
+    unmet = []
+    for line in wanted:
+        requirement = Requirement(line)
+        if requirement.marker is not None and not requirement.marker.evaluate(mac):
+            continue
+        name = canonicalize_name(requirement.name)
+        if name not in lock or not requirement.specifier.contains(lock[name], prereleases=True):
+            unmet.append(f"{requirement} (locked: {lock.get(name)})")
+    assert not unmet, unmet
 
 
 def pypi_reachable() -> bool:

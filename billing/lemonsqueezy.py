@@ -43,6 +43,10 @@ class Variants:
     def variant_for(self, plan: str, interval: str) -> str | None:
         return next((v for v, pi in self.by_id.items() if pi == (plan, interval)), None)
 
+    def intervals_of(self, plan: str) -> list[str]:
+        """How the store sells `plan`: by the month, by the year, both or neither."""
+        return [i for i in INTERVALS if self.variant_for(plan, i) is not None]
+
 
 def signature_ok(raw_body: bytes, signature: str | None, secret: str) -> bool:
     if not signature or not secret:

@@ -15,6 +15,7 @@ from invokeai_saas.db import utcnow
 from invokeai_saas.db.tables.billing import credit_ledger, subscriptions, webhook_deliveries
 from invokeai_saas.db.tables.tenancy import tenants
 from tenant_middleware.context import system_scope
+from tests import http
 from tests.conftest import unique_email
 from tests.lemonsqueezy_server import (
     STORE_ID,
@@ -100,6 +101,12 @@ def test_checkout_asks_lemonsqueezy_for_the_variant_with_the_workspace_in_its_cu
     assert body["data"]["attributes"]["checkout_data"]["custom"] == {"tenant_id": owner.tenant_id}
     assert body["data"]["relationships"]["variant"]["data"]["id"] == PRO_YEAR
     assert body["data"]["relationships"]["store"]["data"]["id"] == STORE_ID
+
+
+def test_the_catalog_says_how_each_plan_is_sold_here(studio: Studio) -> None:
+    """By the configured variants (the stand-in's: Starter and Studio monthly, Pro monthly and yearly)."""
+    plans = {p["name"]: p["intervals"] for p in http.get(f"{studio.url}/api/v1/billing/plans").json()}
+    assert plans == {"starter": ["month"], "pro": ["month", "year"], "studio": ["month"], "enterprise": []}
 
 
 def test_a_member_cannot_manage_billing(studio: Studio, owner: Subscriber) -> None:

@@ -207,6 +207,6 @@ def test_an_owner_upgrading_is_sent_to_the_lemon_squeezy_checkout(studio: Studio
     page.screenshot(path=artifacts / "plans.png", full_page=True)
     with page.expect_response(lambda r: r.url.endswith("/api/v1/billing/checkout")) as checkout:
         page.get_by_role("article", name="Pro plan").get_by_role("button", name="Subscribe to Pro").click()
-    assert checkout.value.request.post_data_json == {"plan": "pro"}
+    assert checkout.value.request.post_data_json == {"plan": "pro", "interval": "month"}
     expect(page).to_have_url(re.compile(r"^https://pingvas\.lemonsqueezy\.com/checkout/custom/"))
     expect(page.get_by_role("heading", name="Checkout (stand-in)")).to_be_visible()

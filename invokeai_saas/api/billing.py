@@ -77,9 +77,10 @@ class PlanInfo(BaseModel):
     storage_gb: int | None
     concurrent_queues: int | None  # None: unlimited
     features: list[str]
+    intervals: list[str]  # how it can be bought here: "month", "year" (none: not sold on this server)
 
     @classmethod
-    def of(cls, plan: Plan) -> "PlanInfo":
+    def of(cls, plan: Plan, intervals: list[str]) -> "PlanInfo":
         return cls(
             name=plan.name,
             price_usd_month=plan.price_usd_month,
@@ -87,6 +88,7 @@ class PlanInfo(BaseModel):
             storage_gb=plan.storage_gb,
             concurrent_queues=plan.concurrent_queues,
             features=sorted(f.value for f in plan.features),
+            intervals=intervals,
         )
 
 
@@ -195,7 +197,8 @@ def billing_router(
     @router.get("/plans", response_model=list[PlanInfo])
     def plans() -> list[PlanInfo]:
         """The plan catalog (public: the sign-up and upgrade pages show it)."""
-        return [PlanInfo.of(plan) for plan in PLANS.values()]
+        on_sale = client is not None  # without the API client no checkout can start
+        return [PlanInfo.of(plan, subscriptions.variants.intervals_of(plan.name) if on_sale else []) for plan in PLANS.values()]
 
     @router.get("/usage", response_model=UsagePage)
     def usage(

@@ -398,3 +398,21 @@ def test_a_studio_applies_only_the_deliveries_of_its_stores_mode(
             assert (plan, credits) == ("starter", 0)
         else:
             assert (plan, credits) == ("pro", 15_000), outcomes
+
+
+def test_without_a_payment_provider_no_plan_is_on_sale(database: Database, ledger: CreditLedger) -> None:
+    """No Lemon Squeezy client (the embedded default): the catalog offers nothing to buy, whatever variants say."""
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    from billing.lemonsqueezy import Variants
+    from billing.plans import PLANS
+    from invokeai_saas.api.billing import billing_router
+    from invokeai_saas.subscriptions import SubscriptionService
+    from tests.lemonsqueezy_server import VARIANTS
+
+    service = SubscriptionService(database, ledger, Variants.parse(json.dumps(VARIANTS), set(PLANS)))
+    app = FastAPI()
+    app.include_router(billing_router(ledger, service, None, None))
+    plans = TestClient(app).get("/api/v1/billing/plans").json()
+    assert [p["name"] for p in plans] == list(PLANS) and all(p["intervals"] == [] for p in plans)

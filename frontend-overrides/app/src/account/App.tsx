@@ -7,6 +7,7 @@ import {
   type ApiKey,
   type CreatedApiKey,
   type CreatedInvitation,
+  type Interval,
   type Invitation,
   type Me,
   type Member,
@@ -21,7 +22,19 @@ import {
 import { brand } from "../shared/brand";
 import { fillDays, formatCredits, planLabel } from "../shared/format";
 import { ACCOUNT_PATHS, refusalFor } from "../shared/refusals";
-import { ApiKeys, DailyTable, EntriesTable, ErrorLine, Members, PlanPicker, PlanSummary, ReceiptView, RefusalNotice, UsageChart } from "./components";
+import {
+  ApiKeys,
+  DailyTable,
+  EntriesTable,
+  ErrorLine,
+  Members,
+  PlanPicker,
+  PlanSummary,
+  ReceiptView,
+  RefusalNotice,
+  SubscriptionCard,
+  UsageChart,
+} from "./components";
 import { InviteForm, SignupForm } from "./forms";
 
 const TABS: { path: string; label: string }[] = [
@@ -200,15 +213,25 @@ function Billing({ tenant, canManage }: { tenant: Tenant; canManage: boolean }) 
       setFailure(describe(e));
     }
   };
-  const choose = (plan: string) =>
+  const choose = (plan: string, interval: Interval) =>
     go(async () => {
       if (subscribed) {
-        await api("/api/v1/billing/subscription/plan", { method: "POST", body: { plan } });
-        setNote(`Asked to move to ${planLabel(plan)}: the plan changes as soon as the payment provider confirms it.`);
+        await api("/api/v1/billing/subscription/plan", { method: "POST", body: { plan, interval } });
+        setNote(`Asked to move to ${planLabel(plan)}, billed ${interval === "year" ? "yearly" : "monthly"}: the plan changes as soon as the payment provider confirms it.`);
       } else {
-        const { url } = await api<{ url: string }>("/api/v1/billing/checkout", { method: "POST", body: { plan } });
+        const { url } = await api<{ url: string }>("/api/v1/billing/checkout", { method: "POST", body: { plan, interval } });
         window.location.assign(url);
       }
+    });
+  const cancel = () =>
+    go(async () => {
+      await api("/api/v1/billing/subscription", { method: "DELETE" });
+      setNote("Asked to cancel: the plan stays until the end of the period, once the payment provider confirms it.");
+    });
+  const resume = () =>
+    go(async () => {
+      await api("/api/v1/billing/subscription/resume", { method: "POST" });
+      setNote("Asked to resume the subscription: it renews again once the payment provider confirms it.");
     });
   const portal = () =>
     go(async () => {
@@ -220,12 +243,16 @@ function Billing({ tenant, canManage }: { tenant: Tenant; canManage: boolean }) 
       {failure}
       {note && <p role="status">{note}</p>}
       <PlanSummary tenant={tenant} />
+      {tenant.subscription && tenant.subscription.status !== "expired" && (
+        <SubscriptionCard subscription={tenant.subscription} canManage={canManage} onCancel={() => void cancel()} onResume={() => void resume()} />
+      )}
       <PlanPicker
         plans={plans}
         current={tenant.plan}
+        currentInterval={subscribed ? (tenant.subscription?.interval as Interval) : null}
         subscribed={subscribed}
         canManage={canManage}
-        onChoose={(p) => void choose(p)}
+        onChoose={(p, i) => void choose(p, i)}
         onPortal={() => void portal()}
       />
     </>

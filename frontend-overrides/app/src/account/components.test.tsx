@@ -2,11 +2,12 @@ import { render, screen, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { describe, expect, it, vi } from "vitest";
 
-import { ApiKeys, DailyTable, EntriesTable, Members, PlanPicker, PlanSummary, StorageMeter, UsageChart } from "./components";
+import { ApiKeys, DailyTable, EntriesTable, Members, PlanPicker, PlanSummary, StorageMeter, SubscriptionCard, UsageChart } from "./components";
 import {
   admin,
   apiKeys,
   billingHoldTenant,
+  cancelledSubscription,
   createdApiKey,
   days,
   entries,
@@ -15,6 +16,7 @@ import {
   members,
   owner,
   plans,
+  subscription,
   suspendedTenant,
   tenant,
   trialTenant,
@@ -181,10 +183,20 @@ describe("Members", () => {
 });
 
 describe("PlanPicker", () => {
-  const setup = (canManage: boolean, current = "starter", subscribed = true) => {
+  const setup = (canManage: boolean, current = "starter", subscribed = true, catalog = plans, currentInterval: "month" | "year" | null = "month") => {
     const onChoose = vi.fn();
     const onPortal = vi.fn();
-    render(<PlanPicker plans={plans} current={current} subscribed={subscribed} canManage={canManage} onChoose={onChoose} onPortal={onPortal} />);
+    render(
+      <PlanPicker
+        plans={catalog}
+        current={current}
+        currentInterval={subscribed ? currentInterval : null}
+        subscribed={subscribed}
+        canManage={canManage}
+        onChoose={onChoose}
+        onPortal={onPortal}
+      />,
+    );
     return { onChoose, onPortal, user: userEvent.setup() };
   };
 
@@ -225,7 +237,7 @@ describe("PlanPicker", () => {
     expect(screen.queryByRole("button", { name: "Switch to Enterprise" })).toBeNull();
     await user.click(screen.getByRole("button", { name: "Switch to Pro" }));
     expect(onChoose).toHaveBeenCalledTimes(1);
-    expect(onChoose).toHaveBeenCalledWith("pro");
+    expect(onChoose).toHaveBeenCalledWith("pro", "month");
     await user.click(screen.getByRole("button", { name: "Billing portal" }));
     expect(onPortal).toHaveBeenCalledTimes(1);
   });
@@ -236,8 +248,70 @@ describe("PlanPicker", () => {
     expect(screen.queryByRole("button", { name: "Billing portal" })).toBeNull();
     expect(screen.queryByRole("button", { name: /^Switch to/ })).toBeNull();
     await user.click(screen.getByRole("button", { name: "Subscribe to Starter" }));
-    expect(onChoose).toHaveBeenCalledWith("starter");
+    expect(onChoose).toHaveBeenCalledWith("starter", "month");
     expect(screen.getByRole("button", { name: "Subscribe to Pro" })).toBeInTheDocument();
+  });
+});
+
+describe("PlanPicker billing period", () => {
+  it("sells yearly what the store sells yearly, and says what it does not", async () => {
+    const onChoose = vi.fn();
+    render(<PlanPicker plans={plans} current="starter" subscribed={false} canManage onChoose={onChoose} onPortal={vi.fn()} />);
+    const user = userEvent.setup();
+    expect(screen.getByRole("radio", { name: "Monthly" })).toBeChecked();
+    await user.click(screen.getByRole("radio", { name: "Yearly" }));
+    expect(within(screen.getByRole("article", { name: "Starter plan" })).getByText("Not sold yearly")).toBeInTheDocument();
+    expect(screen.queryByRole("button", { name: /^Subscribe to Studio/ })).toBeNull();
+    await user.click(screen.getByRole("button", { name: "Subscribe to Pro yearly" }));
+    expect(onChoose).toHaveBeenCalledWith("pro", "year");
+  });
+
+  it("marks the current plan only in the period it is billed by", async () => {
+    render(<PlanPicker plans={plans} current="pro" currentInterval="year" subscribed canManage onChoose={vi.fn()} onPortal={vi.fn()} />);
+    expect(screen.getByRole("radio", { name: "Yearly" })).toBeChecked();
+    expect(within(screen.getByRole("article", { name: "Pro plan" })).getByText("Current plan")).toBeInTheDocument();
+    await userEvent.setup().click(screen.getByRole("radio", { name: "Monthly" }));
+    expect(screen.getByRole("button", { name: "Switch to Pro" })).toBeInTheDocument();
+  });
+
+  it("offers nothing to buy where no payment provider is configured", () => {
+    const notOnSale = plans.map((p) => ({ ...p, intervals: [] }));
+    render(<PlanPicker plans={notOnSale} current="starter" subscribed={false} canManage onChoose={vi.fn()} onPortal={vi.fn()} />);
+    expect(screen.queryByRole("radio")).toBeNull();
+    expect(screen.queryAllByRole("button")).toHaveLength(0);
+    expect(screen.getByText("Plans are not on sale on this server: no payment provider is configured.")).toBeInTheDocument();
+  });
+});
+
+describe("SubscriptionCard", () => {
+  it("cancels only after the owner confirms, saying until when the plan stays", async () => {
+    const onCancel = vi.fn();
+    render(<SubscriptionCard subscription={subscription} canManage onCancel={onCancel} onResume={vi.fn()} />);
+    const user = userEvent.setup();
+    expect(screen.getByText("Starter, billed monthly")).toBeInTheDocument();
+    await user.click(screen.getByRole("button", { name: "Cancel subscription" }));
+    expect(onCancel).not.toHaveBeenCalled();
+    expect(screen.getByRole("alertdialog")).toHaveTextContent("The plan stays until Dec 1, 2025, 12:00 AM UTC");
+    await user.click(screen.getByRole("button", { name: "Keep it" }));
+    expect(screen.queryByRole("alertdialog")).toBeNull();
+    await user.click(screen.getByRole("button", { name: "Cancel subscription" }));
+    await user.click(screen.getByRole("button", { name: "Yes, cancel" }));
+    expect(onCancel).toHaveBeenCalledTimes(1);
+  });
+
+  it("offers to resume a cancelled subscription, not to cancel it again", async () => {
+    const onResume = vi.fn();
+    render(<SubscriptionCard subscription={cancelledSubscription} canManage onCancel={vi.fn()} onResume={onResume} />);
+    expect(screen.getByTestId("subscription-status")).toHaveTextContent("cancelled");
+    expect(screen.queryByRole("button", { name: "Cancel subscription" })).toBeNull();
+    await userEvent.setup().click(screen.getByRole("button", { name: "Resume subscription" }));
+    expect(onResume).toHaveBeenCalledTimes(1);
+  });
+
+  it("shows a member the subscription and no controls", () => {
+    render(<SubscriptionCard subscription={subscription} canManage={false} onCancel={vi.fn()} onResume={vi.fn()} />);
+    expect(screen.getByText("Starter, billed monthly")).toBeInTheDocument();
+    expect(screen.queryAllByRole("button")).toHaveLength(0);
   });
 });
 

@@ -3,7 +3,7 @@
 
 import { type FormEvent, type ReactNode, useState } from "react";
 
-import type { ApiKey, CreatedApiKey, DayTotal, Entry, Invitation, Member, Plan, Receipt, Role, Tenant } from "../shared/api";
+import type { ApiKey, CreatedApiKey, DayTotal, Entry, Interval, Invitation, Member, Plan, Receipt, Role, Subscription, Tenant } from "../shared/api";
 import { brand } from "../shared/brand";
 import { ACCOUNT_PATHS, type Refusal } from "../shared/refusals";
 import { KIND_LABELS, formatBytes, formatCredits, formatDate, planLabel } from "../shared/format";
@@ -227,10 +227,12 @@ export function ReceiptView({ receipt, onClose }: { receipt: Receipt; onClose?: 
 }
 
 /** With a live subscription the owner switches plans (and has a billing portal); without one (a trial, or
- * after it expired) every priced plan, the current one included, is bought through a checkout. */
+ * after it expired) every priced plan, the current one included, is bought through a checkout. Plans are
+ * sold by the month or the year as the server's store sells them (`intervals`). */
 export function PlanPicker({
   plans,
   current,
+  currentInterval = null,
   subscribed,
   canManage,
   onChoose,
@@ -238,11 +240,16 @@ export function PlanPicker({
 }: {
   plans: Plan[];
   current: string;
+  currentInterval?: Interval | null;
   subscribed: boolean;
   canManage: boolean;
-  onChoose: (plan: string) => void;
+  onChoose: (plan: string, interval: Interval) => void;
   onPortal: () => void;
 }) {
+  const [interval, setInterval] = useState<Interval>(currentInterval ?? "month");
+  const yearly = plans.some((p) => p.intervals.includes("year"));
+  const onSale = plans.some((p) => p.intervals.length > 0);
+  const isCurrent = (p: Plan) => p.name === current && (p.price_usd_month === null || (subscribed && (currentInterval ?? "month") === interval));
   return (
     <Card
       title="Plans"
@@ -255,6 +262,16 @@ export function PlanPicker({
         )
       }
     >
+      {yearly && (
+        <div className="interval" role="radiogroup" aria-label="Billing period">
+          {(["month", "year"] as const).map((i) => (
+            <label key={i}>
+              <input type="radio" name="interval" checked={interval === i} onChange={() => setInterval(i)} />
+              {i === "month" ? "Monthly" : "Yearly"}
+            </label>
+          ))}
+        </div>
+      )}
       <div className="plans">
         {plans.map((p) => (
           <article key={p.name} className={p.name === current ? "plan plan-current" : "plan"} aria-label={`${planLabel(p.name)} plan`}>
@@ -267,21 +284,96 @@ export function PlanPicker({
               {p.features.includes("flux_models") && <li>FLUX models</li>}
               {p.features.includes("nano_banana") && <li>nano-banana (Gemini)</li>}
             </ul>
-            {p.name === current && (subscribed || p.price_usd_month === null) ? (
+            {isCurrent(p) ? (
               <p className="badge">Current plan</p>
             ) : p.price_usd_month === null ? (
               <a href={`mailto:${brand().support_email}`}>Contact sales</a>
+            ) : !p.intervals.includes(interval) ? (
+              onSale && <p className="hint">Not sold {interval === "year" ? "yearly" : "monthly"}</p>
             ) : (
               canManage && (
-                <button type="button" onClick={() => onChoose(p.name)}>
+                <button type="button" onClick={() => onChoose(p.name, interval)}>
                   {subscribed ? "Switch to" : "Subscribe to"} {planLabel(p.name)}
+                  {interval === "year" ? " yearly" : ""}
                 </button>
               )
             )}
           </article>
         ))}
       </div>
+      {!onSale && <p className="hint">Plans are not on sale on this server: no payment provider is configured.</p>}
       {!canManage && <p className="hint">Only the workspace's owners and admins change its plan.</p>}
+    </Card>
+  );
+}
+
+const CANCELLABLE = new Set(["active", "on_trial", "past_due", "unpaid"]);
+
+/** The workspace's subscription; owners and admins cancel it (it runs to the end of the period) or resume
+ * a cancelled one. Both take effect when the payment provider confirms them. */
+export function SubscriptionCard({
+  subscription,
+  canManage,
+  onCancel,
+  onResume,
+}: {
+  subscription: Subscription;
+  canManage: boolean;
+  onCancel: () => void;
+  onResume: () => void;
+}) {
+  const [confirming, setConfirming] = useState(false);
+  const until = subscription.ends_at ?? subscription.renews_at;
+  return (
+    <Card title="Subscription">
+      <dl className="facts">
+        <dt>Plan</dt>
+        <dd>
+          {planLabel(subscription.plan)}, billed {subscription.interval === "year" ? "yearly" : "monthly"}
+        </dd>
+        <dt>Status</dt>
+        <dd data-testid="subscription-status">{subscription.status.replace("_", " ")}</dd>
+        {subscription.renews_at && (
+          <>
+            <dt>Renews</dt>
+            <dd>{formatDate(subscription.renews_at)}</dd>
+          </>
+        )}
+        {subscription.ends_at && (
+          <>
+            <dt>Ends</dt>
+            <dd>{formatDate(subscription.ends_at)}</dd>
+          </>
+        )}
+      </dl>
+      {canManage && subscription.status === "cancelled" && (
+        <button type="button" onClick={onResume}>
+          Resume subscription
+        </button>
+      )}
+      {canManage && CANCELLABLE.has(subscription.status) && !confirming && (
+        <button type="button" className="danger" onClick={() => setConfirming(true)}>
+          Cancel subscription
+        </button>
+      )}
+      {confirming && (
+        <div role="alertdialog" aria-label="Cancel the subscription?">
+          <p>{until ? `The plan stays until ${formatDate(until)}, then the workspace returns to Starter.` : "The workspace returns to Starter at the end of the period."}</p>
+          <button
+            type="button"
+            className="danger"
+            onClick={() => {
+              setConfirming(false);
+              onCancel();
+            }}
+          >
+            Yes, cancel
+          </button>
+          <button type="button" onClick={() => setConfirming(false)}>
+            Keep it
+          </button>
+        </div>
+      )}
     </Card>
   );
 }

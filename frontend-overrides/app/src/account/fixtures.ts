@@ -54,6 +54,9 @@ export const trialTenant: Tenant = {
   subscription: null,
 };
 
+/** Subscribed and then cancelled: the plan stays until `ends_at`. */
+export const cancelledSubscription: Subscription = { ...subscription, plan: "pro", status: "cancelled", renews_at: null, ends_at: "2025-12-14T00:00:00Z" };
+
 export const billingHoldTenant: Tenant = {
   ...tenant,
   plan: "pro",
@@ -82,6 +85,7 @@ export const plans: Plan[] = [
     storage_gb: 20,
     concurrent_queues: 1,
     features: ["canvas", "generate", "sd_models", "upscaling", "workflows"],
+    intervals: ["month"],
   },
   {
     name: "pro",
@@ -90,6 +94,7 @@ export const plans: Plan[] = [
     storage_gb: 100,
     concurrent_queues: 1,
     features: ["canvas", "flux_models", "generate", "nano_banana", "sd_models", "upscaling", "workflows"],
+    intervals: ["month", "year"],
   },
   {
     name: "studio",
@@ -98,6 +103,7 @@ export const plans: Plan[] = [
     storage_gb: 200,
     concurrent_queues: 3,
     features: ["canvas", "flux_models", "generate", "lora_training", "multi_queue", "nano_banana", "sd_models", "upscaling", "workflows"],
+    intervals: ["month"],
   },
   {
     name: "enterprise",
@@ -106,6 +112,7 @@ export const plans: Plan[] = [
     storage_gb: null,
     concurrent_queues: null,
     features: ["canvas", "dedicated_infrastructure", "flux_models", "generate", "lora_training", "multi_queue", "nano_banana", "sd_models", "sla", "upscaling", "workflows"],
+    intervals: [],
   },
 ];
 

@@ -93,6 +93,8 @@ export type UsagePage = { credits: number; entries: Entry[]; next_before: number
 
 export type Receipt = { item_id: number; status: string; credits_charged: number; entries: Entry[]; explanation: string };
 
+export type Interval = "month" | "year";
+
 export type Plan = {
   name: string;
   price_usd_month: number | null;
@@ -100,6 +102,7 @@ export type Plan = {
   storage_gb: number | null;
   concurrent_queues: number | null;
   features: string[];
+  intervals: Interval[]; // how this server sells it (none: not on sale here)
 };
 
 export type Role = "owner" | "admin" | "member";

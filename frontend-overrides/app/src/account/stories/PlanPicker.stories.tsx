@@ -20,3 +20,9 @@ export const AsMember: Story = { args: { canManage: false } };
 
 /** No subscription yet (a trial): every priced plan, Starter included, is bought through a checkout. */
 export const OnTrial: Story = { args: { subscribed: false } };
+
+/** Billed yearly: the period switch starts on Yearly, where the current plan is marked. */
+export const SubscribedYearly: Story = { args: { current: "pro", currentInterval: "year" } };
+
+/** No payment provider configured (the embedded default): nothing to buy. */
+export const NotOnSale: Story = { args: { subscribed: false, plans: plans.map((p) => ({ ...p, intervals: [] })) } };

@@ -279,7 +279,7 @@ describe("PlanPicker billing period", () => {
     render(<PlanPicker plans={notOnSale} current="starter" subscribed={false} canManage onChoose={vi.fn()} onPortal={vi.fn()} />);
     expect(screen.queryByRole("radio")).toBeNull();
     expect(screen.queryAllByRole("button")).toHaveLength(0);
-    expect(screen.getByText("Plans are not on sale on this server: no payment provider is configured.")).toBeInTheDocument();
+    expect(screen.getByText("Plans are not on sale on this server (no payment provider, or no plan offered through it).")).toBeInTheDocument();
   });
 });
 

@@ -301,7 +301,7 @@ export function PlanPicker({
           </article>
         ))}
       </div>
-      {!onSale && <p className="hint">Plans are not on sale on this server: no payment provider is configured.</p>}
+      {!onSale && <p className="hint">Plans are not on sale on this server (no payment provider, or no plan offered through it).</p>}
       {!canManage && <p className="hint">Only the workspace's owners and admins change its plan.</p>}
     </Card>
   );
@@ -358,7 +358,7 @@ export function SubscriptionCard({
       )}
       {confirming && (
         <div role="alertdialog" aria-label="Cancel the subscription?">
-          <p>{until ? `The plan stays until ${formatDate(until)}, then the workspace returns to Starter.` : "The workspace returns to Starter at the end of the period."}</p>
+          <p>{until ? `The plan stays until ${formatDate(until)}; then the subscription ends.` : "The subscription ends at the end of the period."}</p>
           <button
             type="button"
             className="danger"

@@ -1,11 +1,9 @@
 """`/readyz` and `/metrics` answer the cluster (probes, Prometheus: straight to the pod) and are a 404
 through the ingress (a trusted proxy that names a client), so they never reach the internet."""
 
-import asyncio
-
-import httpx
 import pytest
 from fastapi import FastAPI
+from fastapi.testclient import TestClient
 
 from invokeai_saas.api.health import health_router
 from invokeai_saas.rate_limits import parse_networks
@@ -18,13 +16,9 @@ FORWARDED = {"X-Forwarded-For": "203.0.113.50"}
 def status(path: str, peer: str, headers: dict[str, str], trusted: str = "10.40.0.0/16") -> int:
     app = FastAPI()
     app.include_router(health_router("api", {"database": lambda: None}, parse_networks(trusted)))
-
-    async def get() -> int:
-        transport = httpx.ASGITransport(app=app, client=(peer, 40000))
-        async with httpx.AsyncClient(transport=transport, base_url="http://pod", timeout=30) as client:
-            return (await client.get(path, headers=headers)).status_code
-
-    return asyncio.run(get())
+    # In-process (its own event loop in a thread), whatever loop an earlier test left running here.
+    with TestClient(app, client=(peer, 40000)) as client:
+        return client.get(path, headers=headers).status_code
 
 
 @pytest.mark.parametrize("path", ["/readyz", "/metrics"])

@@ -26,8 +26,13 @@ credit_ledger = tenant_table(
 
 # A workspace's Lemon Squeezy subscription as its webhooks last described it. `source_updated_at`
 # (the subscription's own `updated_at`) orders deliveries: an older one never rolls state back.
+# `binding` says whether it is the workspace's: `bound` (by a valid checkout reference, whose nonce
+# is `checkout_nonce`: one subscription per reference), `pending` (its reference is valid but its
+# plan not yet proven: it changes nothing) or `refused` (for good; `tenant_id` is the one it named).
 subscriptions = tenant_table(
     "subscriptions",
+    sa.Column("binding", sa.String(16), nullable=False, server_default="bound"),
+    sa.Column("checkout_nonce", sa.String(64), nullable=True, unique=True, index=True),
     sa.Column("subscription_id", sa.String(64), primary_key=True),
     sa.Column("variant_id", sa.String(64), nullable=False),
     sa.Column("plan", sa.String(32), nullable=False),

@@ -3,8 +3,9 @@ two buckets of a balance. Pure rules; `invokeai_saas/ledger.py` stores them.
 
 A balance has two buckets. The period allowance (a plan's credits, or a trial's) is replaced when a
 new period starts and lapses with a trial; extra credits (operator grants, refunds) persist. Usage
-spends the allowance first. Only extra credits go below zero (a running item may finish when the
-balance crosses zero).
+spends the allowance first. Only extra credits go below zero: a running item is charged on each
+heartbeat and stopped once the balance is spent, so it overdraws by at most about one heartbeat of
+device time (see the README).
 """
 
 import math
@@ -68,7 +69,19 @@ def batch_estimate(sessions: int, nano_banana_nodes_per_session: int) -> int:
 
 
 def usage_key(item_id: int, attempt: int) -> str:
+    """The entry that ends an attempt: what its device time costs beyond the slices already charged."""
     return f"usage:{item_id}:{attempt}"
+
+
+def running_cost(seconds: float) -> int:
+    """What a running attempt owes so far: its whole seconds (the started one is charged when it ends)."""
+    return math.floor(seconds) * CREDITS_PER_GPU_SECOND if seconds > 0 else 0
+
+
+def usage_slice_key(item_id: int, attempt: int, charged_total: int) -> str:
+    """A slice of a running attempt, named by the attempt's charged total after it: a replayed or
+    racing heartbeat that would bring the attempt to the same total writes nothing."""
+    return f"usage:{item_id}:{attempt}:to:{charged_total}"
 
 
 def trial_grant_key(tenant_id: str) -> str:

@@ -20,9 +20,11 @@ from billing.credits import (
     apply,
     gpu_seconds_cost,
     period_reset_amount,
+    running_cost,
     trial_grant_key,
     trial_lapse_key,
     usage_key,
+    usage_slice_key,
 )
 from invokeai_saas.credit_events import note_balance
 from invokeai_saas.db import Database, utcnow
@@ -124,8 +126,9 @@ class CreditLedger:
     def charge_attempt(
         self, conn: Connection, tenant_id: str, item_id: int, attempt: int, seconds: float, outcome: str
     ) -> int | None:
-        """An attempt of a queue item: ceil(seconds) of device time, once per (item, attempt)."""
-        cost = gpu_seconds_cost(seconds)
+        """An attempt of a queue item ends: ceil(seconds) of device time in all, less the slices its
+        heartbeats charged while it ran, once per (item, attempt)."""
+        cost = gpu_seconds_cost(seconds) - self._charged(conn, tenant_id, item_id, attempt)
         if cost <= 0:
             return None
         reason = f"Queue item {item_id}, attempt {attempt}: {seconds:.2f} s on a generation device ({outcome})"
@@ -133,6 +136,29 @@ class CreditLedger:
             conn, tenant_id, EntryKind.USAGE, -cost, usage_key(item_id, attempt),
             item_id=item_id, attempt=attempt, seconds=round(seconds, 3), reason=reason,
         )  # fmt: skip
+
+    def charge_running(self, conn: Connection, tenant_id: str, item_id: int, attempt: int, seconds: float) -> int:
+        """A heartbeat of a running attempt: the whole seconds used so far, less what was charged
+        already. Returns the workspace's balance after it (charged or not)."""
+        charged = self._charged(conn, tenant_id, item_id, attempt)
+        cost = running_cost(seconds) - charged
+        if cost > 0:
+            reason = f"Queue item {item_id}, attempt {attempt}: {seconds:.2f} s on a generation device so far (running)"
+            after = self.post(
+                conn, tenant_id, EntryKind.USAGE, -cost, usage_slice_key(item_id, attempt, charged + cost),
+                item_id=item_id, attempt=attempt, seconds=round(seconds, 3), reason=reason,
+            )  # fmt: skip
+            if after is not None:
+                return after
+        return _locked_balance(conn, tenant_id).total
+
+    @staticmethod
+    def _charged(conn: Connection, tenant_id: str, item_id: int, attempt: int) -> int:
+        """Device time already charged to an attempt, with the workspace's row locked (so a heartbeat's
+        slice and the attempt's end are serialized)."""
+        _locked_balance(conn, tenant_id)
+        spent = conn.execute(_CHARGED, {"c_tenant": tenant_id, "c_item": item_id, "c_attempt": attempt}).scalar_one()
+        return -int(spent or 0)
 
     # endregion
 
@@ -197,6 +223,12 @@ _SET_BALANCE = (
     sa.update(tenants)
     .where(tenants.c.tenant_id == sa.bindparam("b_tenant"))
     .values(credits_period=sa.bindparam("b_period"), credits_extra=sa.bindparam("b_extra"))
+)
+_CHARGED = sa.select(sa.func.sum(ledger.c.amount)).where(
+    ledger.c.tenant_id == sa.bindparam("c_tenant"),
+    ledger.c.item_id == sa.bindparam("c_item"),
+    ledger.c.attempt == sa.bindparam("c_attempt"),
+    ledger.c.kind == EntryKind.USAGE.value,
 )
 _INSERT_ENTRY = {  # INSERT … ON CONFLICT (idempotency_key) DO NOTHING, a row back only when inserted
     name: dialect.insert(ledger).on_conflict_do_nothing(index_elements=["idempotency_key"]).returning(ledger.c.entry_id)

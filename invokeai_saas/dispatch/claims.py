@@ -345,14 +345,16 @@ class Dispatcher:
 
     # region leases
 
-    def renew(self, worker_ids: list[str]) -> dict[int, str]:
-        """Extends the leases of items these workers still hold; returns {item_id: worker_id}."""
-        if not worker_ids:
+    def renew(self, running: dict[int, str]) -> dict[int, str]:
+        """Extends the leases of the items a pod's live threads run ({item_id: worker_id}) that those
+        workers still hold; returns {item_id: worker_id} of the renewed. An item no thread runs (its
+        thread died, or let go of it in a database outage) is not renewed: its lease lapses."""
+        if not running:
             return {}
         with self._db.begin() as conn:
             rows = conn.execute(
                 sa.update(sq)
-                .where(sq.c.worker_id.in_(worker_ids), sq.c.status == "in_progress")
+                .where(sa.tuple_(sq.c.item_id, sq.c.worker_id).in_(list(running.items())), sq.c.status == "in_progress")
                 .values(lease_expires_at=utcnow() + self.lease)
                 .returning(sq.c.item_id, sq.c.worker_id)
             ).all()
@@ -389,8 +391,10 @@ class Dispatcher:
                 conn.execute(sa.update(sq).where(sq.c.item_id == row.item_id, sq.c.status == "in_progress").values(**values))
         return reaped
 
-    def hand_back(self, worker_ids: list[str]) -> list[Reaped]:
-        """A stopping worker returns its items to pending; the interrupted claim does not count as an attempt."""
+    def hand_back(self, worker_ids: list[str], uncounted: set[int] | None = None) -> list[Reaped]:
+        """A stopping worker returns its items to pending. Only the attempts its stop interrupted
+        (`uncounted`; None: all) do not count: an item a dead thread left behind keeps its attempt, so
+        an item that kills its worker meets `max_attempts` however often the pod restarts."""
         if not worker_ids:
             return []
         now = utcnow()
@@ -402,7 +406,9 @@ class Dispatcher:
                 .with_for_update()
             ).all()
             for row in rows:
-                values = _back_to_pending(row.session, now) | {"attempt": sq.c.attempt - 1}
+                values = _back_to_pending(row.session, now)
+                if uncounted is None or row.item_id in uncounted:
+                    values["attempt"] = sq.c.attempt - 1
                 conn.execute(sa.update(sq).where(sq.c.item_id == row.item_id).values(**values))
                 returned.append(Reaped(row.item_id, row.tenant_id, "pending"))
         return returned

@@ -238,12 +238,39 @@ def test_renewed_leases_are_not_reaped_and_handed_back_items_run_again(
     for _ in range(3):
         time.sleep(0.15)
         with system_scope():
-            assert set(queue.dispatcher.renew(["pod-a#0"])) == set(ids)
+            assert set(queue.dispatcher.renew({i: "pod-a#0" for i in ids})) == set(ids)
         assert queue.reap() == []
     returned = queue.hand_back(["pod-a#0"])  # a SIGTERM: the pod gives its items back
     assert sorted(r.item_id for r in returned) == ids
     assert [(row(database, i).status, row(database, i).attempt) for i in ids] == [("pending", 0), ("pending", 0)]
     assert claim_all(queue, worker="pod-b#0") == ids
+
+
+def test_only_items_a_live_thread_runs_are_renewed(database: Database, queue: SqlSessionQueue) -> None:
+    """A dead processor thread's item is not kept alive by its pod's heartbeat: its lease lapses."""
+    queue.dispatcher = Dispatcher(database, lease_seconds=0.3)
+    with as_tenant(make_tenant(database, plan="enterprise")):
+        running, orphaned = sorted(enqueue(queue, batch([1, 2])).item_ids)
+    assert claim_all(queue, worker="pod-a#0") == [running, orphaned]
+    for _ in range(3):
+        time.sleep(0.15)
+        with system_scope():
+            assert queue.dispatcher.renew({running: "pod-a#0", orphaned: "pod-b#0"}) == {running: "pod-a#0"}
+    assert [r.item_id for r in queue.reap()] == [orphaned]
+    assert (row(database, orphaned).status, row(database, orphaned).attempt) == ("pending", 1)
+    assert row(database, running).status == "in_progress"
+
+
+def test_a_hand_back_counts_the_attempts_the_stop_did_not_interrupt(database: Database, queue: SqlSessionQueue) -> None:
+    """An item whose thread died before the pod stopped keeps its attempt: restarts cannot loop it forever."""
+    with as_tenant(make_tenant(database, plan="enterprise")):
+        interrupted, left_by_a_dead_thread = sorted(enqueue(queue, batch([1, 2])).item_ids)
+    assert claim_all(queue, worker="pod-a#0") == [interrupted, left_by_a_dead_thread]
+    queue.hand_back(["pod-a#0"], uncounted={interrupted})
+    assert [(row(database, i).status, row(database, i).attempt) for i in (interrupted, left_by_a_dead_thread)] == [
+        ("pending", 0),
+        ("pending", 1),
+    ]
 
 
 def test_a_waiting_workflow_parent_is_left_alone(database: Database, queue: SqlSessionQueue) -> None:

@@ -84,6 +84,10 @@ def usage_slice_key(item_id: int, attempt: int, charged_total: int) -> str:
     return f"usage:{item_id}:{attempt}:to:{charged_total}"
 
 
+def lost_attempt_refund_key(item_id: int, attempt: int) -> str:
+    return f"refund:usage:{item_id}:{attempt}"
+
+
 def trial_grant_key(tenant_id: str) -> str:
     return f"trial:{tenant_id}"
 

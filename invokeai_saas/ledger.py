@@ -19,6 +19,7 @@ from billing.credits import (
     EntryKind,
     apply,
     gpu_seconds_cost,
+    lost_attempt_refund_key,
     period_reset_amount,
     running_cost,
     trial_grant_key,
@@ -151,6 +152,19 @@ class CreditLedger:
             if after is not None:
                 return after
         return _locked_balance(conn, tenant_id).total
+
+    def refund_lost_attempt(self, conn: Connection, tenant_id: str | None, item_id: int, attempt: int) -> None:
+        """A lost attempt (its worker died, or stopped) is the platform's failure: what its heartbeats
+        charged while it ran comes back, once."""
+        if tenant_id is None:
+            return
+        charged = self._charged(conn, tenant_id, item_id, attempt)
+        if charged > 0:
+            reason = f"Queue item {item_id}, attempt {attempt}: its worker was lost; the time charged while it ran is refunded"
+            self.post(
+                conn, tenant_id, EntryKind.REFUND, charged, lost_attempt_refund_key(item_id, attempt),
+                item_id=item_id, attempt=attempt, reason=reason,
+            )  # fmt: skip
 
     @staticmethod
     def _charged(conn: Connection, tenant_id: str, item_id: int, attempt: int) -> int:

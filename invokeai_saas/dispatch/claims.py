@@ -23,7 +23,7 @@ import json
 import os
 import socket
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -53,6 +53,7 @@ WORKER_LOST = "WorkerLost"
 
 CLAIM_ROUNDS = 5
 
+LostAttempt = Callable[[Connection, int, "str | None", int], None]  # (conn, item_id, tenant_id, attempt)
 PassedTurn = tuple[str, datetime]  # (turn key, its last claim as seen): a turn left to a warmer worker
 
 
@@ -360,10 +361,11 @@ class Dispatcher:
             ).all()
         return {item_id: worker_id for item_id, worker_id in rows}
 
-    def reap(self, expire_all: bool = False) -> list[Reaped]:
+    def reap(self, expire_all: bool = False, on_lost: "LostAttempt | None" = None) -> list[Reaped]:
         """Returns items whose lease expired to pending (a fresh session, same attempt count), or fails
         them once they have been claimed `max_attempts` times. `expire_all`: every in-progress item
-        (the embedded single-process studio at start-up: whatever is in progress was left by a crash)."""
+        (the embedded single-process studio at start-up: whatever is in progress was left by a crash).
+        `on_lost`: called for each lost attempt in the transaction that ends it."""
         now = utcnow()
         expired = sq.c.status == "in_progress"
         if not expire_all:
@@ -389,9 +391,13 @@ class Dispatcher:
                     reaped.append(Reaped(row.item_id, row.tenant_id, "pending"))
                 LEASE_EXPIRIES.labels(reaped[-1].status).inc()
                 conn.execute(sa.update(sq).where(sq.c.item_id == row.item_id, sq.c.status == "in_progress").values(**values))
+                if on_lost is not None:
+                    on_lost(conn, row.item_id, row.tenant_id, row.attempt)
         return reaped
 
-    def hand_back(self, worker_ids: list[str], uncounted: set[int] | None = None) -> list[Reaped]:
+    def hand_back(
+        self, worker_ids: list[str], uncounted: set[int] | None = None, on_lost: "LostAttempt | None" = None
+    ) -> list[Reaped]:
         """A stopping worker returns its items to pending. Only the attempts its stop interrupted
         (`uncounted`; None: all) do not count: an item a dead thread left behind keeps its attempt, so
         an item that kills its worker meets `max_attempts` however often the pod restarts."""
@@ -401,7 +407,7 @@ class Dispatcher:
         returned: list[Reaped] = []
         with self._db.begin() as conn:
             rows = conn.execute(
-                sa.select(sq.c.item_id, sq.c.tenant_id, sq.c.session)
+                sa.select(sq.c.item_id, sq.c.tenant_id, sq.c.session, sq.c.attempt)
                 .where(sq.c.worker_id.in_(worker_ids), sq.c.status == "in_progress")
                 .with_for_update()
             ).all()
@@ -410,6 +416,8 @@ class Dispatcher:
                 if uncounted is None or row.item_id in uncounted:
                     values["attempt"] = sq.c.attempt - 1
                 conn.execute(sa.update(sq).where(sq.c.item_id == row.item_id).values(**values))
+                if on_lost is not None:
+                    on_lost(conn, row.item_id, row.tenant_id, row.attempt)
                 returned.append(Reaped(row.item_id, row.tenant_id, "pending"))
         return returned
 

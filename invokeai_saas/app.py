@@ -21,6 +21,7 @@ from starlette.routing import Mount
 
 import patches
 from invokeai_saas.account_cache import AccountCache
+from invokeai_saas.body_limits import BodyLimitMiddleware, upload_routes
 from invokeai_saas.client_errors import ClientErrorMiddleware, client_error
 from invokeai_saas.branding import APP_PREFIX, STATIC_PREFIX, BrandedUIFiles, app_static, branding_router, branding_static
 from invokeai_saas.db import Database
@@ -150,9 +151,11 @@ def create_app(settings: Settings, run_processor: bool = True) -> tuple[FastAPI,
     _install_error_handlers(app)
     app.add_middleware(TenantContextMiddleware, source=tenancy, api_key_prefix=API_KEY_PREFIX)
     app.add_middleware(RateLimitMiddleware, limits=AbuseLimits.from_settings(settings))
+    # Before the rate limiter: every sign-in it sees has a body it can read the account from.
+    # app.openapi() is built once here (about 5 s), not by the first caller, and cached by FastAPI.
+    app.add_middleware(BodyLimitMiddleware, max_body=settings.max_body_bytes, uploads=upload_routes(app.openapi()))
     app.add_middleware(ClientErrorMiddleware)
     app.add_middleware(RequestIdMiddleware)
-    app.openapi()  # built once now (about 5 s here), not by the first caller, and cached by FastAPI
     return app, api_app.loop
 
 

@@ -9,8 +9,10 @@ every API pod shares them.
 
 It must never believe X-Forwarded-For from a connection that is not a configured proxy (a caller
 would pick its own bucket), answer a malformed header or body with a 500, change the body the app
-reads (the sign-in body is buffered and replayed as it came), or lock everyone out when the counter
-storage is down (the error is logged and the request goes through).
+reads (the sign-in body is buffered and replayed as it came), let a sign-in through whose body it
+could not read (one past `AUTH_BODY_LIMIT` is a 413, as `body_limits` answers it first: a padded
+body once left only the address's bucket counting), or lock everyone out when the counter storage
+is down (the error is logged and the request goes through).
 """
 
 import hashlib
@@ -30,6 +32,7 @@ from limits.strategies import MovingWindowRateLimiter
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from invokeai_saas.body_limits import AUTH_BODY_LIMIT, BodyTooLarge, read_body, refuse_too_large, replay
 from invokeai_saas.settings import Settings
 from tenant_middleware.errors import STATUS_OF, ErrorCode
 
@@ -38,7 +41,6 @@ logger = logging.getLogger("pingvas.rate_limits")
 KEY_PREFIX = "pingvas-limits"
 LOGIN_PATH = "/api/v1/auth/login"
 ACCOUNT_CREATING_PATHS = frozenset({"/api/v1/signup", "/api/v1/invitations/accept"})
-MAX_LOGIN_BODY = 64 * 1024  # a sign-in body is ~100 bytes; past this only the address bucket counts
 
 Network = IPv4Network | IPv6Network
 T = TypeVar("T")
@@ -188,7 +190,11 @@ class RateLimitMiddleware:
                 return
             await self.app(scope, receive, send)
             return
-        messages, body = await _read_body(receive)
+        try:
+            messages, body = await read_body(receive, AUTH_BODY_LIMIT)
+        except BodyTooLarge:
+            await refuse_too_large(send, AUTH_BODY_LIMIT)
+            return
         email = _login_email(body)
         wait = await self._storage(self.limits.refuse_login, address, email)
         if wait is not None:
@@ -200,7 +206,7 @@ class RateLimitMiddleware:
                 await self._storage(self.limits.count_failed_login, address, email)
             await send(message)
 
-        await self.app(scope, _replay(messages, receive), send_counting_failures)
+        await self.app(scope, replay(messages, receive), send_counting_failures)
 
     async def _storage(self, call: Callable[..., T], *args: Any) -> T | None:
         """Runs a (possibly blocking, Redis) counter call off the event loop; None if the storage failed."""
@@ -209,31 +215,6 @@ class RateLimitMiddleware:
         except StorageError:
             logger.warning("Rate-limit storage unavailable; request let through", exc_info=True)
             return None
-
-
-async def _read_body(receive: Receive) -> tuple[list[Message], bytes | None]:
-    """The messages read (to replay) and the body; None when it is too large or the client left."""
-    messages: list[Message] = []
-    size = 0
-    while True:
-        message = await receive()
-        messages.append(message)
-        if message["type"] != "http.request":
-            return messages, None
-        size += len(message.get("body", b""))
-        if size > MAX_LOGIN_BODY:
-            return messages, None
-        if not message.get("more_body", False):
-            return messages, b"".join(m.get("body", b"") for m in messages)
-
-
-def _replay(messages: list[Message], receive: Receive) -> Receive:
-    pending = list(messages)
-
-    async def replay() -> Message:
-        return pending.pop(0) if pending else await receive()
-
-    return replay
 
 
 def _login_email(body: bytes | None) -> str | None:

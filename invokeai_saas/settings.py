@@ -39,6 +39,12 @@ class Settings(BaseSettings):
     trusted_proxies: str = Field(
         default="", description="Comma-separated IPs/CIDRs of proxies whose X-Forwarded-For names the client."
     )
+    max_body_bytes: int = Field(
+        default=8 * 1024 * 1024,
+        gt=0,
+        description="Largest request body a route reads (JSON and every other body but an upload's); larger is a 413. "
+        "Sign-in and sign-up routes take at most 8 KiB.",
+    )
 
     storage_url: str | None = Field(
         default=None,

@@ -21,6 +21,7 @@ from limits.storage import Storage
 from pydantic import ValidationError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from invokeai_saas.body_limits import AUTH_BODY_LIMIT
 from invokeai_saas.db import Database
 from invokeai_saas.rate_limits import (
     AbuseLimits, RateLimit, RateLimitMiddleware, account_key, address_key, client_address, open_storage, parse_networks,
@@ -183,9 +184,17 @@ def _post_each(app: ASGIApp, path: str, bodies: list[bytes]) -> list[httpx.Respo
 
 def test_the_sign_in_body_reaches_the_app_unchanged(storage: Storage) -> None:
     app = RateLimitMiddleware(_echo, AbuseLimits("100/minute", "100/minute", storage))
-    bodies = [b'{"email": "a@example.com", "password": "x"}', b"not json", b"[" * 100_000, b'{"email": 5}', b""]
+    bodies = [b'{"email": "a@example.com", "password": "x"}', b"not json", b"[" * AUTH_BODY_LIMIT, b'{"email": 5}', b""]
     for body, r in zip(bodies, _post_each(app, "/api/v1/auth/login", bodies)):
         assert r.status_code == 200 and r.content == body
+
+
+def test_a_sign_in_body_too_big_to_read_is_refused_not_let_through(storage: Storage) -> None:
+    """A padded body used to reach the app with only the address's bucket counting."""
+    app = RateLimitMiddleware(_echo, AbuseLimits("1/minute", "100/minute", storage))
+    padded = b'{"email": "a@example.com", "password": "right", "pad": "' + b"x" * AUTH_BODY_LIMIT + b'"}'
+    for r in _post_each(app, "/api/v1/auth/login", [padded, padded]):
+        assert r.status_code == 413 and r.json()["code"] == "payload_too_large", r.text[:200]
 
 
 def test_unparseable_sign_in_bodies_still_count_against_the_address(storage: Storage) -> None:
@@ -315,10 +324,13 @@ def test_invitation_accepts_count_against_the_same_address_bucket(limited: Studi
 @pytest.mark.parametrize("forwarded", ["garbage", "1.2.3.4.5,, ::1", "\xff" * 50, ",".join(["10.0.0.1"] * 300)])
 def test_malformed_forwarded_headers_and_bodies_never_answer_500(limited: Studio, forwarded: str) -> None:
     # every such request lands in 127.0.0.1's own bucket; refused input never counts
-    for content in [b"not json", b'{"email": ["x"], "password": 1}', b"[" * 100_000]:
+    for content in [b"not json", b'{"email": ["x"], "password": 1}', b"[" * 4_000]:
         r = http.post(f"{limited.url}/api/v1/auth/login", content=content,
                       headers={"X-Forwarded-For": forwarded.encode("latin-1"), "Content-Type": "application/json"})
         assert r.status_code in (400, 422) and r.json()["code"] == "invalid_input", r.text
+    r = http.post(f"{limited.url}/api/v1/auth/login", content=b"[" * 100_000,
+                  headers={"X-Forwarded-For": forwarded.encode("latin-1"), "Content-Type": "application/json"})
+    assert r.status_code == 413 and r.json()["code"] == "payload_too_large", r.text
 
 
 def test_the_operator_api_is_a_404_outside_the_operations_network(limited: Studio) -> None:

@@ -8,7 +8,9 @@ dependencies are replaced here through FastAPI's `dependency_overrides`:
   to their tenant, so the power never crosses a workspace;
 - the admin-only dependencies (`AdminUser`, `AdminUserOrDefault`: model install and delete, runtime
   configuration, custom nodes, processor control, image moves, the platform's user list) pass
-  platform operators only, never a workspace admin.
+  platform operators only, never a workspace admin;
+- InvokeAI's default style presets are the platform's, shared by every workspace: only operators
+  write them (`patches/default_presets_operators_only.py` asks `is_operator`).
 Sockets keep InvokeAI's own rule (the platform `admin` room is for operators alone).
 """
 
@@ -81,9 +83,13 @@ async def current_media_user_or_default(request: Request) -> TokenData:
     return _with_workspace_powers(await _validated(token))
 
 
-def _operators_only(user: TokenData) -> TokenData:
+def is_operator(user: TokenData) -> bool:
     principal = current_principal()
-    if principal is None or not principal.is_operator or principal.user_id != user.user_id:
+    return principal is not None and principal.is_operator and principal.user_id == user.user_id
+
+
+def _operators_only(user: TokenData) -> TokenData:
+    if not is_operator(user):
         raise HTTPException(status_code=403, detail="Platform operators only")
     return user
 
@@ -97,6 +103,9 @@ async def operator_or_default(user: Annotated[TokenData, Depends(stock.get_curre
 
 
 def install(app: FastAPI) -> None:
+    from patches import default_presets_operators_only  # imports InvokeAI's router: only once the app is built
+
+    default_presets_operators_only.set_default_writers(is_operator)
     app.dependency_overrides.update({
         stock.get_current_user_or_default: current_user_or_default,
         stock.get_current_media_user_or_default: current_media_user_or_default,

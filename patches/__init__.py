@@ -30,18 +30,20 @@ def apply_all() -> None:
     check_invokeai_version()
     if _applied:
         return
-    from patches import image_access_not_found, processor_gc, sockets_tenant_rooms
+    from patches import image_access_not_found, package_files_read_only, processor_gc, sockets_tenant_rooms
 
     sockets_tenant_rooms.apply()
     image_access_not_found.apply()
     processor_gc.apply()
+    package_files_read_only.apply()
     _applied = True
 
 
 def apply_to_app(app) -> None:  # type: ignore[no-untyped-def]
     """Patches that need InvokeAI's built app (its routes)."""
-    from patches import gzip_header_case, route_input_errors, route_not_found
+    from patches import default_presets_operators_only, gzip_header_case, route_input_errors, route_not_found
 
     route_not_found.apply_to_app(app)
     route_input_errors.apply_to_app(app)
+    default_presets_operators_only.apply_to_app(app)
     gzip_header_case.apply_to_app(app)

@@ -49,6 +49,7 @@ from invokeai.app.util.video_thumbnails import extract_video_frame, get_video_th
 from invokeai.backend.util.logging import InvokeAILogger
 
 from invokeai_saas.storage.delete_journal import VIDEO, DeleteJournal, JournalEntry
+from patches.package_files_read_only import packaged_default
 from invokeai_saas.storage.s3 import ObjectNotFound, ObjectStore, ReadThroughCache, object_key
 
 VIDEOS = "videos"
@@ -218,7 +219,8 @@ class S3VideoFileStorage(VideoFileStorageBase):
 
 class _PackagedOrBucketImage:
     """One WEBP image per id in the bucket, except for InvokeAI's defaults, whose images ship in its
-    package (read there, never deleted). Subclasses name the key, the packaged path and the errors."""
+    package (read there, never deleted: the object has no image of its own to delete, "not found",
+    which stock's routes take as nothing to do). Subclasses name the key, the packaged path and the errors."""
 
     _not_found: type[Exception]
     _save_failed: type[Exception]
@@ -272,7 +274,7 @@ class _PackagedOrBucketImage:
         if not exists:
             raise self._not_found
         if default is not None:
-            raise self._delete_failed(self._default_refusal)
+            raise self._not_found(self._default_refusal)
         try:
             self._store.delete(key)
             self._cache.drop(key)
@@ -299,7 +301,8 @@ class S3StylePresetImageFileStorage(_PackagedOrBucketImage, StylePresetImageFile
         """The packaged image of a default preset, None for a user preset (raises when the record is missing)."""
         style_preset = self._invoker.services.style_preset_records.get(style_preset_id)
         if style_preset.type is PresetType.Default:
-            return DEFAULT_STYLE_PRESET_IMAGES / (style_preset.name + ".png")
+            path = DEFAULT_STYLE_PRESET_IMAGES / (style_preset.name + ".png")
+            return path if packaged_default(DEFAULT_STYLE_PRESET_IMAGES, path) else None  # no "../" out of the folder
         return None
 
     def get(self, style_preset_id: str) -> PILImageType:

@@ -3,9 +3,11 @@
 Many InvokeAI routes wrap their work in `except Exception: raise HTTPException(500, ...)`, so a
 bad input (an id beyond 64 bits, a name too long for the file system, bytes that are not an image,
 an unknown id) reaches the client as a 500. Python keeps the original exception on the 500 as
-`__context__`; `client_error` reads that chain and names the 4xx the input deserved. The app's
-error handler for HTTPException asks it before answering 500, and `ClientErrorMiddleware` asks it
-for any exception a route left uncaught.
+`__context__`; `client_error` reads that chain and names the 4xx the input deserved. Some routes
+even raise their own refusal inside that `try` (`GET /api/v1/queue/<other queue>/i/<item>`: a 404
+re-wrapped as "Unexpected error ...: 404: ..."): an HTTPException 4xx in the chain is answered with
+its own status and detail. The app's error handler for HTTPException asks it before answering 500,
+and `ClientErrorMiddleware` asks it for any exception a route left uncaught.
 """
 
 import errno
@@ -15,6 +17,7 @@ from types import TracebackType
 import pydantic
 import sqlalchemy.exc
 from PIL import Image, UnidentifiedImageError
+from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from invokeai.app.services.board_records.board_records_common import BoardRecordNotFoundException
@@ -27,7 +30,7 @@ from invokeai.app.services.video_records.video_records_common import VideoRecord
 from invokeai.app.services.workflow_records.workflow_records_common import WorkflowNotFoundError
 from invokeai.app.services.workflow_thumbnails.workflow_thumbnails_common import WorkflowThumbnailFileNotFoundException
 
-from tenant_middleware.errors import ErrorCode, ServiceError
+from tenant_middleware.errors import CODE_FOR_STATUS, ErrorCode, ServiceError
 
 _NOT_FOUND = (
     BoardRecordNotFoundException,
@@ -44,6 +47,14 @@ _NOT_AN_IMAGE = (UnidentifiedImageError, Image.DecompressionBombError)
 _MAX_CHAIN = 8
 
 
+class InnerRefusal(ServiceError):
+    """A route's own 4xx that it re-raised as a 500: its status and detail, with the status's code."""
+
+    def __init__(self, refusal: HTTPException) -> None:
+        super().__init__(CODE_FOR_STATUS.get(refusal.status_code, ErrorCode.INVALID_INPUT), str(refusal.detail))
+        self.status_code = refusal.status_code
+
+
 def client_error(exc: BaseException) -> ServiceError | None:
     """The refusal `exc` (or an exception it was raised from) stands for; None for a server fault."""
     for link in _chain(exc):
@@ -56,6 +67,8 @@ def client_error(exc: BaseException) -> ServiceError | None:
 def _refusal_for(exc: BaseException) -> ServiceError | None:
     if isinstance(exc, ServiceError):
         return exc
+    if isinstance(exc, HTTPException) and 400 <= exc.status_code < 500:
+        return InnerRefusal(exc)
     if isinstance(exc, (OverflowError, sqlalchemy.exc.DataError)):
         return ServiceError(ErrorCode.INVALID_INPUT, "A value in this request is out of range or malformed")
     if isinstance(exc, sqlalchemy.exc.DBAPIError) and exc.connection_invalidated:

@@ -4,10 +4,13 @@ inserts the items, before anything is written.
 Models are resolved through the model records (a client's `base` is never trusted). The credits
 check holds a batch against what is left after the workspace's queued items' estimates, with the
 workspace's row locked, so concurrent enqueues cannot together queue more than the balance covers.
-At run time, `ModelLoadGate` checks every model a workspace's session loads.
+A called workflow's children (`call_saved_workflow`, queued while its parent runs) pass the same
+gate; their refusal fails the parent (`at_run_time`). At run time, `ModelLoadGate` checks every model a
+workspace's session loads.
 """
 
 import json
+from functools import cache
 from datetime import datetime
 from dataclasses import dataclass, replace
 from collections.abc import Iterable
@@ -72,6 +75,14 @@ def check_hold(hold_at: datetime | None) -> None:
         )
 
 
+def check_active(status: str) -> None:
+    if status != "active":
+        raise ServiceError(
+            ErrorCode.TENANT_SUSPENDED,
+            "This workspace is suspended: it can view, download and delete its data, but not generate.",
+        )
+
+
 def require(ent: Entitlements, feature: Feature, what: str) -> None:
     if not ent.allows(feature):
         raise ServiceError(
@@ -90,11 +101,12 @@ class WorkspaceState:
     storage_bytes: int
     held: int  # credits held by the workspace's queued and running items
     pending: int  # its pending items in the queue asked about (the queue's size limit)
+    status: str = "active"  # or "suspended"
 
 
 _WORKSPACE_COLUMNS = [
     tenants.c.plan, tenants.c.overrides, (tenants.c.credits_period + tenants.c.credits_extra).label("balance"),
-    tenants.c.billing_hold_at, tenants.c.trial_ends_at, tenants.c.storage_bytes,
+    tenants.c.billing_hold_at, tenants.c.trial_ends_at, tenants.c.storage_bytes, tenants.c.status,
 ]  # fmt: skip
 _WORKSPACE = sa.select(*_WORKSPACE_COLUMNS).where(tenants.c.tenant_id == sa.bindparam("tenant_id"))
 _WORKSPACE_LOCKED_PG = sa.select(
@@ -153,17 +165,49 @@ class EnqueueGate:
         return state
 
     def check(
-        self, conn: Connection, tenant_id: str | None, rows: list[dict[str, Any]], state: WorkspaceState | None = None
+        self,
+        conn: Connection,
+        tenant_id: str | None,
+        rows: list[dict[str, Any]],
+        state: WorkspaceState | None = None,
+        repeat: int = 1,
     ) -> list[int]:
         """Refuses the batch (ServiceError) or returns each row's estimate in credits. Rows carry
-        `session` (JSON) and `model_keys`; `state`: from `lock` in this transaction, if taken already.
-        Operators' own items are not billed."""
+        `session` (JSON) and `model_keys`; `state`: from `lock` in this transaction, if taken already;
+        `repeat`: the credits must cover that many copies of the rows. Operators' own items are not billed."""
         if tenant_id is None or not rows:
             return [0] * len(rows)
-        assessment = assess(conn, state or self.lock(conn, tenant_id), rows)
+        assessment = assess(conn, state or self.lock(conn, tenant_id), rows, repeat)
         if assessment.refusal is not None:
             raise assessment.refusal
         return assessment.estimates
+
+    def check_at_run_time(
+        self,
+        conn: Connection,
+        tenant_id: str | None,
+        rows: list[dict[str, Any]],
+        state: WorkspaceState | None = None,
+        repeat: int = 1,
+    ) -> list[int]:
+        """`check` for items a running session queues (a called workflow's children); a refusal is
+        raised `at_run_time`."""
+        try:
+            return self.check(conn, tenant_id, rows, state, repeat)
+        except ServiceError as refusal:
+            raise at_run_time(refusal) from None
+
+
+def at_run_time(refusal: ServiceError) -> ServiceError:
+    """The refusal as an exception whose class is named for its code: raised inside a running node,
+    it fails that node, and InvokeAI records the class name as the item's `error_type`, so the item
+    says `insufficient_credits` (with the same sentence) where an enqueue would have answered it."""
+    return _refusal_class(refusal.code)(refusal.code, refusal.detail)
+
+
+@cache
+def _refusal_class(code: ErrorCode) -> type[ServiceError]:
+    return type(code.value, (ServiceError,), {"__module__": __name__, "__qualname__": code.value})
 
 
 def assess(conn: Connection, state: WorkspaceState, rows: list[dict[str, Any]], repeat: int = 1) -> Assessment:
@@ -175,6 +219,7 @@ def assess(conn: Connection, state: WorkspaceState, rows: list[dict[str, Any]], 
     balance, held = state.balance, state.held
     assessment = Assessment(estimates, sum(requests) * repeat, balance, held, None, repeat)
     try:
+        check_active(state.status)
         check_hold(state.billing_hold_at)
         keys = set().union(*(parse_keys(row["model_keys"]) for row in rows))
         if flux_keys(conn, keys):
@@ -196,9 +241,9 @@ def assess(conn: Connection, state: WorkspaceState, rows: list[dict[str, Any]], 
 
 class ModelLoadGate:
     """On a worker, every model load (`context.models.load`) of a workspace's session: a FLUX model
-    needs the workspace's plan to include it. This catches what enqueue cannot see (a child workflow
-    built at run time, a model chosen by a node); the refusal fails the node with its message. A
-    plan change reaches it within `ttl_s`."""
+    needs the workspace's plan to include it. This catches what enqueue cannot see (a model a node
+    chooses at run time, a plan changed since the item was queued); the refusal fails the node with its
+    message. A plan change reaches it within `ttl_s`."""
 
     def __init__(self, db: Database, ttl_s: float = 10.0) -> None:
         self._db = db

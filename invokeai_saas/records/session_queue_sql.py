@@ -833,7 +833,12 @@ class SqlSessionQueue(SessionQueueBase):
                 visible = sa.select(sq.c.item_id).where(sq.c.item_id == parent.item_id, tenant_clause(sq))
                 if conn.execute(visible).first() is None:
                     raise _not_found(parent.item_id)
-                pending = conn.execute(
+                # Gated as an enqueue is (operators' own items are not): the workspace's enqueues serialized,
+                # its queued and running items' holds counted, the parent's included. A refusal fails the
+                # parent's call node, and the parent with it.
+                tenant_id = current_tenant_id()
+                state = self._gate.lock(conn, tenant_id, parent.queue_id) if self._gate is not None and tenant_id is not None else None
+                pending = state.pending if state is not None else conn.execute(
                     sa.select(sa.func.count()).where(
                         sq.c.queue_id == parent.queue_id, sq.c.status == "pending", tenant_clause(sq)
                     )
@@ -842,10 +847,17 @@ class SqlSessionQueue(SessionQueueBase):
                     raise TooManySessionsError(
                         "call_saved_workflow exceeds remaining queue capacity for child workflow executions"
                     )
+                row["model_keys"] = model_keys(row["session"])
+                if self._gate is not None:
+                    # A call's children (one per batch value) run the same nodes: the first must find
+                    # room for all, so none is queued (and claimed) before a later sibling is refused.
+                    siblings = call.child_session_ids
+                    left = len(siblings) - siblings.index(child_session.id) if child_session.id in siblings else 1
+                    (row["estimate_credits"],) = self._gate.check_at_run_time(conn, tenant_id, [row], state, left)
                 now = utcnow()
                 item_id = conn.execute(
                     sa.insert(sq)
-                    .values(**row, tenant_id=current_tenant_id(), created_at=now, updated_at=now)
+                    .values(**row, tenant_id=tenant_id, created_at=now, updated_at=now)
                     .returning(sq.c.item_id)
                 ).scalar_one()
                 self.signals.publish(conn, Signal(WAKE))

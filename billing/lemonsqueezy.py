@@ -1,14 +1,19 @@
 """Lemon Squeezy: a small client of its JSON:API (checkouts, subscriptions) and what its webhooks say.
 
-Only the calls the service makes: create a checkout for a variant (the workspace's id in the custom
-data, so every webhook of the subscription names it), read a subscription (its customer-portal URL),
-change its variant, cancel and resume it. Webhooks are signed with the store's signing secret:
-`X-Signature` is the hex HMAC-SHA256 of the raw body.
+Only the calls the service makes: create a checkout for a variant, read a subscription (its
+customer-portal URL), change its variant, cancel and resume it. Webhooks are signed with the store's
+signing secret: `X-Signature` is the hex HMAC-SHA256 of the raw body.
+
+A checkout's custom data names its workspace and carries a `CheckoutRef`: the workspace, the plan and
+a nonce, signed with a key of this server. Anyone can put custom data on a public buy link, so a
+workspace id alone proves nothing; a subscription is bound to a workspace only by a valid reference
+(`invokeai_saas/subscriptions.py` decides, once per subscription).
 """
 
 import hashlib
 import hmac
 import json
+import secrets
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -49,20 +54,77 @@ class Variants:
 
 
 def signature_ok(raw_body: bytes, signature: str | None, secret: str) -> bool:
+    """Compared as bytes: a header of any characters is a mismatch, never an error."""
     if not signature or not secret:
         return False
-    expected = hmac.new(secret.encode(), raw_body, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected, signature.strip().lower())
+    expected = hmac.new(secret.encode(), raw_body, hashlib.sha256).hexdigest().encode()
+    return hmac.compare_digest(expected, signature.strip().lower().encode("utf-8", "replace"))
 
 
 def sign(raw_body: bytes, secret: str) -> str:
     return hmac.new(secret.encode(), raw_body, hashlib.sha256).hexdigest()
 
 
+REF_LABEL = b"pingvas checkout reference v1"  # what a reference's MAC covers starts with this
+_KEY_LABEL = b"pingvas checkout reference signing key v1"
+
+
+def checkout_signing_key(secret: str | None, webhook_secret: str | None) -> bytes | None:
+    """The key that signs checkout references: `PINGVAS_CHECKOUT_SIGNING_SECRET`, else one derived from
+    the webhook's signing secret under its own label (the same on every pod, and not the webhook key).
+    None when neither is set: no checkout can be bound, so none is started."""
+    if secret:
+        return secret.encode()
+    if webhook_secret:
+        return hmac.new(webhook_secret.encode(), _KEY_LABEL, hashlib.sha256).digest()
+    return None
+
+
+@dataclass(frozen=True)
+class CheckoutRef:
+    """`v1.<workspace>.<plan>.<nonce>.<hex HMAC-SHA256>`; the MAC also covers the store and its mode
+    (`scope`), so a reference from another store, or from test mode in live mode, is not valid."""
+
+    tenant_id: str
+    plan: str
+    nonce: str
+
+    @classmethod
+    def new(cls, tenant_id: str, plan: str) -> "CheckoutRef":
+        return cls(tenant_id, plan, secrets.token_hex(16))
+
+    def token(self, key: bytes, scope: str) -> str:
+        if any("." in part or not part for part in (self.tenant_id, self.plan, self.nonce)):
+            raise ValueError("a checkout reference's parts are non-empty and hold no dot")
+        return f"v1.{self.tenant_id}.{self.plan}.{self.nonce}.{self._mac(key, scope)}"
+
+    @classmethod
+    def verify(cls, token: object, key: bytes, scope: str) -> "CheckoutRef | None":
+        """The reference a token carries when its MAC is this server's; None for anything else."""
+        if not isinstance(token, str) or len(token) > 300 or not token.isascii():
+            return None
+        parts = token.split(".")
+        if len(parts) != 5 or parts[0] != "v1" or not all(parts):
+            return None
+        ref = cls(parts[1], parts[2], parts[3])
+        if not hmac.compare_digest(ref._mac(key, scope).encode(), parts[4].encode("utf-8", "replace")):
+            return None
+        return ref
+
+    def _mac(self, key: bytes, scope: str) -> str:
+        message = b"\0".join(p.encode() for p in (scope, self.tenant_id, self.plan, self.nonce))
+        return hmac.new(key, REF_LABEL + b"\0" + message, hashlib.sha256).hexdigest()
+
+
+def ref_scope(store_id: str | None, test_mode: bool) -> str:
+    return f"{store_id or ''}:{'test' if test_mode else 'live'}"
+
+
 @dataclass(frozen=True)
 class WebhookEvent:
     name: str  # meta.event_name, e.g. "subscription_created"
-    tenant_id: str | None  # meta.custom_data.tenant_id, from the checkout
+    tenant_id: str | None  # meta.custom_data.tenant_id: a claim, proven only by `checkout_ref`
+    checkout_ref: str | None  # meta.custom_data.checkout_ref, from our checkout
     object_type: str  # "subscriptions", "subscription-invoices", ...
     object_id: str
     attributes: dict[str, Any]
@@ -70,16 +132,48 @@ class WebhookEvent:
 
     @classmethod
     def parse(cls, body: dict[str, Any]) -> "WebhookEvent":
-        meta, data = body.get("meta") or {}, body.get("data") or {}
-        custom = meta.get("custom_data") or {}
+        meta, data = _object(body.get("meta")), _object(body.get("data"))
+        custom = meta.get("custom_data") if isinstance(meta.get("custom_data"), dict) else {}  # a buyer's: anything
         return cls(
             name=str(meta.get("event_name", "")),
-            tenant_id=custom.get("tenant_id"),
+            tenant_id=_short_text(custom.get("tenant_id"), 36),
+            checkout_ref=_short_text(custom.get("checkout_ref"), 300),
             object_type=str(data.get("type", "")),
             object_id=str(data.get("id", "")),
-            attributes=data.get("attributes") or {},
+            attributes=_object(data.get("attributes")),
             test_mode=bool(meta.get("test_mode", False)),
         )
+
+    @property
+    def subscription_id(self) -> str:
+        """The subscription the event is about: the object itself, or an invoice's subscription."""
+        if self.object_type == "subscriptions":
+            return self.object_id
+        return str(self.attributes.get("subscription_id") or "")
+
+    @property
+    def store_id(self) -> str | None:
+        value = self.attributes.get("store_id")
+        return None if value is None else str(value)
+
+    @property
+    def customer_id(self) -> str | None:
+        value = self.attributes.get("customer_id")
+        return None if value is None else str(value)
+
+
+def _object(value: Any) -> dict[str, Any]:
+    """Lemon Squeezy's own parts of a body: an object, or missing."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ValueError("its meta, data and attributes are JSON objects")
+    return value
+
+
+def _short_text(value: Any, most: int) -> str | None:
+    """A custom-data value we read: ASCII text of at most `most` characters (ours are), else None."""
+    return value if isinstance(value, str) and 0 < len(value) <= most and value.isascii() else None
 
 
 def parse_time(value: Any) -> datetime | None:
@@ -101,12 +195,17 @@ class LemonSqueezyClient:
             headers={"Authorization": f"Bearer {api_key}", "Accept": JSON_API, "Content-Type": JSON_API},
         )
 
-    def create_checkout(self, variant_id: str, tenant_id: str, email: str | None, redirect_url: str | None) -> str:
-        attributes: dict[str, Any] = {"checkout_data": {"custom": {"tenant_id": tenant_id}}}
+    def create_checkout(
+        self, variant_id: str, tenant_id: str, checkout_ref: str, email: str | None, redirect_url: str | None
+    ) -> str:
+        custom = {"tenant_id": tenant_id, "checkout_ref": checkout_ref}
+        attributes: dict[str, Any] = {"checkout_data": {"custom": custom}}
         if email:
             attributes["checkout_data"]["email"] = email
+        # Only this variant: the reference's plan is the plan bought (a product's variants are one plan's anyway).
+        attributes["product_options"] = {"enabled_variants": [int(variant_id) if variant_id.isdigit() else variant_id]}
         if redirect_url:
-            attributes["product_options"] = {"redirect_url": redirect_url}
+            attributes["product_options"]["redirect_url"] = redirect_url
         body = {
             "data": {
                 "type": "checkouts",

@@ -90,6 +90,11 @@ class Settings(BaseSettings):
         default=False,
         description="Apply the store's test-mode deliveries and ignore live ones; off: the reverse (test purchases never grant credits).",
     )
+    checkout_signing_secret: str | None = Field(
+        default=None,
+        description="Signs the reference a checkout puts in its custom data (binds a subscription to its workspace); "
+        "unset: derived from the webhook signing secret under its own label, the same on every pod.",
+    )
     billing_grace_days: int = Field(default=7, ge=0, description="Days a workspace keeps generating after a failed payment.")
 
     gemini_api_key: str | None = Field(default=None, description="Gemini API key for nano-banana image requests.")

@@ -11,6 +11,16 @@ payment may arrive before its subscription; the ledger key `period:<invoice>` gr
 Statuses: active, on_trial and cancelled (paid until `ends_at`) keep the paid plan; past_due and
 unpaid keep it for `grace_days`, then generation is refused (`billing_hold_at`); paused refuses at
 once; expired returns the workspace to the unpaid plan with no allowance.
+
+A subscription is the workspace's only when bound to it, and a delivery about a subscription changes
+no other workspace than the one it is bound to, whatever its custom data says (anyone can put custom
+data on a public buy link). It is bound once, by a delivery whose custom data holds a valid checkout
+reference (`billing.lemonsqueezy.CheckoutRef`) for the workspace it names, whose nonce bound no other
+subscription, at the reference's plan (`subscription_created` must be; a later state at another plan
+waits as `pending` for it) and, while the workspace has a live subscription of another Lemon Squeezy
+customer, never. A refusal at that moment is for good. Payments follow their subscription's binding:
+one of a subscription not yet bound waits, and a refused one's never counts. Every ignored delivery
+is acknowledged and written to the operators' audit (`operator_audit`, action `webhook_ignored`).
 """
 
 import hashlib
@@ -25,13 +35,22 @@ from sqlalchemy.engine import Connection
 
 from billing.credits import EntryKind
 from billing.entitlements import entitlements, parse_overrides
-from billing.lemonsqueezy import LemonSqueezyClient, Variants, WebhookEvent, parse_time
+from billing.lemonsqueezy import (
+    CheckoutRef,
+    LemonSqueezyClient,
+    Variants,
+    WebhookEvent,
+    checkout_signing_key,
+    parse_time,
+    ref_scope,
+)
 from billing.plans import PLANS
 from invokeai_saas.db import Database, utcnow
 from invokeai_saas.db.dialect import insert_ignore, upsert
 from invokeai_saas.db.tables.billing import subscription_payments as payments
 from invokeai_saas.db.tables.billing import subscriptions as subs
 from invokeai_saas.db.tables.billing import webhook_deliveries
+from invokeai_saas.db.tables.operators import operator_audit
 from invokeai_saas.db.tables.tenancy import tenants
 from invokeai_saas.ledger import CreditLedger
 from tenant_middleware.context import system_scope
@@ -41,6 +60,8 @@ logger = logging.getLogger("pingvas.billing")
 
 PAID_STATUSES = frozenset({"active", "on_trial", "cancelled", "past_due", "unpaid"})
 GRACE_STATUSES = frozenset({"past_due", "unpaid"})
+BOUND, PENDING, REFUSED = "bound", "pending", "refused"  # subscriptions.binding
+WEBHOOK_ACTOR = "webhook:lemonsqueezy"  # the actor of an ignored delivery's entry in operator_audit
 
 
 class Subscription(BaseModel):
@@ -55,14 +76,23 @@ class Subscription(BaseModel):
 class SubscriptionService:
     def __init__(
         self, db: Database, ledger: CreditLedger, variants: Variants, grace_days: int = 7, unpaid_plan: str = "starter",
-        test_mode: bool = False,
+        test_mode: bool = False, signing_key: bytes | None = None, store_id: str | None = None,
     ) -> None:
         self._db = db
         self._test_mode = test_mode  # which of the store's modes this studio follows: never both
+        self._signing_key = signing_key  # of checkout references; None: no checkout can be bound
+        self._store_id = store_id
+        self._scope = ref_scope(store_id, test_mode)
         self._ledger = ledger
         self.variants = variants
         self._grace = timedelta(days=grace_days)
         self._unpaid_plan = unpaid_plan
+
+    def checkout_reference(self, tenant_id: str, plan: str) -> str | None:
+        """A fresh signed reference for the custom data of `tenant_id`'s checkout of `plan`; None without a key."""
+        if self._signing_key is None:
+            return None
+        return CheckoutRef.new(tenant_id, plan).token(self._signing_key, self._scope)
 
     # region webhooks
 
@@ -80,6 +110,8 @@ class SubscriptionService:
             if not insert_ignore(conn, webhook_deliveries, record, key=["delivery_key"]):
                 return "duplicate"
             outcome = self._apply(conn, event)
+            if outcome.startswith("ignored"):
+                _audit_ignored(conn, event, key, outcome)
             recorded = outcome[: webhook_deliveries.c.outcome.type.length]  # the log keeps it whole
             conn.execute(sa.update(webhook_deliveries).where(webhook_deliveries.c.delivery_key == key).values(outcome=recorded))
         logger.info("lemonsqueezy %s for %s: %s", event.name, event.tenant_id, outcome)
@@ -88,8 +120,8 @@ class SubscriptionService:
     def _apply(self, conn: Connection, event: WebhookEvent) -> str:
         if event.test_mode != self._test_mode:
             return "ignored: a test-mode delivery" if event.test_mode else "ignored: a live delivery (test mode is on)"
-        if not event.tenant_id or not _tenant_exists(conn, event.tenant_id):
-            return "ignored: no workspace in its custom data"
+        if self._store_id and event.store_id not in (None, self._store_id):
+            return f"ignored: a delivery of another store ({event.store_id[:20]})"
         if event.name.startswith("subscription_payment_"):
             return self._payment(conn, event)
         if event.name.startswith("subscription_") and event.object_type == "subscriptions":
@@ -103,51 +135,124 @@ class SubscriptionService:
             return f"ignored: variant {a.get('variant_id')} is not in PINGVAS_LEMONSQUEEZY_VARIANTS"
         updated = parse_time(a.get("updated_at")) or utcnow()
         seen = conn.execute(
-            sa.select(subs.c.source_updated_at).where(subs.c.subscription_id == event.object_id).with_for_update()
-        ).scalar_one_or_none()
-        if seen is not None and seen > updated:
-            return "stale: a newer state of this subscription was already applied"
-        row = {
-            "subscription_id": event.object_id,
-            "tenant_id": event.tenant_id,
+            sa.select(subs.c.tenant_id, subs.c.binding, subs.c.source_updated_at)
+            .where(subs.c.subscription_id == event.object_id)
+            .with_for_update()
+        ).first()
+        nonce, refusal = None, None
+        if seen is not None and seen.binding == BOUND:
+            tenant_id, binding = seen.tenant_id, BOUND
+        elif seen is not None and seen.binding == REFUSED:
+            return "ignored: a subscription refused for the workspace it names"
+        else:
+            ref, why = self._reference(conn, event, seen.tenant_id if seen is not None else None)
+            if ref is None:
+                return f"ignored: {why}"
+            tenant_id, binding = ref.tenant_id, PENDING
+            if event.name == "subscription_created" or variant[0] == ref.plan:
+                refusal = self._binding_refusal(conn, event, ref, variant[0])
+                binding, nonce = (REFUSED, None) if refusal else (BOUND, ref.nonce)
+        state = {
             "variant_id": str(a.get("variant_id")),
             "plan": variant[0],
             "interval": variant[1],
             "status": str(a.get("status", "")),
             "renews_at": parse_time(a.get("renews_at")),
             "ends_at": parse_time(a.get("ends_at")),
-            "customer_id": str(a.get("customer_id")) if a.get("customer_id") is not None else None,
+            "customer_id": event.customer_id,
             "source_updated_at": updated,
             "updated_at": utcnow(),
         }
-        upsert(conn, subs, row, key=["subscription_id"], update=[k for k in row if k != "subscription_id"])
-        assert event.tenant_id is not None
-        self._sync_workspace(conn, event.tenant_id)
-        granted = self._start_paid_periods(conn, event.tenant_id)
-        return f"subscription {row['status']} on {row['plan']}" + (f", {granted} period(s) started" if granted else "")
+        stale = seen is not None and seen.source_updated_at > updated
+        if seen is None:
+            row = {"subscription_id": event.object_id, "tenant_id": tenant_id, "binding": binding, "checkout_nonce": nonce}
+            upsert(conn, subs, row | state, key=["subscription_id"], update=list(state))
+        else:
+            if not stale:
+                conn.execute(sa.update(subs).where(subs.c.subscription_id == event.object_id).values(**state))
+            if binding != seen.binding:
+                conn.execute(
+                    sa.update(subs).where(subs.c.subscription_id == event.object_id).values(binding=binding, checkout_nonce=nonce)
+                )
+        if binding == REFUSED:
+            return f"ignored: {refusal}"
+        if binding == PENDING:
+            waiting = "its workspace is bound by its subscription_created"
+            return f"subscription {state['status']} on {state['plan']} pending: {waiting}"
+        if stale and seen is not None and seen.binding == BOUND:
+            return "stale: a newer state of this subscription was already applied"
+        self._sync_workspace(conn, tenant_id)
+        granted = self._start_paid_periods(conn, tenant_id)
+        latest = conn.execute(sa.select(subs.c.status, subs.c.plan).where(subs.c.subscription_id == event.object_id)).one()
+        return f"subscription {latest.status} on {latest.plan}" + (f", {granted} period(s) started" if granted else "")
+
+    def _reference(self, conn: Connection, event: WebhookEvent, named_before: str | None) -> tuple[CheckoutRef | None, str]:
+        """The checkout reference that may bind the event's subscription to the workspace its custom
+        data names, or why there is none."""
+        if not event.tenant_id or not _tenant_exists(conn, event.tenant_id):
+            return None, "no workspace in its custom data"
+        ref = CheckoutRef.verify(event.checkout_ref, self._signing_key, self._scope) if self._signing_key else None
+        if ref is None or ref.tenant_id != event.tenant_id:
+            return None, "no valid checkout reference for the workspace it names"
+        if named_before is not None and named_before != ref.tenant_id:
+            return None, "its subscription named another workspace before"
+        used_by = conn.execute(sa.select(subs.c.subscription_id).where(subs.c.checkout_nonce == ref.nonce)).scalar_one_or_none()
+        if used_by is not None and used_by != event.subscription_id:
+            return None, "its checkout reference already bound another subscription"
+        return ref, ""
+
+    def _binding_refusal(self, conn: Connection, event: WebhookEvent, ref: CheckoutRef, plan: str) -> str | None:
+        """Why a subscription with a valid reference may not be bound now (and never will be), if so."""
+        if plan != ref.plan:
+            return f"bought at {plan}, not at its checkout reference's {ref.plan}"
+        customers = conn.execute(
+            sa.select(subs.c.customer_id).where(
+                subs.c.tenant_id == ref.tenant_id, subs.c.binding == BOUND, subs.c.status != "expired",
+                subs.c.subscription_id != event.object_id,
+            )
+        ).scalars()  # fmt: skip
+        if any(c is not None and c != event.customer_id for c in customers):
+            return "another customer's subscription: the workspace has a live one of its own"
+        return None
 
     def _payment(self, conn: Connection, event: WebhookEvent) -> str:
-        a, tenant_id = event.attributes, event.tenant_id
-        assert tenant_id is not None
+        a, sub_id = event.attributes, event.subscription_id
+        sub = conn.execute(sa.select(subs.c.tenant_id, subs.c.binding).where(subs.c.subscription_id == sub_id)).first()
+        if sub is not None and sub.binding == BOUND:
+            tenant_id, bound = sub.tenant_id, True
+        elif sub is not None and sub.binding == REFUSED:
+            return "ignored: a payment of a subscription refused for the workspace it names"
+        else:  # its subscription is not bound yet: the payment waits for it, if its reference is valid
+            ref, why = self._reference(conn, event, sub.tenant_id if sub is not None else None)
+            if ref is None:
+                return f"ignored: {why}"
+            tenant_id, bound = ref.tenant_id, False
         status = {"subscription_payment_failed": "failed", "subscription_payment_refunded": "refunded"}.get(event.name, "paid")
         updated = parse_time(a.get("updated_at")) or utcnow()
         seen = conn.execute(
-            sa.select(payments.c.source_updated_at, payments.c.status, payments.c.applied)
+            sa.select(
+                payments.c.source_updated_at, payments.c.status, payments.c.applied, payments.c.tenant_id,
+                payments.c.subscription_id,
+            )  # fmt: skip
             .where(payments.c.invoice_id == event.object_id)
             .with_for_update()
         ).first()
+        if seen is not None and (seen.tenant_id != tenant_id or seen.subscription_id != sub_id):
+            return "ignored: its invoice was recorded for another subscription"
         if seen is not None and (seen.source_updated_at > updated or seen.status == "refunded"):
             return "stale: a newer state of this payment was already applied"
         row = {
             "invoice_id": event.object_id,
             "tenant_id": tenant_id,
-            "subscription_id": str(a.get("subscription_id", "")),
+            "subscription_id": sub_id,
             "status": status,
             "billing_reason": a.get("billing_reason"),
             "source_updated_at": updated,
             "created_at": utcnow(),
         }
         upsert(conn, payments, row, key=["invoice_id"], update=["status", "billing_reason", "source_updated_at"])
+        if not bound:
+            return ("payment recorded" if status == "paid" else f"payment {status} recorded") + ", waiting for its subscription"
         if status == "failed":
             self._hold(conn, tenant_id, utcnow() + self._grace, only_if_clear=True)
             return "payment failed: grace period started"
@@ -193,7 +298,10 @@ class SubscriptionService:
                     tenants, tenants.c.tenant_id == payments.c.tenant_id
                 )
             )
-            .where(payments.c.tenant_id == tenant_id, payments.c.status == "paid", payments.c.applied == sa.false())
+            .where(
+                payments.c.tenant_id == tenant_id, payments.c.status == "paid", payments.c.applied == sa.false(),
+                subs.c.tenant_id == tenant_id, subs.c.binding == BOUND,
+            )
             .order_by(payments.c.source_updated_at, payments.c.invoice_id)
         ).all()
         for invoice_id, plan, interval, overrides in rows:
@@ -243,7 +351,10 @@ def latest_subscription(conn: Connection, tenant_id: str) -> Subscription | None
 
 def _latest(conn: Connection, tenant_id: str) -> sa.Row | None:
     return conn.execute(
-        sa.select(subs).where(subs.c.tenant_id == tenant_id).order_by(subs.c.source_updated_at.desc()).limit(1)
+        sa.select(subs)
+        .where(subs.c.tenant_id == tenant_id, subs.c.binding == BOUND)
+        .order_by(subs.c.source_updated_at.desc())
+        .limit(1)
     ).first()
 
 
@@ -251,10 +362,27 @@ def _tenant_exists(conn: Connection, tenant_id: str) -> bool:
     return conn.execute(sa.select(tenants.c.tenant_id).where(tenants.c.tenant_id == tenant_id)).first() is not None
 
 
+def _audit_ignored(conn: Connection, event: WebhookEvent, delivery_key: str, outcome: str) -> None:
+    """An ignored delivery in the operators' audit, under the workspace it named when that exists."""
+    named = event.tenant_id if event.tenant_id and _tenant_exists(conn, event.tenant_id) else None
+    detail = {
+        "outcome": outcome, "event": event.name, "object": f"{event.object_type}/{event.object_id}",
+        "subscription_id": event.subscription_id or None, "customer_id": event.customer_id, "store_id": event.store_id,
+        "test_mode": event.test_mode, "named_tenant_id": event.tenant_id, "delivery_key": delivery_key,
+    }  # fmt: skip
+    conn.execute(
+        sa.insert(operator_audit).values(
+            at=utcnow(), operator_user_id=WEBHOOK_ACTOR, action="webhook_ignored", tenant_id=named, detail=json.dumps(detail)
+        )
+    )
+
+
 def subscriptions_for(settings: Any, db: Database, ledger: CreditLedger) -> SubscriptionService:
     variants = Variants.parse(settings.lemonsqueezy_variants, set(PLANS))
+    key = checkout_signing_key(settings.checkout_signing_secret, settings.lemonsqueezy_webhook_secret)
     return SubscriptionService(db, ledger, variants, settings.billing_grace_days, unpaid_plan=settings.default_plan,
-                               test_mode=settings.lemonsqueezy_test_mode)
+                               test_mode=settings.lemonsqueezy_test_mode, signing_key=key,
+                               store_id=settings.lemonsqueezy_store_id)
 
 
 def lemonsqueezy_client(settings: Any) -> LemonSqueezyClient | None:

@@ -2,7 +2,8 @@
 itself cannot be reached from here), and builders of signed webhook deliveries.
 
 It checks what the real API checks that matters here (the bearer key, the JSON:API media type) and
-records every call, so tests can see what the studio asked for.
+records every call, so tests can see what the studio asked for; each checkout's custom data is kept by
+its URL, so a test can deliver what Lemon Squeezy would send for a purchase through that checkout.
 """
 
 import json
@@ -16,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from billing.lemonsqueezy import JSON_API, sign
+from billing.lemonsqueezy import JSON_API, CheckoutRef, checkout_signing_key, ref_scope, sign
 
 API_KEY = "test-lemonsqueezy-key"
 STORE_ID = "4242"
@@ -28,6 +29,7 @@ VARIANTS = {"101": "pro:month", "102": "pro:year", "201": "studio:month", "301":
 class LemonSqueezyStandIn:
     server: ThreadingHTTPServer
     calls: list[tuple[str, str, dict[str, Any] | None]] = field(default_factory=list)
+    custom_data: dict[str, dict[str, Any]] = field(default_factory=dict)  # checkout URL -> its custom data
 
     @property
     def api_url(self) -> str:
@@ -71,6 +73,8 @@ def _handler(stand_in: "LemonSqueezyStandIn") -> type[BaseHTTPRequestHandler]:
             stand_in.calls.append((method, path, body))
             if method == "POST" and path == "/v1/checkouts":
                 url = f"https://pingvas.lemonsqueezy.com/checkout/custom/{uuid.uuid4()}"
+                custom = (((body or {}).get("data") or {}).get("attributes") or {}).get("checkout_data", {}).get("custom")
+                stand_in.custom_data[url] = dict(custom or {})
                 return self._answer(201, {"data": {"type": "checkouts", "id": str(uuid.uuid4()), "attributes": {"url": url}}})
             if path.startswith("/v1/subscriptions/"):
                 sub_id = path.rsplit("/", 1)[1]
@@ -122,30 +126,47 @@ class Clock:
         return ls_time(self._now)
 
 
+def checkout_custom(
+    tenant_id: str, plan: str, test_mode: bool = True, store_id: str | None = STORE_ID, secret: str = WEBHOOK_SECRET
+) -> dict[str, str]:
+    """The custom data of a checkout made by a studio configured as `env()` (its reference's key derived
+    from the webhook secret), for tests that call the subscription service without a studio."""
+    key = checkout_signing_key(None, secret)
+    assert key is not None
+    return {"tenant_id": tenant_id, "checkout_ref": CheckoutRef.new(tenant_id, plan).token(key, ref_scope(store_id, test_mode))}
+
+
+def _custom(tenant_id: str, custom: dict[str, Any] | None) -> dict[str, Any]:
+    return dict(custom) if custom is not None else {"tenant_id": tenant_id}
+
+
 def subscription_event(
-    name: str, tenant_id: str, sub_id: str, variant_id: str, status: str, updated_at: str, ends_at: str | None = None
+    name: str, tenant_id: str, sub_id: str, variant_id: str, status: str, updated_at: str, ends_at: str | None = None,
+    custom: dict[str, Any] | None = None, customer_id: int = 77,
 ) -> dict[str, Any]:
+    """`custom`: the checkout's custom data (default: only the workspace's id, which binds nothing)."""
     attributes = {
-        "store_id": int(STORE_ID), "customer_id": 77, "variant_id": int(variant_id), "status": status,
+        "store_id": int(STORE_ID), "customer_id": customer_id, "variant_id": int(variant_id), "status": status,
         "renews_at": ls_time(datetime.now(timezone.utc) + timedelta(days=30)), "ends_at": ends_at,
         "created_at": updated_at, "updated_at": updated_at, "test_mode": True,
     }  # fmt: skip
     return {
-        "meta": {"event_name": name, "custom_data": {"tenant_id": tenant_id}, "test_mode": True},
+        "meta": {"event_name": name, "custom_data": _custom(tenant_id, custom), "test_mode": True},
         "data": {"type": "subscriptions", "id": sub_id, "attributes": attributes},
     }
 
 
 def invoice_event(
-    name: str, tenant_id: str, invoice_id: str, sub_id: str, updated_at: str, billing_reason: str = "initial"
+    name: str, tenant_id: str, invoice_id: str, sub_id: str, updated_at: str, billing_reason: str = "initial",
+    custom: dict[str, Any] | None = None, customer_id: int = 77,
 ) -> dict[str, Any]:
     status = {"subscription_payment_failed": "pending", "subscription_payment_refunded": "refunded"}.get(name, "paid")
     attributes = {
-        "store_id": int(STORE_ID), "subscription_id": int(sub_id), "billing_reason": billing_reason,
+        "store_id": int(STORE_ID), "customer_id": customer_id, "subscription_id": int(sub_id), "billing_reason": billing_reason,
         "status": status, "total": 7500, "currency": "USD", "created_at": updated_at, "updated_at": updated_at,
     }  # fmt: skip
     return {
-        "meta": {"event_name": name, "custom_data": {"tenant_id": tenant_id}, "test_mode": True},
+        "meta": {"event_name": name, "custom_data": _custom(tenant_id, custom), "test_mode": True},
         "data": {"type": "subscription-invoices", "id": invoice_id, "attributes": attributes},
     }
 

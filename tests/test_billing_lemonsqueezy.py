@@ -2,7 +2,8 @@
 and portal calls against a local stand-in of its API, and signed webhook deliveries to the studio's
 route: grants once however often a delivery repeats, the right state whatever their order, renewal,
 upgrade, downgrade, cancel, pause, a failed payment's grace, expiry and refunds; a bad signature
-stores nothing."""
+stores nothing. Each subscriber pays through a checkout the studio made, so its deliveries carry that
+checkout's custom data (tests/test_money_attacks_webhooks.py delivers what others could send)."""
 
 import uuid
 from datetime import timedelta
@@ -17,8 +18,11 @@ from invokeai_saas.db.tables.tenancy import tenants
 from tenant_middleware.context import system_scope
 from tests import http
 from tests.conftest import unique_email
+from billing.lemonsqueezy import CheckoutRef, checkout_signing_key, ref_scope
 from tests.lemonsqueezy_server import (
     STORE_ID,
+    VARIANTS,
+    WEBHOOK_SECRET,
     Clock,
     LemonSqueezyStandIn,
     invoice_event,
@@ -66,25 +70,44 @@ def enqueue_status(studio: Studio, account: Account) -> tuple[int, str | None]:
 
 
 class Subscriber:
-    """A workspace that checks out and the deliveries Lemon Squeezy would send for it."""
+    """A workspace that checks out and the deliveries Lemon Squeezy would send for it: its custom data is
+    the checkout's, made by the studio when its first subscription event is built (at that event's plan)."""
 
-    def __init__(self, studio: Studio) -> None:
-        self.studio = studio
+    def __init__(self, studio: Studio, lemonsqueezy: LemonSqueezyStandIn, customer_id: int = 77) -> None:
+        self.studio, self.lemonsqueezy = studio, lemonsqueezy
         self.account = studio.signup(unique_email("owner"))
         self.tenant_id = self.account.tenant_id or ""
         self.sub_id = str(uuid.uuid4().int % 10**9)
+        self.customer_id = customer_id
         self.clock = Clock()
+        self.custom: dict[str, Any] | None = None
+
+    def checkout(self, plan: str = "pro", interval: str = "month") -> dict[str, Any]:
+        with self.studio.client(self.account) as c:
+            r = c.post("/api/v1/billing/checkout", json={"plan": plan, "interval": interval})
+        assert r.status_code == 200, r.text
+        self.custom = self.lemonsqueezy.custom_data[r.json()["url"]]
+        return self.custom
 
     def sub(self, name: str, status: str = "active", variant: str = PRO, ends_at: str | None = None) -> dict[str, Any]:
-        return subscription_event(name, self.tenant_id, self.sub_id, variant, status, self.clock.tick(), ends_at)
+        if self.custom is None:
+            self.checkout(*VARIANTS.get(variant, "pro:month").split(":"))
+        return subscription_event(
+            name, self.tenant_id, self.sub_id, variant, status, self.clock.tick(), ends_at, self.custom, self.customer_id
+        )
 
     def invoice(self, name: str = "subscription_payment_success", reason: str = "initial", invoice_id: str | None = None) -> dict[str, Any]:
-        return invoice_event(name, self.tenant_id, invoice_id or str(uuid.uuid4().int % 10**9), self.sub_id, self.clock.tick(), reason)
+        if self.custom is None:
+            self.checkout()
+        return invoice_event(
+            name, self.tenant_id, invoice_id or str(uuid.uuid4().int % 10**9), self.sub_id, self.clock.tick(), reason,
+            self.custom, self.customer_id,
+        )  # fmt: skip
 
 
 @pytest.fixture
-def owner(studio: Studio) -> Subscriber:
-    return Subscriber(studio)
+def owner(studio: Studio, lemonsqueezy: LemonSqueezyStandIn) -> Subscriber:
+    return Subscriber(studio, lemonsqueezy)
 
 
 def test_checkout_asks_lemonsqueezy_for_the_variant_with_the_workspace_in_its_custom_data(
@@ -98,8 +121,14 @@ def test_checkout_asks_lemonsqueezy_for_the_variant_with_the_workspace_in_its_cu
         assert c.get("/api/v1/billing/portal").status_code == 404  # no subscription yet
     body = lemonsqueezy.calls_to("POST", "/v1/checkouts")[-1]
     assert body is not None
-    assert body["data"]["attributes"]["checkout_data"]["custom"] == {"tenant_id": owner.tenant_id}
+    custom = body["data"]["attributes"]["checkout_data"]["custom"]
+    assert set(custom) == {"tenant_id", "checkout_ref"} and custom["tenant_id"] == owner.tenant_id
+    key = checkout_signing_key(None, WEBHOOK_SECRET)  # the stand-in's studio sets no PINGVAS_CHECKOUT_SIGNING_SECRET
+    assert key is not None
+    ref = CheckoutRef.verify(custom["checkout_ref"], key, ref_scope(STORE_ID, True))
+    assert ref is not None and (ref.tenant_id, ref.plan) == (owner.tenant_id, "pro")
     assert body["data"]["relationships"]["variant"]["data"]["id"] == PRO_YEAR
+    assert body["data"]["attributes"]["product_options"]["enabled_variants"] == [int(PRO_YEAR)]  # no other to pick
     assert body["data"]["relationships"]["store"]["data"]["id"] == STORE_ID
 
 
@@ -263,15 +292,20 @@ def test_a_subscription_to_an_unmapped_variant_is_acknowledged_and_changes_nothi
     assert workspace(studio, owner.account)["plan"] == "starter"
 
 
-@pytest.mark.parametrize("headers", [{}, {"X-Signature": "0" * 64}, {"X-Signature": "not-hex"}])
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"X-Signature": "0" * 64}, {"X-Signature": "not-hex"}, {"X-Signature": "é" * 64}, {"X-Signature": "\u00ff\u00fe\u00a0"}],
+    ids=["missing", "zeros", "not-hex", "non-ascii", "latin-1"],
+)
 def test_a_bad_or_missing_signature_is_refused_and_nothing_is_stored(
     studio: Studio, owner: Subscriber, headers: dict[str, str]
 ) -> None:
     raw, good = signed(owner.sub("subscription_created"))
     with system_scope(), studio.db.begin() as conn:
         before = conn.execute(sa.select(sa.func.count()).select_from(webhook_deliveries)).scalar_one()
+    sent = {k: v.encode("latin-1") for k, v in headers.items()}  # as bytes: httpx sends str headers as ASCII only
     with studio.client() as c:
-        r = c.post(WEBHOOK, content=raw, headers={"Content-Type": "application/json", **headers})
+        r = c.post(WEBHOOK, content=raw, headers={"Content-Type": "application/json", **sent})
         wrong_secret = c.post(WEBHOOK, content=raw, headers=signed(owner.sub("subscription_created"), "other-secret")[1])
     for refused in (r, wrong_secret):
         assert (refused.status_code, refused.json()["code"]) == (401, "bad_webhook_signature")

@@ -4,7 +4,9 @@ Every member may read the ledger page by page with per-day totals, a queue item'
 workspace's item is a 404), the price of a batch before it is queued and the subscription. Owners
 and admins start a checkout, open the billing portal, change the plan, cancel and resume; those
 calls go to Lemon Squeezy, and the workspace changes when its webhook says so. The webhook route
-takes no credential: its signature is its proof, and a bad or missing one stores nothing.
+takes no credential: its signature is its proof, and a bad, missing or malformed one (any characters)
+is a 401 that stores nothing. A checkout's custom data carries a signed reference, the only thing
+that binds a subscription to the workspace (`invokeai_saas/subscriptions.py`).
 """
 
 import asyncio
@@ -147,8 +149,14 @@ def billing_router(
 
     @router.post("/checkout", response_model=Url)
     def checkout(me: BillingAdmin, choice: PlanChoice, request: Request) -> Url:
-        variant = variant_for(choice)
-        return Url(url=ask(lambda ls: ls.create_checkout(variant, me.tenant_id or "", None, str(request.base_url))))
+        """The checkout's custom data carries a signed reference: the workspace, the plan and a nonce; only
+        a subscription bought with it changes the workspace (the workspace id alone is public)."""
+        variant, tenant_id = variant_for(choice), me.tenant_id or ""
+        ref = subscriptions.checkout_reference(tenant_id, choice.plan)
+        if ref is None:
+            why = "Billing is not configured on this server: no checkout signing secret"
+            raise ServiceError(ErrorCode.SERVICE_UNAVAILABLE, why)
+        return Url(url=ask(lambda ls: ls.create_checkout(variant, tenant_id, ref, None, str(request.base_url))))
 
     @router.get("/portal", response_model=Url)
     def portal(me: BillingAdmin) -> Url:

@@ -376,15 +376,18 @@ def test_a_studio_applies_only_the_deliveries_of_its_stores_mode(
     from billing.lemonsqueezy import Variants
     from billing.plans import PLANS
     from invokeai_saas.subscriptions import SubscriptionService
-    from tests.lemonsqueezy_server import VARIANTS, invoice_event, ls_time, subscription_event
+    from billing.lemonsqueezy import checkout_signing_key
+    from tests.lemonsqueezy_server import STORE_ID, VARIANTS, WEBHOOK_SECRET, checkout_custom, invoice_event, ls_time, subscription_event
 
-    service = SubscriptionService(database, ledger, Variants.parse(json.dumps(VARIANTS), set(PLANS)), test_mode=studio_in_test_mode)
+    service = SubscriptionService(database, ledger, Variants.parse(json.dumps(VARIANTS), set(PLANS)), test_mode=studio_in_test_mode,
+                                  signing_key=checkout_signing_key(None, WEBHOOK_SECRET), store_id=STORE_ID)
     tenant_id = make_tenant(database, credits=0)
     now = ls_time(utcnow())
     for event_test_mode in (not studio_in_test_mode, studio_in_test_mode):
         sub_id = str(uuid.uuid4().int % 10**9)
-        events = [subscription_event("subscription_created", tenant_id, sub_id, "101", "active", now),
-                  invoice_event("subscription_payment_success", tenant_id, str(uuid.uuid4().int % 10**9), sub_id, now)]
+        custom = checkout_custom(tenant_id, "pro", test_mode=event_test_mode)  # a checkout of a studio in that mode
+        events = [subscription_event("subscription_created", tenant_id, sub_id, "101", "active", now, custom=custom),
+                  invoice_event("subscription_payment_success", tenant_id, str(uuid.uuid4().int % 10**9), sub_id, now, custom=custom)]
         outcomes = []
         for event in events:
             event["meta"]["test_mode"] = event_test_mode

@@ -4,16 +4,23 @@ Stock `get_many` looks up each image's board separately (51 queries for a 50-ima
 costs nothing on an in-process SQLite file but a round trip each on Postgres. Here the page, its
 boards and the count are two queries in one transaction.
 
-An upload (origin `external`) is refused once the workspace's storage is full; a generated image is
-always kept (generation is refused at enqueue instead, so no running item loses its output). Once
-its files are written, a new image's or video's size is recorded with its workspace's counter.
+Once its files are written, a new image's or video's size is admitted against the workspace's quota
+(`storage_usage.admit`) in the transaction that keeps it; a refused one (403 storage_quota_exceeded)
+is deleted at once, so parallel uploads and generations store at most one object over the quota. An
+upload is also refused before anything is written once the workspace is full; a generation is
+refused at enqueue, and its image that finds the workspace full fails its node.
 """
 
 import inspect
+import logging
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from invokeai.app.services.image_records.image_records_common import ImageCategory, ResourceOrigin
+from invokeai.app.services.image_records.image_records_common import (
+    ImageCategory,
+    ImageRecordNotFoundException,
+    ResourceOrigin,
+)
 from invokeai.app.services.images.images_common import ImageDTO, image_record_to_dto
 from invokeai.app.services.images.images_default import ImageService
 from invokeai.app.services.videos.videos_common import VideoDTO
@@ -24,8 +31,10 @@ from invokeai.app.services.shared.sqlite.sqlite_common import SQLiteDirection
 from invokeai_saas.db import Database
 from invokeai_saas.db.tables.media import images, videos
 from invokeai_saas.records.image_records_sql import SqlImageRecordStorage
-from invokeai_saas.storage_usage import check_quota, record_size
+from invokeai_saas.storage_usage import admit, check_quota
 from tenant_middleware.context import current_tenant_id
+
+logger = logging.getLogger("pingvas.media")
 
 
 class SqlImageService(ImageService):
@@ -46,9 +55,22 @@ class SqlImageService(ImageService):
         dto = super().create(*args, **kwargs)
         files = self._services.image_files
         size = files_size(lambda thumb: files.get_path(dto.image_name, thumb, image_subfolder=dto.image_subfolder))
-        with self._db.begin() as conn:
-            record_size(conn, images, "image_name", dto.image_name, size)
+        try:
+            with self._db.begin() as conn:
+                admit(conn, images, "image_name", dto.image_name, size)
+        except Exception:
+            self._discard(dto.image_name)
+            raise
         return dto
+
+    def _discard(self, image_name: str) -> None:
+        """Deletes an image that was written but not kept (records first, files through the delete journal)."""
+        try:
+            self.delete(image_name)
+        except ImageRecordNotFoundException:
+            pass  # deleted meanwhile
+        except Exception:  # its record stays at 0 bytes: `recount-storage` measures it, a delete removes it
+            logger.warning("could not delete image %s that was not kept", image_name, exc_info=True)
 
     def get_dto(self, image_name: str) -> ImageDTO:
         with self._db.begin():
@@ -99,8 +121,15 @@ class SqlVideoService(VideoService):
         dto = super().create(*args, **kwargs)
         files = self._VideoService__invoker.services.video_files  # type: ignore[attr-defined]
         size = files_size(lambda thumb: files.get_path(dto.video_name, thumb, video_subfolder=dto.video_subfolder))
-        with self._db.begin() as conn:
-            record_size(conn, videos, "video_name", dto.video_name, size)
+        try:
+            with self._db.begin() as conn:
+                admit(conn, videos, "video_name", dto.video_name, size)
+        except Exception:
+            try:
+                self.delete(dto.video_name)
+            except Exception:
+                logger.warning("could not delete video %s that was not kept", dto.video_name, exc_info=True)
+            raise
         return dto
 
 

@@ -5,6 +5,14 @@ Each media row records its size once its files are written; the workspace's coun
 (`DELETE … RETURNING size_bytes`), so concurrent creates and deletes keep it exact. A pod dying
 between writing the files and recording their size leaves the row at 0 bytes: `recount` (the
 `pingvas recount-storage` command) measures such rows and sets every counter to the sum of its rows.
+
+The quota is kept by `admit`: a new object's size (known once its files are written: a PNG's size
+comes from encoding it) is added to the counter by one conditional UPDATE that matches only while
+the workspace stores less than its plan allows. Concurrent writes of one workspace are admitted one
+after another against the counter the previous one left (the row lock on Postgres, the database
+lock on SQLite), so the object that crosses the limit is the only one stored over it; a refused
+object is removed by its caller and never counted. A check that reads the counter and then writes
+(`check_quota`) is only an early refusal, never the decision.
 """
 
 from collections import defaultdict
@@ -24,15 +32,45 @@ Sizer = Callable[[str, str], int]  # (name, subfolder) -> bytes of its files; 0 
 
 
 def record_size(conn: Connection, table: sa.Table, name_column: str, name: str, size: int) -> None:
-    """The size of a media row whose files were just written, and its workspace's counter."""
-    row = conn.execute(
+    """The size of a media row whose files were measured (recount), and its workspace's counter."""
+    tenant_id = _set_size(conn, table, name_column, name, size)
+    if tenant_id is not None and size:
+        _add(conn, tenant_id, size)
+
+
+def admit(conn: Connection, table: sa.Table, name_column: str, name: str, size: int) -> None:
+    """The size of a media row whose files were just written, counted against its workspace's quota:
+    refused (403 storage_quota_exceeded, nothing recorded) once the workspace stores as much as its
+    plan allows. Call it inside the transaction that keeps the object; the caller removes a refused one."""
+    tenant_id = _set_size(conn, table, name_column, name, size)
+    if tenant_id is None or not size:
+        return
+    plan = conn.execute(sa.select(tenants.c.plan, tenants.c.overrides).where(tenants.c.tenant_id == tenant_id)).first()
+    if plan is None:
+        return
+    limit = entitlements(plan.plan, parse_overrides(plan.overrides)).storage_limit_bytes
+    if limit is None:
+        _add(conn, tenant_id, size)
+        return
+    # Postgres re-checks the condition on the row as the previous writer left it, once its lock is released.
+    added = conn.execute(
+        sa.update(tenants)
+        .where(tenants.c.tenant_id == tenant_id, tenants.c.storage_bytes < limit)
+        .values(storage_bytes=tenants.c.storage_bytes + size)
+    ).rowcount
+    if not added:
+        stored = conn.execute(sa.select(tenants.c.storage_bytes).where(tenants.c.tenant_id == tenant_id)).scalar_one()
+        raise _full(stored, limit)
+
+
+def _set_size(conn: Connection, table: sa.Table, name_column: str, name: str, size: int) -> str | None:
+    """Sets a row's size (only while unset); its tenant, or None when there is no such unsized row."""
+    return conn.execute(
         sa.update(table)
         .where(table.c[name_column] == name, table.c.size_bytes == 0)
         .values(size_bytes=size)
         .returning(table.c.tenant_id)
-    ).first()
-    if row is not None and row.tenant_id is not None and size:
-        _add(conn, row.tenant_id, size)
+    ).scalar()
 
 
 def release(conn: Connection, deleted: Iterable[tuple[str | None, int]]) -> None:
@@ -52,7 +90,8 @@ def _add(conn: Connection, tenant_id: str, size: int) -> None:
 
 
 def check_quota(conn: Connection, tenant_id: str | None) -> None:
-    """Refuses (403 storage_quota_exceeded) once the workspace stores as much as its plan allows."""
+    """Refuses (403 storage_quota_exceeded) once the workspace stores as much as its plan allows: an
+    early refusal before anything is written (`admit` decides)."""
     if tenant_id is None:
         return
     row = conn.execute(
@@ -65,11 +104,15 @@ def check_quota(conn: Connection, tenant_id: str | None) -> None:
 
 def quota_refusal(stored: int, limit: int | None) -> None:
     if limit is not None and stored >= limit:
-        raise ServiceError(
-            ErrorCode.STORAGE_QUOTA_EXCEEDED,
-            f"Storage is full: the workspace stores {_gb(stored)} of the {_gb(limit)} its plan includes. "
-            "Delete images or videos, or upgrade your plan.",
-        )
+        raise _full(stored, limit)
+
+
+def _full(stored: int, limit: int) -> ServiceError:
+    return ServiceError(
+        ErrorCode.STORAGE_QUOTA_EXCEEDED,
+        f"Storage is full: the workspace stores {_gb(stored)} of the {_gb(limit)} its plan includes. "
+        "Delete images or videos, or upgrade your plan.",
+    )
 
 
 def _gb(size: int) -> str:

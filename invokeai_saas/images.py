@@ -9,12 +9,20 @@ Once its files are written, a new image's or video's size is admitted against th
 is deleted at once, so parallel uploads and generations store at most one object over the quota. An
 upload is also refused before anything is written once the workspace is full; a generation is
 refused at enqueue, and its image that finds the workspace full fails its node.
+
+A queue item whose attempt was lost (its worker died, or a stopping worker handed it back) starts
+over from its graph under the same session id, so the images that attempt wrote are shown by no
+result: `discard_lost_attempts` deletes them (records, files, their bytes on the counter). A worker
+that lost its claim but still runs (a stalled pod) keeps none of the images it saves afterwards.
 """
 
 import inspect
 import logging
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Callable, Optional
+
+import sqlalchemy as sa
 
 from invokeai.app.services.image_records.image_records_common import (
     ImageCategory,
@@ -30,11 +38,17 @@ from invokeai.app.services.shared.sqlite.sqlite_common import SQLiteDirection
 
 from invokeai_saas.db import Database
 from invokeai_saas.db.tables.media import images, videos
+from invokeai_saas.db.tables.session_queue import session_queue
+from invokeai_saas.dispatch.claims import current_claim, fence
 from invokeai_saas.records.image_records_sql import SqlImageRecordStorage
 from invokeai_saas.storage_usage import admit, check_quota
 from tenant_middleware.context import current_tenant_id
 
 logger = logging.getLogger("pingvas.media")
+
+
+class ClaimLost(RuntimeError):
+    """A worker saved an output of a queue item it no longer holds: that attempt was lost, the image is not kept."""
 
 
 class SqlImageService(ImageService):
@@ -57,6 +71,7 @@ class SqlImageService(ImageService):
         size = files_size(lambda thumb: files.get_path(dto.image_name, thumb, image_subfolder=dto.image_subfolder))
         try:
             with self._db.begin() as conn:
+                _check_claim(conn)
                 admit(conn, images, "image_name", dto.image_name, size)
         except Exception:
             self._discard(dto.image_name)
@@ -71,6 +86,13 @@ class SqlImageService(ImageService):
             pass  # deleted meanwhile
         except Exception:  # its record stays at 0 bytes: `recount-storage` measures it, a delete removes it
             logger.warning("could not delete image %s that was not kept", image_name, exc_info=True)
+
+    def discard_lost_attempt(self, item_id: int) -> list[str]:
+        """Deletes the images queue item `item_id`'s lost attempts wrote (see `lost_attempt_images`); their names."""
+        names = self._image_records.lost_attempt_images(item_id)
+        for name in names:
+            self._discard(name)
+        return names
 
     def get_dto(self, image_name: str) -> ImageDTO:
         with self._db.begin():
@@ -123,6 +145,7 @@ class SqlVideoService(VideoService):
         size = files_size(lambda thumb: files.get_path(dto.video_name, thumb, video_subfolder=dto.video_subfolder))
         try:
             with self._db.begin() as conn:
+                _check_claim(conn)
                 admit(conn, videos, "video_name", dto.video_name, size)
         except Exception:
             try:
@@ -131,6 +154,34 @@ class SqlVideoService(VideoService):
                 logger.warning("could not delete video %s that was not kept", dto.video_name, exc_info=True)
             raise
         return dto
+
+
+def discard_lost_attempts(images: object, item_ids: Iterable[int]) -> None:
+    """For the queue, once items went back to pending after a lost attempt: their orphan images go.
+    Never raises (the items are back in the queue either way); a failure leaves the images in place."""
+    if not isinstance(images, SqlImageService):
+        return
+    for item_id in item_ids:
+        try:
+            names = images.discard_lost_attempt(item_id)
+        except Exception:
+            logger.warning("could not delete the images of queue item %s's lost attempt", item_id, exc_info=True)
+            continue
+        if names:
+            logger.info("deleted %d image(s) of queue item %s's lost attempt", len(names), item_id)
+
+
+def _check_claim(conn: sa.Connection) -> None:
+    """In a worker thread running a queue item: refuses an output once this thread's claim on the item
+    is no longer current (its lease expired and the item went back to the queue, or it was handed back)."""
+    claim = current_claim()
+    if claim is None:
+        return
+    held = conn.execute(
+        sa.select(session_queue.c.item_id).where(session_queue.c.item_id == claim.item_id, fence(claim))
+    ).first()
+    if held is None:
+        raise ClaimLost(f"This worker no longer holds queue item {claim.item_id}; its output is not kept")
 
 
 def files_size(path_of: Callable[[bool], Path]) -> int:

@@ -32,6 +32,7 @@ from invokeai_saas.db import Database, tenant_clause, utcnow
 from invokeai_saas.db.dialect import insert_ignore
 from invokeai_saas.db.prepared import ScopeKind, scope_clause, scope_kind, scope_params
 from invokeai_saas.db.tables.media import board_images, images
+from invokeai_saas.db.tables.session_queue import session_queue
 from invokeai_saas.storage_usage import release
 from tenant_middleware.context import current_tenant_id
 
@@ -293,6 +294,31 @@ class SqlImageRecordStorage(ImageRecordStorageBase):
                     release(conn, [(r.tenant_id, r.size_bytes) for r in gone])
         except sa.exc.SQLAlchemyError as e:
             raise ImageRecordDeleteException from e
+
+    def lost_attempt_images(self, item_id: int) -> list[str]:
+        """The images written by attempts of queue item `item_id` other than its current one: those its
+        session generated before the current attempt started (all of them while it waits to start
+        again). A new attempt keeps the session id but runs the graph from the start, so no result of
+        the item will ever name them. Kept: uploads (a client may tag one with any session id) and
+        starred images (a person chose them); an image on a board is not kept for that alone, since
+        generations are put on the auto-add board as they are saved. Workflow-call children run as
+        items with sessions of their own, so their images are theirs. One statement: an attempt that
+        starts meanwhile is either not seen or seen with its start, never half-way."""
+        item = session_queue
+        query = (
+            sa.select(images.c.image_name)
+            .join(item, sa.and_(item.c.session_id == images.c.session_id, item.c.tenant_id.is_not_distinct_from(images.c.tenant_id)))
+            .where(
+                item.c.item_id == item_id,
+                images.c.image_origin == ResourceOrigin.INTERNAL.value,
+                images.c.starred == sa.false(),
+                sa.or_(item.c.started_at.is_(None), images.c.created_at < item.c.started_at),
+                tenant_clause(images),
+            )
+            .order_by(images.c.created_at, images.c.image_name)
+        )
+        with self._db.begin() as conn:
+            return list(conn.scalars(query))
 
     def get_intermediates_count(self, user_id: Optional[str] = None) -> int:
         where = [tenant_clause(images), images.c.is_intermediate == sa.true()]

@@ -74,6 +74,7 @@ from invokeai_saas.dispatch.claims import (
     hold,
 )
 from invokeai_saas import metering
+from invokeai_saas.images import discard_lost_attempts
 from tenant_middleware.errors import ErrorCode, ServiceError
 from invokeai_saas.gating import Assessment, EnqueueGate, WorkspaceState, assess, workspace_state
 from invokeai_saas.ledger import CreditLedger
@@ -262,6 +263,8 @@ class SqlSessionQueue(SessionQueueBase):
         return returned
 
     def _announce_reaped(self, reaped: list[Reaped]) -> None:
+        # An item back in the queue starts over: the images its lost attempt wrote go first.
+        discard_lost_attempts(self._invoker.services.images, [r.item_id for r in reaped if r.status == "pending"])
         for item in reaped:
             with as_tenant(item.tenant_id):
                 try:

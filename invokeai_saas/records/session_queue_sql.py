@@ -19,6 +19,7 @@ Scopes:
 import asyncio
 import json
 import logging
+import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, Coroutine, Optional
@@ -86,6 +87,7 @@ from invokeai_saas.db.tables.tenancy import app_settings, tenants, users
 from tenant_middleware.context import as_tenant, current_tenant_id, is_system_scope, system_scope
 
 TERMINAL = ("completed", "failed", "canceled")
+CREDITS_EXHAUSTED = "credits_exhausted"  # a running item canceled because its workspace's balance was spent
 PAUSED_KEY = "queue_paused"
 # Keeps `IN (...)` lists under SQLite's lowest bind-parameter limit, as stock does.
 MAX_IDS_PER_STATEMENT = 900
@@ -185,6 +187,55 @@ def _cancelable_backlog() -> sa.ColumnElement[bool]:
     return sa.and_(_not_finished(), sq.c.status != "in_progress")
 
 
+def refuse_non_finite(batch: Batch) -> None:
+    """NaN and infinities are not numbers JSON can carry: a graph holding one is malformed input (422)."""
+    found = _non_finite_path(batch.model_dump(mode="python", warnings=False))
+    if found is not None:
+        raise ServiceError(ErrorCode.INVALID_INPUT, f"{found} is not a finite number (NaN and infinity are refused)")
+
+
+def _non_finite_path(value: Any, path: str = "batch") -> str | None:
+    if isinstance(value, float):
+        return None if math.isfinite(value) else path
+    if isinstance(value, dict):
+        items: Any = value.items()
+    elif isinstance(value, (list, tuple)):
+        items = enumerate(value)
+    else:
+        return None
+    for key, inner in items:
+        found = _non_finite_path(inner, f"{path}.{key}")
+        if found is not None:
+            return found
+    return None
+
+
+class UnsavableSession(ValueError):
+    """A session whose JSON would not load again (an infinite result a node computed, say): the item
+    fails with this error instead of storing what could not be read back."""
+
+
+def session_to_json(session: GraphExecutionState) -> str:
+    """The session as stored: JSON that validates back into the same session. exclude_none: nulls in
+    the graph fail validation when it is loaded again; a value JSON cannot carry (inf becomes null)
+    fails the round trip here, where the worker can still fail the item, not when it is read."""
+    session_json = session.model_dump_json(warnings=False, exclude_none=True)
+    try:
+        GraphExecutionState.model_validate_json(session_json)
+    except ValueError as e:
+        raise UnsavableSession(
+            f"The session's results could not be saved (a value such as an infinite or NaN number cannot be stored): {e}"
+        ) from e
+    return session_json
+
+
+_RUNNING_ATTEMPT = (
+    sa.select(sq.c.tenant_id)
+    .where(sq.c.item_id == sa.bindparam("r_item"), sq.c.attempt == sa.bindparam("r_attempt"), sq.c.status == "in_progress")
+    .with_for_update()
+)
+
+
 class LeaseLost(SessionQueueItemNotFoundError):
     """A worker wrote to an item it no longer holds (its lease expired and the item went back to the queue)."""
 
@@ -218,7 +269,7 @@ class SqlSessionQueue(SessionQueueBase):
         config = invoker.services.configuration
         with system_scope():
             if self._single_process:
-                self._announce_reaped(self.dispatcher.reap(expire_all=True))
+                self._announce_reaped(self.dispatcher.reap(expire_all=True, on_lost=self._refund_lost_attempt))
             if config.clear_queue_on_startup:
                 invoker.services.logger.warning("clear_queue_on_startup is ignored: other pods share this queue")
             if config.max_queue_history is not None:
@@ -252,15 +303,21 @@ class SqlSessionQueue(SessionQueueBase):
     def reap(self) -> list[Reaped]:
         """Returns items of dead workers to the queue (or fails them after too many attempts)."""
         with system_scope():
-            reaped = self.dispatcher.reap()
+            reaped = self.dispatcher.reap(on_lost=self._refund_lost_attempt)
             self._announce_reaped(reaped)
         return reaped
 
-    def hand_back(self, worker_ids: list[str]) -> list[Reaped]:
+    def hand_back(self, worker_ids: list[str], uncounted: set[int] | None = None) -> list[Reaped]:
         with system_scope():
-            returned = self.dispatcher.hand_back(worker_ids)
+            returned = self.dispatcher.hand_back(worker_ids, uncounted, on_lost=self._refund_lost_attempt)
             self._announce_reaped(returned)
         return returned
+
+    def _refund_lost_attempt(self, conn: Connection, item_id: int, tenant_id: str | None, attempt: int) -> None:
+        """A lost attempt is the platform's failure: what it was charged while it ran comes back."""
+        metering.forget({item_id})
+        if self.ledger is not None:
+            self.ledger.refund_lost_attempt(conn, tenant_id, item_id, attempt)
 
     def _announce_reaped(self, reaped: list[Reaped]) -> None:
         # An item back in the queue starts over: the images its lost attempt wrote go first.
@@ -313,6 +370,7 @@ class SqlSessionQueue(SessionQueueBase):
         return asyncio.to_thread(self._enqueue_batch, queue_id, batch, prepend, user_id)
 
     def _enqueue_batch(self, queue_id: str, batch: Batch, prepend: bool, user_id: str) -> EnqueueBatchResult:
+        refuse_non_finite(batch)
         # One transaction for the size check and the insert: fewer round trips, and the check holds.
         with self._db.begin() as conn:
             tenant_id = current_tenant_id()
@@ -639,7 +697,7 @@ class SqlSessionQueue(SessionQueueBase):
                 if claim is not None and status in TERMINAL and found.started_at is not None:
                     _observe_finished(status, error_type, found.started_at)
                 if found.status == "in_progress" and found.tenant_id is not None:
-                    self._charge_attempt(conn, found, status)
+                    self._charge_attempt(conn, found, status, error_type)
                 with as_tenant(found.tenant_id):
                     if queue_item is None:
                         queue_item = self.get_queue_item(item_id)
@@ -654,13 +712,38 @@ class SqlSessionQueue(SessionQueueBase):
             self._invoker.services.events.emit_queue_item_status_changed(queue_item, *statuses)
         return queue_item, True
 
-    def _charge_attempt(self, conn: Connection, found: Row, status: str) -> None:
+    def _charge_attempt(self, conn: Connection, found: Row, status: str, error_type: str | None) -> None:
         """The attempt this status change ends, charged in its transaction (see `metering`)."""
         outcome = metering.charged_outcome(status, found.item_id)
-        if self.ledger is None or outcome is None:
-            return
-        seconds = metering.device_seconds(found.item_id, found.attempt, found.started_at)
-        self.ledger.charge_attempt(conn, found.tenant_id, found.item_id, found.attempt, seconds, outcome)
+        if self.ledger is not None and outcome is not None:
+            if error_type == CREDITS_EXHAUSTED:
+                outcome = f"{outcome}: {CREDITS_EXHAUSTED}"
+            seconds = metering.device_seconds(found.item_id, found.attempt, found.started_at)
+            self.ledger.charge_attempt(conn, found.tenant_id, found.item_id, found.attempt, seconds, outcome)
+        metering.forget({found.item_id})
+
+    def charge_running(self, item_ids: list[int]) -> list[int]:
+        """A worker's heartbeat: charges the device time its running items used so far (one slice
+        each), and cancels those whose workspace has no credits left. Returns the canceled ones."""
+        if self.ledger is None:
+            return []
+        exhausted: list[tuple[int, str]] = []
+        for item_id in item_ids:
+            running = metering.running_seconds(item_id)
+            if running is None:
+                continue
+            attempt, seconds = running
+            with system_scope(), self._db.begin() as conn:
+                row = conn.execute(_RUNNING_ATTEMPT, {"r_item": item_id, "r_attempt": attempt}).first()
+                if row is None or row.tenant_id is None:
+                    continue  # ended meanwhile, or an operator's own item (not billed)
+                if self.ledger.charge_running(conn, row.tenant_id, item_id, attempt, seconds) <= 0:
+                    exhausted.append((item_id, row.tenant_id))
+        for item_id, tenant_id in exhausted:
+            message = "The workspace ran out of credits while this item ran; add credits or upgrade the plan to run it again."
+            with as_tenant(tenant_id):
+                self._transition(item_id, "canceled", error_type=CREDITS_EXHAUSTED, error_message=message)
+        return [item_id for item_id, _ in exhausted]
 
     def _set_queue_item_status(self, item_id: int, status: QUEUE_ITEM_STATUS, **kwargs: Any) -> SessionQueueItem:
         return self._transition(item_id, status, **kwargs)[0]
@@ -713,8 +796,7 @@ class SqlSessionQueue(SessionQueueBase):
         return self.get_queue_item(item_id)
 
     def save_queue_item_session(self, item_id: int, session: GraphExecutionState) -> None:
-        # exclude_none: nulls in the graph fail validation when the session is loaded again.
-        session_json = session.model_dump_json(warnings=False, exclude_none=True)
+        session_json = session_to_json(session)
         claim = held_claim(item_id)
         if session.errors:
             metering.node_failed(item_id)
@@ -813,7 +895,7 @@ class SqlSessionQueue(SessionQueueBase):
         parent = parent_queue_item
         row = {
             "queue_id": parent.queue_id,
-            "session": child_session.model_dump_json(warnings=False, exclude_none=True),
+            "session": session_to_json(child_session),
             "session_id": child_session.id,
             "batch_id": parent.batch_id,
             "field_values": json.dumps(field_values, default=to_jsonable_python) if field_values is not None else None,

@@ -8,10 +8,19 @@ most code) and a platform operator. Two passes each, sized to take a few minutes
   values, wrong types, missing fields), for every operation but `enqueue_batch`, whose schema of
   every node type yields some 76,000 such cases (about ten minutes alone);
 - examples + fuzzing: `FUZZ_EXAMPLES` generated requests per operation, `enqueue_batch` included.
+Beside those fixed-seed passes, each run adds two so new 500s keep being found:
+- fresh: examples + fuzzing with a fresh random seed every run (`FRESH_EXAMPLES` per operation),
+  printed with the failure; `PINGVAS_SCHEMATHESIS_SEED=<seed>` replays it;
+- another queue: every `/queue/{queue_id}/...` operation but deletes, coverage and fuzzing, with
+  `queue_id` fixed to a queue id other than the item's (`OTHER_QUEUE`): a member naming their own item
+  in another queue. It runs first, on an item of its own (the default-queue passes delete theirs), and
+  leaves deletes out so the item stays for the reads.
 """
 
 import json
+import os
 import re
+import secrets
 import subprocess
 import sys
 import warnings
@@ -27,6 +36,10 @@ from tests.studio import Account, Studio
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
 FUZZ_EXAMPLES = 10
 SEED = 20261128
+FRESH_SEED = int(os.environ.get("PINGVAS_SCHEMATHESIS_SEED") or secrets.randbelow(2**31))  # one per run
+FRESH_EXAMPLES = 4
+OTHER_QUEUE = "other"
+QUEUE_OPERATIONS = r"^/api/v1/queue/\{queue_id\}/"
 
 # Operations left out, by operation id, with the reason.
 LEFT_OUT = {
@@ -80,30 +93,56 @@ def seed_objects(studio: Studio, account: Account) -> dict[str, str]:
 
 
 def fuzz(studio: Studio, account: Account, ids: dict[str, str], tmp_path: Path) -> None:
-    config = tmp_path / "schemathesis.toml"
-    config.write_text("[parameters]\n" + "".join(f'{name} = "{value}"\n' for name, value in ids.items()))
+    print(f"schemathesis: fixed seed {SEED}, fresh seed {FRESH_SEED} (replay: PINGVAS_SCHEMATHESIS_SEED={FRESH_SEED})")
+    config = _config(tmp_path / "schemathesis.toml", ids)
+    other_ids = ids | {"queue_id": OTHER_QUEUE, "item_id": str(_enqueue_item(studio, account))}
+    other_queue = _config(tmp_path / "schemathesis-other-queue.toml", other_ids)
     left_out = [arg for op in LEFT_OUT for arg in ("--exclude-operation-id", op)]
     coverage_left_out = [arg for op in HUGE_COVERAGE for arg in ("--exclude-operation-id", op)]
+    queue_only = ["--include-path-regex", QUEUE_OPERATIONS, "--exclude-method", "DELETE"]
     failures = [
+        _run(studio, account, other_queue, tmp_path / "other-queue-coverage", ["--phases", "coverage", *queue_only, *coverage_left_out]),
+        _run(
+            studio, account, other_queue, tmp_path / "other-queue-fuzzing",
+            ["--phases", "examples,fuzzing", "-n", str(FRESH_EXAMPLES), *queue_only], seed=FRESH_SEED,
+        ),
         _run(studio, account, config, tmp_path / "coverage", ["--phases", "coverage", *left_out, *coverage_left_out]),
         _run(studio, account, config, tmp_path / "fuzzing", ["--phases", "examples,fuzzing", "-n", str(FUZZ_EXAMPLES), *left_out]),
-    ]
+        _run(
+            studio, account, config, tmp_path / "fresh", ["--phases", "examples,fuzzing", "-n", str(FRESH_EXAMPLES), *left_out],
+            seed=FRESH_SEED,
+        ),
+    ]  # fmt: skip
     failures = [f for f in failures if f]
-    assert not failures, "\n\n".join(failures) + f"\n\nserver log:\n{studio.log_tail(120)}"
+    assert not failures, (
+        "\n\n".join(failures) + f"\n\nfresh seed {FRESH_SEED}: replay with PINGVAS_SCHEMATHESIS_SEED={FRESH_SEED}"
+        + f"\n\nserver log ({studio.log_path}):\n{studio.log_tail(120)}"
+    )
 
 
-def _run(studio: Studio, account: Account, config: Path, report_dir: Path, args: list[str]) -> str | None:
+def _enqueue_item(studio: Studio, account: Account) -> int:
+    with studio.client(account) as c:
+        return c.post("/api/v1/queue/default/enqueue_batch", json=enqueue_batch_body(add_graph())).json()["item_ids"][0]
+
+
+def _config(path: Path, ids: dict[str, str]) -> Path:
+    """A schemathesis config that fixes the path and query parameters of those names."""
+    path.write_text("[parameters]\n" + "".join(f'{name} = "{value}"\n' for name, value in ids.items()))
+    return path
+
+
+def _run(studio: Studio, account: Account, config: Path, report_dir: Path, args: list[str], seed: int = SEED) -> str | None:
     """One schemathesis run; its output if a request got a 5xx or a dropped connection, or the run failed."""
     command = [
         str(SCHEMATHESIS), "--config-file", str(config), "run", f"{studio.url}/openapi.json",
         "--checks", "not_a_server_error", "--header", f"Authorization: Bearer {account.token}",
-        "--workers", "2", "--seed", str(SEED), "--no-shrink", "--continue-on-failure",
+        "--workers", "2", "--seed", str(seed), "--no-shrink", "--continue-on-failure",
         "--request-timeout", "60", "--report", "junit", "--report-dir", str(report_dir), *args,
     ]
     run = subprocess.run(command, capture_output=True, text=True, timeout=900)
     if run.returncode == 0:
         return None
-    report = f"$ {' '.join(command[:6])} ... {' '.join(args)}\n{run.stdout[-12000:]}\n{run.stderr[-2000:]}"
+    report = f"$ {' '.join(command[:6])} ... --seed {seed} {' '.join(args)}\n{run.stdout[-12000:]}\n{run.stderr[-2000:]}"
     errors = set(re.findall(r"🚫 ([A-Za-z ]+): \d+", run.stdout))
     if "Test cases:" in run.stdout and "Failures:" not in run.stdout and errors <= TOOL_ERRORS:
         warnings.warn(f"schemathesis itself failed on some generated case (not a server error):\n{report}", stacklevel=1)

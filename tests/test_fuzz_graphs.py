@@ -86,7 +86,6 @@ class Sent:
 @dataclass
 class Run:
     studio: Studio
-    account: Account
     problems: list[str] = field(default_factory=list)
     outcomes: Counter[str] = field(default_factory=Counter)
     graphs: int = 0
@@ -104,7 +103,7 @@ def test_every_fuzzed_graph_ends_terminal_charged_once_and_leaves_the_worker_ser
     escape_dir = tmp_path / "outside-the-data-folder"
     escape_dir.mkdir()
     targets, openapi = _targets(fuzz_studio, owner, escape_dir)
-    run = Run(fuzz_studio, owner)
+    run = Run(fuzz_studio)
     unknown = set(graph_fuzz.SKIPPED) - set(graph_fuzz.node_types(openapi))
     if unknown:
         run.problem(f"graph_fuzz.SKIPPED names node types the studio does not have (update the list): {sorted(unknown)}")

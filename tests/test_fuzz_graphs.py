@@ -86,14 +86,24 @@ class Sent:
 @dataclass
 class Run:
     studio: Studio
-    problems: list[str] = field(default_factory=list)
+    problems: list[tuple[str, str]] = field(default_factory=list)  # (kind, text): a kind is reported with a few examples
     outcomes: Counter[str] = field(default_factory=Counter)
     graphs: int = 0
     stopped: str | None = None  # why the run could not go on
     unreachable: str | None = None  # the studio stopped answering
 
-    def problem(self, text: str) -> None:
-        self.problems.append(text)
+    def problem(self, text: str, kind: str | None = None) -> None:
+        self.problems.append((kind or text, text))
+
+    def report(self, examples: int = 3) -> str:
+        kinds: dict[str, list[str]] = {}
+        for kind, text in self.problems:
+            kinds.setdefault(kind, []).append(text)
+        parts = []
+        for texts in kinds.values():
+            more = f"\n  ... and {len(texts) - examples} more of this kind" if len(texts) > examples else ""
+            parts.append("\n".join(texts[:examples]) + more)
+        return "\n\n".join(parts)
 
 
 def test_every_fuzzed_graph_ends_terminal_charged_once_and_leaves_the_worker_serving(fuzz_studio: Studio, tmp_path: Path) -> None:
@@ -118,7 +128,7 @@ def test_every_fuzzed_graph_ends_terminal_charged_once_and_leaves_the_worker_ser
     summary = f"graph fuzz: seed {seed}, {run.graphs} graphs sent; outcomes: {dict(sorted(run.outcomes.items()))}"
     print(summary)
     assert not run.problems, (
-        f"{summary}\nreplay: PINGVAS_FUZZ_SEED={seed}\n\n" + "\n\n".join(run.problems)
+        f"{summary}\nreplay: PINGVAS_FUZZ_SEED={seed}\n\n" + run.report()
         + f"\n\nserver log ({fuzz_studio.log_path}), last lines:\n{fuzz_studio.log_tail(80)}"
     )
 
@@ -162,19 +172,19 @@ def _send(run: Run, c: httpx.Client, batch: list[Sent]) -> None:
             if isinstance(e, httpx.TimeoutException) or not _alive(run.studio):
                 raise
             run.outcomes["connection dropped"] += 1
-            run.problem(f"[{case.name}] the enqueue's connection was dropped ({type(e).__name__}: {e})")
+            run.problem(f"[{case.name}] the enqueue's connection was dropped ({type(e).__name__}: {e})", "dropped")
             continue
         sent.status = r.status_code
         body = _json(r)
         if r.is_success:
             sent.item_ids = list(body.get("item_ids") or [])
             if case.non_finite:
-                run.problem(f"[{case.name}] a non-finite number was admitted (HTTP {r.status_code}), not refused with 422")
+                run.problem(f"[{case.name}] a non-finite number was admitted (HTTP {r.status_code}), not refused with 422", "admitted")
             continue
         sent.code = body.get("code") if isinstance(body, dict) else None
         run.outcomes[f"refused {r.status_code} {sent.code}"] += 1
         if r.status_code >= 500:
-            run.problem(f"[{case.name}] enqueue answered {r.status_code}: {r.text[:600]}")
+            run.problem(f"[{case.name}] enqueue answered {r.status_code}: {r.text[:600]}", f"{r.status_code} {r.text[:200]}")
         elif not sent.code:
             run.problem(f"[{case.name}] enqueue refused with {r.status_code} but no `code`: {r.text[:300]}")
         elif case.non_finite and r.status_code != 422:

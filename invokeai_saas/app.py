@@ -5,6 +5,7 @@ configure InvokeAI, apply patches, replace `ApiDependencies.initialize`, then im
 """
 
 import logging
+import math
 import os
 from collections.abc import Callable
 from datetime import timedelta
@@ -237,4 +238,6 @@ def _install_error_handlers(app: FastAPI) -> None:
 def _jsonable(errors: Any) -> Any:
     from fastapi.encoders import jsonable_encoder
 
-    return jsonable_encoder(errors, custom_encoder={Exception: str, bytes: lambda b: b.decode(errors="replace")})
+    # An input echoed back may be NaN or an infinity, which JSON cannot carry: it is named instead.
+    finite = lambda f: f if math.isfinite(f) else str(f)  # noqa: E731
+    return jsonable_encoder(errors, custom_encoder={Exception: str, bytes: lambda b: b.decode(errors="replace"), float: finite})

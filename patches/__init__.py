@@ -30,9 +30,18 @@ def apply_all() -> None:
     check_invokeai_version()
     if _applied:
         return
-    from patches import image_access_not_found, package_files_read_only, processor_gc, sockets_tenant_rooms
+    from patches import (
+        image_access_not_found,
+        integer_exp_bound,
+        package_files_read_only,
+        processor_gc,
+        server_file_nodes,
+        sockets_tenant_rooms,
+    )
 
     sockets_tenant_rooms.apply()
+    integer_exp_bound.apply()
+    server_file_nodes.apply()
     image_access_not_found.apply()
     processor_gc.apply()
     package_files_read_only.apply()

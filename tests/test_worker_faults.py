@@ -150,3 +150,45 @@ def test_a_running_item_is_stopped_when_the_balance_is_spent(studio: Studio, ope
     assert item(studio, owner, second)["status"] == "pending"
     assert receipt(studio, owner, second)["credits_charged"] == 0
     healthy(studio)
+
+
+# Found by tests/test_fuzz_graphs.py: each stopped a worker, froze its pod, reached the server's files
+# or left an item running free. Each must now fail alone, with its reason, and charged.
+FAILS_ALONE = {
+    "a power beyond 64 bits (froze the pod)": ({"type": "integer_math", "operation": "EXP", "a": 3, "b": 2**63}, "does not fit"),
+    "a server file read": ({"type": "prompt_from_file", "file_path": "/etc/passwd", "max_prompts": 0}, "files on the server"),
+    "a NUL in the error it raises": ({"type": "workflow_return_get", "key": "a\u0000b"}, ""),
+}
+
+
+@pytest.mark.parametrize("case", list(FAILS_ALONE))
+def test_a_graph_that_reaches_too_far_fails_alone_with_its_reason(studio: Studio, case: str) -> None:
+    node, reason = FAILS_ALONE[case]
+    owner = studio.signup(unique_email("far"))
+    r = enqueue(studio, owner, {"id": "far", "nodes": {"n": {"id": "n", "use_cache": False, **node}}, "edges": []})
+    assert r.status_code == 200, r.text
+    failed = finished(studio, owner, r.json()["item_ids"][0], timeout=60)
+    assert failed["status"] == "failed" and failed["error_type"] != "WorkerLost", failed
+    assert reason in failed["error_message"] and "root:" not in json.dumps(failed)
+    assert receipt(studio, owner, failed["item_id"])["credits_charged"] >= 1
+    after = enqueue(studio, owner, add_graph())
+    assert finished(studio, owner, after.json()["item_ids"][0])["status"] == "completed"
+    healthy(studio)
+
+
+@pytest.mark.parametrize(
+    "node",
+    [
+        {"type": "metadata", "items": {"label": "x", "value": None}},  # stored without its value: unloadable
+        {"type": "unsharp_mask_oklab", "radius": float("nan")},  # a bounded field echoing NaN gave a 500
+    ],
+)
+def test_a_graph_that_cannot_be_stored_or_echoed_is_refused_with_422(studio: Studio, node: dict[str, Any]) -> None:
+    owner = studio.signup(unique_email("unloadable"))
+    body = {"batch": {"graph": {"id": "g", "nodes": {"n": {"id": "n", **node}}, "edges": []}, "runs": 1}}
+    r = http.post(
+        f"{studio.url}/api/v1/queue/default/enqueue_batch",
+        content=json.dumps(body),
+        headers=owner.headers | {"Content-Type": "application/json"},
+    )
+    assert (r.status_code, r.json().get("code")) == (422, "invalid_input"), r.text

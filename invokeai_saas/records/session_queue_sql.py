@@ -187,6 +187,10 @@ def _cancelable_backlog() -> sa.ColumnElement[bool]:
     return sa.and_(_not_finished(), sq.c.status != "in_progress")
 
 
+def _without_nul(text: str | None) -> str | None:
+    return text.replace("\x00", "\\0") if text is not None else None
+
+
 def refuse_non_finite(batch: Batch) -> None:
     """NaN and infinities are not numbers JSON can carry: a graph holding one is malformed input (422)."""
     found = _non_finite_path(batch.model_dump(mode="python", warnings=False))
@@ -208,6 +212,15 @@ def _non_finite_path(value: Any, path: str = "batch") -> str | None:
         if found is not None:
             return found
     return None
+
+
+def refuse_unloadable(session_json: str) -> None:
+    """A graph that does not validate once stored (a required value sent as null, which storing
+    drops) would fail every worker that claims it: malformed input (422)."""
+    try:
+        GraphExecutionState.model_validate_json(session_json)
+    except ValueError as e:
+        raise ServiceError(ErrorCode.INVALID_INPUT, f"The graph is malformed once stored (a required value is null?): {e}"[:2000]) from e
 
 
 class UnsavableSession(ValueError):
@@ -382,6 +395,8 @@ class SqlSessionQueue(SessionQueueBase):
             values = prepare_values_to_insert(
                 queue_id=queue_id, batch=batch, priority=priority, max_new_queue_items=max_new_queue_items, user_id=user_id
             )
+            if values:  # every session of a batch has the same graph: the first one proves they all load again
+                refuse_unloadable(values[0][_INSERT_KEYS.index("session")])
             inserted = self._insert_items(conn, [dict(zip(_INSERT_KEYS, v, strict=True)) for v in values], state)
             if inserted:
                 self.signals.publish(conn, Signal(WAKE))
@@ -679,10 +694,10 @@ class SqlSessionQueue(SessionQueueBase):
             if found is None:
                 raise _not_found(item_id)
             if found.status not in TERMINAL and not _lost(claim, found):
-                values = _status_values(status) | {
-                    "error_type": error_type,
-                    "error_message": error_message,
-                    "error_traceback": error_traceback,
+                values = _status_values(status) | {  # NUL: a text column on Postgres refuses it
+                    "error_type": _without_nul(error_type),
+                    "error_message": _without_nul(error_message),
+                    "error_traceback": _without_nul(error_traceback),
                 }
                 if device is not None:
                     values["device"] = device

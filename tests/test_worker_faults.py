@@ -122,36 +122,6 @@ def test_non_finite_numbers_are_refused_at_enqueue(studio: Studio, literal: str)
     assert http.get(f"{studio.url}/api/v1/queue/default/status", headers=owner.headers).json()["queue"]["pending"] == 0
 
 
-def test_a_running_item_is_stopped_when_the_balance_is_spent(studio: Studio, operator: Account) -> None:
-    owner = studio.signup(unique_email("overdraw"))
-    left = 3
-    r = http.post(
-        f"{studio.url}/api/v1/admin/tenants/{owner.tenant_id}/credits",
-        json={"amount": left - 300, "reason": "test: a nearly spent trial"},
-        headers=operator.headers,
-    )
-    assert r.status_code == 200 and r.json()["credits"] == left, r.text
-    started = time.monotonic()
-    r = enqueue(studio, owner, counting_graph(200_000), runs=2)  # minutes of work, were it not stopped
-    assert r.status_code == 200, r.text
-    first, second = sorted(r.json()["item_ids"])
-    stopped = finished(studio, owner, first, timeout=90)
-    elapsed = time.monotonic() - started
-    assert (stopped["status"], stopped["error_type"]) == ("canceled", "credits_exhausted"), stopped
-    bill = receipt(studio, owner, first)
-    assert "credits_exhausted" in bill["explanation"], bill
-    balance = credits(studio, owner)
-    print(f"\n[{studio.backend}] balance {left} -> {balance} after {elapsed:.1f} s; charged {bill['credits_charged']}")
-    assert -OVERDRAFT_BOUND <= balance <= 0
-    assert bill["credits_charged"] == left - balance
-    assert len(bill["entries"]) >= 2  # slices charged while it ran, then the rest when it stopped
-
-    time.sleep(2 * LEASE_SECONDS)  # the second item waits for credits: it does not start
-    assert item(studio, owner, second)["status"] == "pending"
-    assert receipt(studio, owner, second)["credits_charged"] == 0
-    healthy(studio)
-
-
 # Found by tests/test_fuzz_graphs.py: each stopped a worker, froze its pod, reached the server's files
 # or left an item running free. Each must now fail alone, with its reason, and charged.
 FAILS_ALONE = {
@@ -192,3 +162,34 @@ def test_a_graph_that_cannot_be_stored_or_echoed_is_refused_with_422(studio: Stu
         headers=owner.headers | {"Content-Type": "application/json"},
     )
     assert (r.status_code, r.json().get("code")) == (422, "invalid_input"), r.text
+
+
+# Last in the module: the studio may still be saving the stopped session while it is torn down.
+def test_a_running_item_is_stopped_when_the_balance_is_spent(studio: Studio, operator: Account) -> None:
+    owner = studio.signup(unique_email("overdraw"))
+    left = 3
+    r = http.post(
+        f"{studio.url}/api/v1/admin/tenants/{owner.tenant_id}/credits",
+        json={"amount": left - 300, "reason": "test: a nearly spent trial"},
+        headers=operator.headers,
+    )
+    assert r.status_code == 200 and r.json()["credits"] == left, r.text
+    started = time.monotonic()
+    r = enqueue(studio, owner, counting_graph(4_000), runs=2)  # about 10 s of work, were it not stopped
+    assert r.status_code == 200, r.text
+    first, second = sorted(r.json()["item_ids"])
+    stopped = finished(studio, owner, first, timeout=90)
+    elapsed = time.monotonic() - started
+    assert (stopped["status"], stopped["error_type"]) == ("canceled", "credits_exhausted"), stopped
+    bill = receipt(studio, owner, first)
+    assert "credits_exhausted" in bill["explanation"], bill
+    balance = credits(studio, owner)
+    print(f"\n[{studio.backend}] balance {left} -> {balance} after {elapsed:.1f} s; charged {bill['credits_charged']}")
+    assert -OVERDRAFT_BOUND <= balance <= 0
+    assert bill["credits_charged"] == left - balance
+    assert len(bill["entries"]) >= 2  # slices charged while it ran, then the rest when it stopped
+
+    time.sleep(2 * LEASE_SECONDS)  # the second item waits for credits: it does not start
+    assert item(studio, owner, second)["status"] == "pending"
+    assert receipt(studio, owner, second)["credits_charged"] == 0
+    healthy(studio)

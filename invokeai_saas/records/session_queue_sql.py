@@ -810,8 +810,8 @@ class SqlSessionQueue(SessionQueueBase):
             self._set_queue_item_status(chain_item_id, "canceled")
         return self.get_queue_item(item_id)
 
-    def save_queue_item_session(self, item_id: int, session: GraphExecutionState) -> None:
-        session_json = session_to_json(session)
+    def save_queue_item_session(self, item_id: int, session: GraphExecutionState, session_json: str | None = None) -> None:
+        session_json = session_json or session_to_json(session)
         claim = held_claim(item_id)
         if session.errors:
             metering.node_failed(item_id)
@@ -825,8 +825,9 @@ class SqlSessionQueue(SessionQueueBase):
             raise LeaseLost(f"Queue item {item_id} is no longer held by this worker") if claim else _not_found(item_id)
 
     def set_queue_item_session(self, item_id: int, session: GraphExecutionState) -> SessionQueueItem:
+        session_json = session_to_json(session)  # before the transaction: a large session takes a while
         with self._item_owner_scope(item_id), self._db.begin():  # one transaction: a worker does this per item
-            self.save_queue_item_session(item_id, session)
+            self.save_queue_item_session(item_id, session, session_json)
             return self.get_queue_item(item_id)
 
     def status_of(self, item_id: int) -> str | None:

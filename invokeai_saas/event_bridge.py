@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 import redis
 
 from invokeai.app.services.events.events_common import EventBase
-from invokeai_saas.dispatch.claims import POD_ID
+from invokeai_saas.running_claim import POD_ID
 from invokeai_saas.dispatch.signals import reconnecting
 from invokeai_saas.redis_client import connect
 

@@ -25,7 +25,7 @@ from billing.plans import Feature
 from invokeai_saas.db.tables.models import models
 from invokeai_saas.db.tables.session_queue import session_queue as sq
 from invokeai_saas.db.tables.tenancy import tenants
-from invokeai_saas.dispatch.warm import parse_keys
+from invokeai_saas.db.tables.session_queue import parse_keys
 from invokeai_saas.db import Database, utcnow
 from invokeai_saas.ledger import CreditLedger
 from invokeai_saas.storage_usage import quota_refusal

@@ -68,7 +68,8 @@ from invokeai_saas.records.system_prompt_records_sql import SqlSystemPromptRecor
 from invokeai_saas.records.users_sql import SqlUserService
 from invokeai_saas.records.video_records_sql import SqlVideoRecordStorage
 from invokeai_saas.records.workflow_records_sql import SqlWorkflowRecordsStorage
-from invokeai_saas.dispatch.claims import Dispatcher, held_claim
+from invokeai_saas.dispatch.claims import Dispatcher
+from invokeai_saas.running_claim import held_claim
 from invokeai_saas.dispatch.signals import signals_for
 from invokeai_saas.session_processors import NoSessionProcessor, TenantAwareSessionProcessor
 from invokeai_saas.settings import Settings
@@ -139,6 +140,15 @@ def media_stores(settings: Settings, config: InvokeAIAppConfig, scratch: Path, d
     )
 
 
+def without_startup_maintenance(services: Any) -> None:
+    """A worker installs no models and runs no installer thread: stock's installer start also deletes
+    "dangling" install folders and resumes unfinished installs on the shared models folder, which
+    would break an install running on an API pod."""
+    installer = services.model_manager.install
+    installer.start = lambda *args, **kwargs: None
+    installer.stop = lambda *args, **kwargs: None
+
+
 def make_initializer(
     db: Database, accounts: AccountCache, settings: Settings, run_processor: bool = True, role: str = "serve"
 ) -> Callable[..., None]:
@@ -147,8 +157,6 @@ def make_initializer(
     def initialize(config: InvokeAIAppConfig, event_handler_id: int, loop: asyncio.AbstractEventLoop, logger: Logger) -> None:
         services = build_services(db, config, event_handler_id, loop, logger, run_processor, accounts, settings, role)
         if role == "worker":
-            from invokeai_saas.worker import without_startup_maintenance
-
             without_startup_maintenance(services)
         # InvokeAI's start-up (default workflows, queue recovery, image-move recovery) is platform
         # maintenance: it runs in system scope, which lasts for this start-up task only.

@@ -3,10 +3,19 @@
 from ipaddress import ip_network
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlparse
 
 import limits
 from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def parse_storage_url(url: str) -> tuple[str, str]:
+    """`s3://bucket/some/prefix` -> ("bucket", "some/prefix"); the prefix has no leading or trailing slash."""
+    parsed = urlparse(url)
+    if parsed.scheme != "s3" or not parsed.netloc:
+        raise ValueError(f"Not an s3://bucket[/prefix] storage URL: {url!r}")
+    return parsed.netloc, parsed.path.strip("/")
 
 
 class Settings(BaseSettings):
@@ -125,8 +134,6 @@ class Settings(BaseSettings):
     @classmethod
     def _s3_url(cls, value: str | None) -> str | None:
         if value:
-            from invokeai_saas.storage.s3 import parse_storage_url
-
             try:
                 parse_storage_url(value)
             except ValueError as e:

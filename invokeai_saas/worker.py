@@ -10,7 +10,6 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from fastapi import FastAPI
 from fastapi_events.handlers.local import local_handler
@@ -62,11 +61,3 @@ def create_worker_app(settings: Settings) -> tuple[FastAPI, asyncio.AbstractEven
     app.include_router(health_router("worker", readiness_checks(settings, db), parse_networks(settings.trusted_proxies)))
     return app, loop
 
-
-def without_startup_maintenance(services: Any) -> None:
-    """A worker installs no models and runs no installer thread: stock's installer start also deletes
-    "dangling" install folders and resumes unfinished installs on the shared models folder, which
-    would break an install running on an API pod."""
-    installer = services.model_manager.install
-    installer.start = lambda *args, **kwargs: None
-    installer.stop = lambda *args, **kwargs: None

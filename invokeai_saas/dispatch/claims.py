@@ -20,13 +20,8 @@ writes stay in `records/session_queue_sql.py`.
 
 import dataclasses
 import json
-import os
-import socket
-import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from enum import Enum
 from datetime import datetime, timedelta
 from typing import Any
@@ -40,10 +35,11 @@ from invokeai.app.services.shared.graph import GraphExecutionState
 from invokeai_saas.db.database import Database, utcnow
 from invokeai_saas.db.dialect import insert_ignore, upsert
 from invokeai_saas.db.tables.dispatch import queue_turns, queue_workers
-from invokeai_saas.db.tables.session_queue import session_queue as sq
+from invokeai_saas.db.tables.session_queue import parse_keys, session_queue as sq
 from invokeai_saas.db.tables.tenancy import tenants
-from invokeai_saas.dispatch.warm import parse_keys, warm_order
+from invokeai_saas.dispatch.warm import warm_order
 from invokeai_saas.metrics import DISPATCH_SECONDS, LEASE_EXPIRIES
+from invokeai_saas.running_claim import Claim, PassedTurn
 from tenant_middleware.context import system_scope
 
 PLATFORM_TIER = max(p.priority for p in PLANS.values()) + 1
@@ -54,7 +50,6 @@ WORKER_LOST = "WorkerLost"
 CLAIM_ROUNDS = 5
 
 LostAttempt = Callable[[Connection, int, "str | None", int], None]  # (conn, item_id, tenant_id, attempt)
-PassedTurn = tuple[str, datetime]  # (turn key, its last claim as seen): a turn left to a warmer worker
 
 
 class Raced(Enum):
@@ -70,20 +65,6 @@ class Deferred:
 
     seconds: float
     passed: tuple[PassedTurn, ...] = ()  # for `Dispatcher.pass_over`
-
-
-POD_ID = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
-_worker_id: ContextVar[str] = ContextVar("pingvas_worker_id", default=f"{POD_ID}#0")
-_held: ContextVar["Claim | None"] = ContextVar("pingvas_held_claim", default=None)
-
-
-@dataclass(frozen=True)
-class Claim:
-    item_id: int
-    tenant_id: str | None
-    worker_id: str
-    attempt: int
-    passed: tuple[PassedTurn, ...] = field(default=(), compare=False)  # for `Dispatcher.pass_over`
 
 
 @dataclass(frozen=True)
@@ -106,37 +87,6 @@ class _Candidate:
     @property
     def turn_key(self) -> str:
         return self.tenant_id or PLATFORM_TURN_KEY
-
-
-def current_worker_id() -> str:
-    return _worker_id.get()
-
-
-def bind_worker(worker_id: str) -> None:
-    """This thread claims as `worker_id` from now on (one per generation device of a pod)."""
-    _worker_id.set(worker_id)
-
-
-def held_claim(item_id: int) -> Claim | None:
-    """The claim this thread holds on `item_id`, if it claimed it: its writes are fenced by it."""
-    claim = _held.get()
-    return claim if claim is not None and claim.item_id == item_id else None
-
-
-def current_claim() -> Claim | None:
-    """The claim this thread holds (the queue item it is running), if any."""
-    return _held.get()
-
-
-def hold(claim: Claim | None) -> None:
-    _held.set(claim)
-
-
-def fence(claim: Claim | None) -> sa.ColumnElement[bool]:
-    """Rows this claim still owns (every row, when the caller holds no claim)."""
-    if claim is None:
-        return sa.true()
-    return sa.and_(sq.c.worker_id == claim.worker_id, sq.c.attempt == claim.attempt)
 
 
 def fresh_session(session_json: str) -> str:
@@ -572,12 +522,3 @@ def _back_to_pending(session_json: str, now: datetime) -> dict[str, Any]:
         "lease_expires_at": None,
         "session": fresh_session(session_json),
     }
-
-
-@contextmanager
-def as_worker(worker_id: str) -> Iterator[None]:
-    token = _worker_id.set(worker_id)
-    try:
-        yield
-    finally:
-        _worker_id.reset(token)

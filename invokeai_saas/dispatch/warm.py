@@ -66,10 +66,6 @@ def _keys_in(value: Any) -> Iterable[str]:
             yield from _keys_in(child)
 
 
-def parse_keys(stored: str | None) -> frozenset[str]:
-    return frozenset(json.loads(stored)) if stored else frozenset()
-
-
 def cached_model_keys(model_cache: Any) -> frozenset[str]:
     """Model keys held by an InvokeAI `ModelCache` (its entries are `key` or `key:submodel`)."""
     # ModelCache has no public listing; a snapshot of its dict's keys is safe without its lock.

@@ -63,17 +63,8 @@ from invokeai.app.services.shared.pagination import CursorPaginatedResults
 from invokeai.app.services.shared.sqlite.sqlite_common import SQLiteDirection
 from invokeai_saas.db.database import Database, tenant_clause, utcnow
 from invokeai_saas.db.dialect import upsert
-from invokeai_saas.dispatch.claims import (
-    RACED,
-    Claim,
-    Deferred,
-    Dispatcher,
-    Reaped,
-    current_worker_id,
-    fence,
-    held_claim,
-    hold,
-)
+from invokeai_saas.dispatch.claims import RACED, Deferred, Dispatcher, Reaped
+from invokeai_saas.running_claim import Claim, current_worker_id, fence, held_claim, hold
 from invokeai_saas import metering
 from invokeai_saas.images import discard_lost_attempts
 from tenant_middleware.errors import ErrorCode, ServiceError

@@ -13,11 +13,12 @@ import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
+
+from invokeai_saas.settings import parse_storage_url
 
 _NOT_FOUND_CODES = frozenset({"404", "NoSuchKey", "NotFound"})
 _DELETE_BATCH = 1000  # DeleteObjects' limit per request
@@ -33,14 +34,6 @@ class ObjectNotFound(FileNotFoundError):
 
 class ObjectStoreError(OSError):
     """The store refused or failed an operation other than a missing object."""
-
-
-def parse_storage_url(url: str) -> tuple[str, str]:
-    """`s3://bucket/some/prefix` -> ("bucket", "some/prefix"); the prefix has no leading or trailing slash."""
-    parsed = urlparse(url)
-    if parsed.scheme != "s3" or not parsed.netloc:
-        raise ValueError(f"Not an s3://bucket[/prefix] storage URL: {url!r}")
-    return parsed.netloc, parsed.path.strip("/")
 
 
 def make_client(connect_timeout: float = 10, read_timeout: float = 60, max_attempts: int = 3) -> Any:

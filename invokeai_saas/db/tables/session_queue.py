@@ -4,6 +4,8 @@ Stock keeps `updated_at`, `started_at` and `completed_at` current with SQLite tr
 queue service sets them in each UPDATE, so both dialects behave the same without triggers.
 """
 
+import json
+
 import sqlalchemy as sa
 
 from invokeai_saas.db.tables.base import tenant_table
@@ -75,3 +77,8 @@ sa.Index(
     session_queue.c.priority.desc(),
     session_queue.c.item_id,
 )
+
+
+def parse_keys(stored: str | None) -> frozenset[str]:
+    """The `model_keys` column (a JSON list of model keys, or NULL) as a set."""
+    return frozenset(json.loads(stored)) if stored else frozenset()

@@ -149,7 +149,7 @@ def _claimer(url: str, start: Any, results: Any, index: int) -> None:
     import logging
 
     from invokeai_saas.db import Database
-    from invokeai_saas.running_claim import as_worker, held_claim, hold
+    from invokeai_saas.core.running_claim import as_worker, held_claim, hold
     from tenant_middleware.context import as_tenant
 
     db = Database(url, schema=common.SCHEMA, app_role=common.APP_ROLE)

@@ -8,7 +8,7 @@ the other already dropped. Made on another pod (or the CLI), it applies here wit
 
 from typing import TYPE_CHECKING
 
-from invokeai_saas.ttl_cache import TtlCache
+from invokeai_saas.core.ttl_cache import TtlCache
 from tenant_middleware.context import Principal
 
 if TYPE_CHECKING:

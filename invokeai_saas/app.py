@@ -22,7 +22,7 @@ from starlette.routing import Mount
 
 import patches
 from invokeai_saas.account_cache import AccountCache
-from invokeai_saas.body_limits import BodyLimitMiddleware, upload_routes
+from invokeai_saas.core.body_limits import BodyLimitMiddleware, upload_routes
 from invokeai_saas.client_errors import ClientErrorMiddleware, client_error
 from invokeai_saas.branding import APP_PREFIX, STATIC_PREFIX, BrandedUIFiles, app_static, branding_router, branding_static
 from invokeai_saas.db import Database
@@ -33,9 +33,9 @@ from invokeai_saas.credit_events import route_to_sockets
 from invokeai_saas.ledger import ledger_for
 from invokeai_saas.subscriptions import lemonsqueezy_client, subscriptions_for
 from invokeai_saas.logs import RequestIdMiddleware, configure_logging
-from invokeai_saas.metrics import watch_queue
+from invokeai_saas.core.metrics import watch_queue
 from invokeai_saas.rate_limits import AbuseLimits, RateLimitMiddleware, parse_networks
-from invokeai_saas.settings import Settings
+from invokeai_saas.core.settings import Settings
 from invokeai_saas.tenancy import API_KEY_PREFIX, TenancyService
 from tenant_middleware.errors import CODE_FOR_STATUS, ErrorCode, ServiceError
 from tenant_middleware.context import system_scope
@@ -69,7 +69,7 @@ def readiness_checks(settings: Settings, db: Database) -> dict[str, Callable[[],
     """What `/readyz` checks: the database, Redis (when configured) and file storage."""
     checks: dict[str, Callable[[], None]] = {"database": lambda: _select_one(db)}
     if settings.redis_url:
-        from invokeai_saas.redis_client import connect
+        from invokeai_saas.core.redis_client import connect
 
         client = connect(settings.redis_url)
         checks["redis"] = lambda: None if client.ping() else None

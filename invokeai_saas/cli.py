@@ -5,7 +5,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from invokeai_saas.settings import Settings
+from invokeai_saas.core.settings import Settings
 
 app = typer.Typer(help="Pingvas Studio: multi-tenant InvokeAI.", no_args_is_help=True)
 

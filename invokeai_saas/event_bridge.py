@@ -21,9 +21,9 @@ from collections.abc import Callable, Iterator
 import redis
 
 from invokeai.app.services.events.events_common import EventBase
-from invokeai_saas.running_claim import POD_ID
+from invokeai_saas.core.running_claim import POD_ID
 from invokeai_saas.dispatch.signals import reconnecting
-from invokeai_saas.redis_client import connect
+from invokeai_saas.core.redis_client import connect
 
 logger = logging.getLogger("pingvas.events")
 

@@ -31,7 +31,7 @@ from invokeai_saas.credit_events import note_balance
 from invokeai_saas.db import Database, utcnow
 from invokeai_saas.db.tables.billing import credit_ledger as ledger
 from invokeai_saas.db.tables.tenancy import tenants
-from invokeai_saas.metrics import LEDGER_ENTRIES
+from invokeai_saas.core.metrics import LEDGER_ENTRIES
 
 
 class Entry(BaseModel):

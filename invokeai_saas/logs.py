@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from invokeai_saas.running_claim import current_claim
+from invokeai_saas.core.running_claim import current_claim
 from tenant_middleware.context import current_principal, current_tenant_id
 
 _request_id: ContextVar[str | None] = ContextVar("pingvas_request_id", default=None)

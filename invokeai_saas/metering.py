@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from invokeai_saas.db import utcnow
-from invokeai_saas.running_claim import current_claim
+from invokeai_saas.core.running_claim import current_claim
 
 # item_id -> (attempt, monotonic start): read by the heartbeat thread as well as the worker's own.
 _running: dict[int, tuple[int, float]] = {}

@@ -32,8 +32,8 @@ from limits.strategies import MovingWindowRateLimiter
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from invokeai_saas.body_limits import AUTH_BODY_LIMIT, BodyTooLarge, read_body, refuse_too_large, replay
-from invokeai_saas.settings import Settings
+from invokeai_saas.core.body_limits import AUTH_BODY_LIMIT, BodyTooLarge, read_body, refuse_too_large, replay
+from invokeai_saas.core.settings import Settings
 from tenant_middleware.errors import STATUS_OF, ErrorCode
 
 logger = logging.getLogger("pingvas.rate_limits")

@@ -69,10 +69,10 @@ from invokeai_saas.records.users_sql import SqlUserService
 from invokeai_saas.records.video_records_sql import SqlVideoRecordStorage
 from invokeai_saas.records.workflow_records_sql import SqlWorkflowRecordsStorage
 from invokeai_saas.dispatch.claims import Dispatcher
-from invokeai_saas.running_claim import held_claim
+from invokeai_saas.core.running_claim import held_claim
 from invokeai_saas.dispatch.signals import signals_for
 from invokeai_saas.session_processors import NoSessionProcessor, TenantAwareSessionProcessor
-from invokeai_saas.settings import Settings
+from invokeai_saas.core.settings import Settings
 from invokeai_saas.storage.delete_journal import DeleteJournal
 from invokeai_saas.storage.image_files_s3 import S3ImageFileStorage
 from invokeai_saas.storage.media_files_s3 import (

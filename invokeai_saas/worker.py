@@ -21,9 +21,9 @@ from invokeai_saas.api.health import health_router
 from invokeai_saas.app import configure_invokeai, open_database, readiness_checks
 from invokeai_saas.db.migrate import upgrade_if_empty
 from invokeai_saas.logs import configure_logging
-from invokeai_saas.metrics import watch_queue
+from invokeai_saas.core.metrics import watch_queue
 from invokeai_saas.rate_limits import parse_networks
-from invokeai_saas.settings import Settings
+from invokeai_saas.core.settings import Settings
 
 logger = logging.getLogger("pingvas.worker")
 

@@ -60,7 +60,7 @@ def _mermaid_type(type_: object) -> str:
 
 def openapi_spec() -> dict:
     from invokeai_saas.app import create_app
-    from invokeai_saas.settings import Settings
+    from invokeai_saas.core.settings import Settings
 
     with tempfile.TemporaryDirectory() as data_dir:
         app, _ = create_app(Settings(data_dir=Path(data_dir)), run_processor=False)

@@ -26,7 +26,7 @@ from PIL import Image
 
 import patches
 
-from invokeai_saas.body_limits import AUTH_BODY_LIMIT
+from invokeai_saas.core.body_limits import AUTH_BODY_LIMIT
 from invokeai_saas.client_errors import client_error
 from tests import http
 from tests.conftest import running_studio, unique_email

@@ -152,7 +152,7 @@ def test_no_secret_is_in_plain_values_or_the_settings_configmap(rendered: tuple[
 
 
 def test_every_setting_the_chart_sets_is_one_the_app_reads(rendered: tuple[str, list[dict[str, Any]]]) -> None:
-    from invokeai_saas.settings import Settings
+    from invokeai_saas.core.settings import Settings
 
     known = {f"PINGVAS_{name.upper()}" for name in Settings.model_fields}
     env, docs = rendered
@@ -209,7 +209,7 @@ def test_workers_have_time_to_hand_their_items_back_and_disruptions_are_bounded(
 def exported_metric_names() -> set[str]:
     from prometheus_client import REGISTRY
 
-    import invokeai_saas.metrics as metrics
+    import invokeai_saas.core.metrics as metrics
 
     names = set(REGISTRY._names_to_collectors)  # every sample name, _total/_bucket/_count included
     names |= {family.name for family in metrics.QueueCollector._families()}  # registered per app, read at scrape time

@@ -124,7 +124,7 @@ def test_the_embedded_default_picks_mps_when_present(tmp_path: Path) -> None:
 import json, torch
 import invokeai.backend.util.devices as devices
 from invokeai_saas.app import configure_invokeai
-from invokeai_saas.settings import Settings
+from invokeai_saas.core.settings import Settings
 from invokeai.app.services.config.config_default import get_config
 
 configure_invokeai(Settings(data_dir={str(tmp_path)!r}))

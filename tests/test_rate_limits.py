@@ -21,12 +21,12 @@ from limits.storage import Storage
 from pydantic import ValidationError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from invokeai_saas.body_limits import AUTH_BODY_LIMIT
+from invokeai_saas.core.body_limits import AUTH_BODY_LIMIT
 from invokeai_saas.db import Database
 from invokeai_saas.rate_limits import (
     AbuseLimits, RateLimit, RateLimitMiddleware, account_key, address_key, client_address, open_storage, parse_networks,
 )
-from invokeai_saas.settings import Settings
+from invokeai_saas.core.settings import Settings
 from tests import http
 from tests.conftest import unique_email
 from tests.studio import ROOT, Account, Studio

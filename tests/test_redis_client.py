@@ -2,7 +2,7 @@
 
 from redis.sentinel import SentinelConnectionPool
 
-from invokeai_saas.redis_client import connect
+from invokeai_saas.core.redis_client import connect
 
 
 def test_a_sentinel_url_names_its_sentinels_service_database_and_password() -> None:

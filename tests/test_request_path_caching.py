@@ -28,7 +28,7 @@ from invokeai_saas.db.tables.tenancy import users
 from invokeai_saas.records.board_records_sql import SqlBoardRecordStorage
 from invokeai_saas.records.gallery_sql import SqlGalleryService
 from invokeai_saas.records.users_sql import SqlUserService
-from invokeai_saas.ttl_cache import TtlCache
+from invokeai_saas.core.ttl_cache import TtlCache
 from tenant_middleware import tokens
 from tenant_middleware.context import as_tenant, system_scope
 from tenant_middleware.tokens import verified_token

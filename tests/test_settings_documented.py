@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from invokeai_saas.settings import Settings
+from invokeai_saas.core.settings import Settings
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 

@@ -32,7 +32,7 @@ from invokeai_saas.storage.media_files_s3 import (
     S3VideoFileStorage,
     S3WorkflowThumbnailFileStorage,
 )
-from invokeai_saas.settings import parse_storage_url
+from invokeai_saas.core.settings import parse_storage_url
 from invokeai_saas.storage.s3 import ObjectNotFound, ObjectStore, make_client
 from tests.payloads import user_workflow
 from tests.s3_server import S3Server, s3_server  # noqa: F401

@@ -25,7 +25,7 @@ from billing.lemonsqueezy import LemonSqueezyClient, LemonSqueezyError, signatur
 from invokeai_saas.api.router import require_member
 from invokeai_saas.db import utcnow
 from invokeai_saas.ledger import CreditLedger, Entry
-from invokeai_saas.metrics import WEBHOOKS
+from invokeai_saas.core.metrics import WEBHOOKS
 from invokeai_saas.subscriptions import Subscription, SubscriptionService
 from invokeai_saas.workspace_admin import is_workspace_admin
 from tenant_middleware.context import Principal

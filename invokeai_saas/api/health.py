@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.concurrency import run_in_threadpool
 
-from invokeai_saas.running_claim import POD_ID
+from invokeai_saas.core.running_claim import POD_ID
 from invokeai_saas.rate_limits import Network, via_trusted_proxy
 
 Check = Callable[[], None]  # raises when the dependency is not reachable

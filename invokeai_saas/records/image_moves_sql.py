@@ -26,7 +26,7 @@ from invokeai.app.services.image_moves.image_moves_default import (
 )
 from invokeai.app.services.image_records.image_records_common import ImageCategory
 from invokeai_saas.db import Database
-from invokeai_saas.ttl_cache import TtlCache
+from invokeai_saas.core.ttl_cache import TtlCache
 from invokeai_saas.db.tables.image_moves import image_subfolder_move_items as items
 from invokeai_saas.db.tables.image_moves import image_subfolder_move_jobs as jobs
 from invokeai_saas.db.tables.media import images

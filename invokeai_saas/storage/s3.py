@@ -18,7 +18,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from invokeai_saas.settings import parse_storage_url
+from invokeai_saas.core.settings import parse_storage_url
 
 _NOT_FOUND_CODES = frozenset({"404", "NoSuchKey", "NotFound"})
 _DELETE_BATCH = 1000  # DeleteObjects' limit per request

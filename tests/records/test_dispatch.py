@@ -14,7 +14,7 @@ from invokeai.app.services.shared.graph import GraphExecutionState
 from invokeai_saas.db import Database
 from invokeai_saas.db.tables.session_queue import session_queue as sq
 from invokeai_saas.dispatch.claims import WORKER_LOST, Dispatcher
-from invokeai_saas.running_claim import as_worker, hold
+from invokeai_saas.core.running_claim import as_worker, hold
 from invokeai_saas.dispatch.signals import CANCEL, PAUSE, WAKE, PostgresSignals, QueueSignals, Signal
 from invokeai_saas.records.session_queue_sql import LeaseLost, SqlSessionQueue
 from tenant_middleware.context import as_tenant, system_scope

@@ -19,7 +19,7 @@ from invokeai_saas.db import Database
 from invokeai_saas.db.tables.dispatch import queue_turns, queue_workers
 from invokeai_saas.db.tables.session_queue import session_queue as sq
 from invokeai_saas.dispatch.claims import Deferred, Dispatcher
-from invokeai_saas.running_claim import Claim
+from invokeai_saas.core.running_claim import Claim
 from invokeai_saas.dispatch.warm import cached_model_keys, model_keys
 from invokeai_saas.records.session_queue_sql import SqlSessionQueue
 from tenant_middleware.context import as_tenant, system_scope
@@ -182,7 +182,7 @@ def test_a_worker_thread_claims_with_its_devices_model_cache(queue: SqlSessionQu
     model cache, and a deferral wakes the worker again when the waiting item becomes overdue."""
     from types import SimpleNamespace
 
-    from invokeai_saas.running_claim import as_worker
+    from invokeai_saas.core.running_claim import as_worker
     from invokeai_saas.dispatch.signals import WAKE
     from tests.records.test_session_queue import in_processor_thread
 
@@ -235,7 +235,7 @@ def test_after_a_node_the_worker_records_what_its_cache_really_holds(queue: SqlS
     as it is once the node loaded its models, evictions included."""
     from types import SimpleNamespace
 
-    from invokeai_saas.running_claim import as_worker
+    from invokeai_saas.core.running_claim import as_worker
     from tests.records.test_session_queue import in_processor_thread
 
     cache = cpu_model_cache()

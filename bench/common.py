@@ -407,7 +407,7 @@ def make_tenant(db: Any, name: str, plan: str, credits: int = 1_000_000) -> str:
     from billing.credits import EntryKind
     from invokeai_saas.db.database import utcnow
     from invokeai_saas.db.tables.tenancy import tenants
-    from invokeai_saas.ledger import CreditLedger
+    from invokeai_saas.money.ledger import CreditLedger
     from tenant_middleware.context import system_scope
 
     tenant_id = str(uuid.uuid4())

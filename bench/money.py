@@ -66,7 +66,7 @@ def measure_enqueue(db: Any, items: int) -> dict[str, list[float]]:
     from invokeai.app.services.shared.graph import Graph
     from invokeai.backend.model_manager.taxonomy import BaseModelType, ModelType
     from invokeai_saas.db.tables.session_queue import session_queue
-    from invokeai_saas.ledger import CreditLedger
+    from invokeai_saas.money.ledger import CreditLedger
     from invokeai_saas.records.session_queue_sql import SqlSessionQueue
     from tenant_middleware.context import as_tenant, system_scope
 
@@ -96,7 +96,7 @@ def measure_enqueue(db: Any, items: int) -> dict[str, list[float]]:
 
 def _charger(url: str, tenant_id: str, first_item: int, seconds: float, start: Any, results: Any) -> None:
     from invokeai_saas.db import Database
-    from invokeai_saas.ledger import CreditLedger
+    from invokeai_saas.money.ledger import CreditLedger
     from tenant_middleware.context import as_tenant
 
     db = Database(url, schema=common.SCHEMA, app_role=common.APP_ROLE)

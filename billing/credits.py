@@ -1,5 +1,5 @@
 """Credits: the ledger's kinds and keys, what an attempt or a batch costs, and how an entry moves the
-two buckets of a balance. Pure rules; `invokeai_saas/ledger.py` stores them.
+two buckets of a balance. Pure rules; `invokeai_saas/money/ledger.py` stores them.
 
 A balance has two buckets. The period allowance (a plan's credits, or a trial's) is replaced when a
 new period starts and lapses with a trial; extra credits (operator grants, refunds) persist. Usage

@@ -7,7 +7,7 @@ signing secret: `X-Signature` is the hex HMAC-SHA256 of the raw body.
 A checkout's custom data names its workspace and carries a `CheckoutRef`: the workspace, the plan and
 a nonce, signed with a key of this server. Anyone can put custom data on a public buy link, so a
 workspace id alone proves nothing; a subscription is bound to a workspace only by a valid reference
-(`invokeai_saas/subscriptions.py` decides, once per subscription).
+(`invokeai_saas/money/subscriptions.py` decides, once per subscription).
 """
 
 import hashlib

@@ -29,9 +29,9 @@ from invokeai_saas.db import Database
 from invokeai_saas.db.migrate import upgrade_if_empty
 from invokeai_saas.audit import AuditLog
 from invokeai_saas.invitations import InvitationService
-from invokeai_saas.credit_events import route_to_sockets
-from invokeai_saas.ledger import ledger_for
-from invokeai_saas.subscriptions import lemonsqueezy_client, subscriptions_for
+from invokeai_saas.money.credit_events import route_to_sockets
+from invokeai_saas.money.ledger import ledger_for
+from invokeai_saas.money.subscriptions import lemonsqueezy_client, subscriptions_for
 from invokeai_saas.logs import RequestIdMiddleware, configure_logging
 from invokeai_saas.core.metrics import watch_queue
 from invokeai_saas.rate_limits import AbuseLimits, RateLimitMiddleware, parse_networks

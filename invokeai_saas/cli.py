@@ -145,7 +145,7 @@ def recount_storage(data_dir: DataDir = None) -> None:
     from invokeai_saas.app import configure_invokeai, open_database
     from invokeai_saas.images import files_size
     from invokeai_saas.services import media_stores
-    from invokeai_saas.storage_usage import recount
+    from invokeai_saas.money.storage_usage import recount
 
     settings = _settings(data_dir)
     configure_invokeai(settings)

@@ -41,7 +41,7 @@ from invokeai_saas.db.tables.media import images, videos
 from invokeai_saas.db.tables.session_queue import session_queue
 from invokeai_saas.core.running_claim import current_claim, fence
 from invokeai_saas.records.image_records_sql import SqlImageRecordStorage
-from invokeai_saas.storage_usage import admit, check_quota
+from invokeai_saas.money.storage_usage import admit, check_quota
 from tenant_middleware.context import current_tenant_id
 
 logger = logging.getLogger("pingvas.media")

@@ -41,16 +41,16 @@ from invokeai.backend.stable_diffusion.diffusion import conditioning_data as cd
 
 from invokeai_saas.account_cache import AccountCache
 from invokeai_saas.bulk_downloads import SqlBulkDownloadService
-from invokeai_saas.credit_events import CreditsChangedEvent, raise_on_commit
+from invokeai_saas.money.credit_events import CreditsChangedEvent, raise_on_commit
 from invokeai_saas.db import Database
 from invokeai_saas.event_bridge import PROCESSOR_CONTROL, EventBridge
 from invokeai_saas.events import TenantEventService
 from invokeai_saas.images import SqlImageService, SqlVideoService
-from invokeai_saas import metering
-from invokeai_saas.external_generation import MeteredExternalGeneration
-from invokeai_saas.gating import ModelLoadGate
+from invokeai_saas.money import metering
+from invokeai_saas.money.external_generation import MeteredExternalGeneration
+from invokeai_saas.money.gating import ModelLoadGate
 from invokeai_saas.invocation_cache import TenantInvocationCache
-from invokeai_saas.ledger import ledger_for
+from invokeai_saas.money.ledger import ledger_for
 from invokeai_saas.model_install import SHARED_INSTALL_QUIET_SECONDS, SharedFolderModelInstall
 from invokeai_saas.records.app_settings_sql import SqlAppSettingsService
 from invokeai_saas.records.board_image_records_sql import SqlBoardImageRecordStorage

@@ -25,7 +25,7 @@ from invokeai.app.services.session_processor.session_processor_common import Ses
 from invokeai.app.services.session_processor.session_processor_default import DefaultSessionProcessor
 from invokeai.app.services.session_queue.session_queue_common import SessionQueueItemNotFoundError
 
-from invokeai_saas import metering
+from invokeai_saas.money import metering
 from invokeai_saas.db.database import utcnow
 from invokeai_saas.core.running_claim import POD_ID, bind_worker
 from invokeai_saas.core.metrics import WORKER_ERRORS

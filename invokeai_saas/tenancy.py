@@ -34,8 +34,8 @@ from invokeai_saas.accounts import (
 )
 from invokeai_saas.db import Database, utcnow
 from invokeai_saas.db.tables.tenancy import api_keys, tenants, users
-from invokeai_saas.ledger import CreditLedger
-from invokeai_saas.subscriptions import Subscription, latest_subscription
+from invokeai_saas.money.ledger import CreditLedger
+from invokeai_saas.money.subscriptions import Subscription, latest_subscription
 from invokeai_saas.core.ttl_cache import TtlCache
 from tenant_middleware.context import Principal, TenantRole, system_scope
 from tenant_middleware.errors import ErrorCode, ServiceError

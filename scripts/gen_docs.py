@@ -87,7 +87,7 @@ def api_doc(spec: dict) -> str:
 
 
 def events_doc() -> str:
-    import invokeai_saas.credit_events  # noqa: F401  (our events)
+    import invokeai_saas.money.credit_events  # noqa: F401  (our events)
     from invokeai_saas.event_bridge import event_classes
 
     rooms = _rooms()
@@ -113,7 +113,7 @@ def _rooms() -> Callable[[type], str]:
         QueueEventBase,
     )
 
-    from invokeai_saas.credit_events import CreditsChangedEvent
+    from invokeai_saas.money.credit_events import CreditsChangedEvent
 
     def rooms(cls: type) -> str:
         if issubclass(cls, CreditsChangedEvent):

@@ -13,7 +13,7 @@ from billing.credits import EntryKind
 from invokeai_saas.db import Database, utcnow
 from invokeai_saas.db.migrate import upgrade
 from invokeai_saas.db.tables.tenancy import tenants
-from invokeai_saas.ledger import CreditLedger
+from invokeai_saas.money.ledger import CreditLedger
 from tenant_middleware.context import as_tenant, system_scope
 
 PG_ADMIN_DSN = os.environ.get("PINGVAS_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")

@@ -178,7 +178,7 @@ def test_an_older_state_arriving_late_does_not_roll_back(studio: Studio, owner: 
 
 def test_renewal_resets_the_allowance_and_keeps_granted_credits(studio: Studio, owner: Subscriber) -> None:
     from billing.credits import EntryKind
-    from invokeai_saas.ledger import CreditLedger
+    from invokeai_saas.money.ledger import CreditLedger
 
     deliver(studio, owner.sub("subscription_created"))
     deliver(studio, owner.invoice())

@@ -6,7 +6,7 @@ and admins start a checkout, open the billing portal, change the plan, cancel an
 calls go to Lemon Squeezy, and the workspace changes when its webhook says so. The webhook route
 takes no credential: its signature is its proof, and a bad, missing or malformed one (any characters)
 is a 401 that stores nothing. A checkout's custom data carries a signed reference, the only thing
-that binds a subscription to the workspace (`invokeai_saas/subscriptions.py`).
+that binds a subscription to the workspace (`invokeai_saas/money/subscriptions.py`).
 """
 
 import asyncio
@@ -24,9 +24,9 @@ from billing.plans import PLANS, Plan
 from billing.lemonsqueezy import LemonSqueezyClient, LemonSqueezyError, signature_ok
 from invokeai_saas.api.router import require_member
 from invokeai_saas.db import utcnow
-from invokeai_saas.ledger import CreditLedger, Entry
+from invokeai_saas.money.ledger import CreditLedger, Entry
 from invokeai_saas.core.metrics import WEBHOOKS
-from invokeai_saas.subscriptions import Subscription, SubscriptionService
+from invokeai_saas.money.subscriptions import Subscription, SubscriptionService
 from invokeai_saas.workspace_admin import is_workspace_admin
 from tenant_middleware.context import Principal
 from tenant_middleware.errors import ErrorCode, ServiceError

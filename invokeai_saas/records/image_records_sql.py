@@ -33,7 +33,7 @@ from invokeai_saas.db.dialect import insert_ignore
 from invokeai_saas.db.prepared import ScopeKind, scope_clause, scope_kind, scope_params
 from invokeai_saas.db.tables.media import board_images, images
 from invokeai_saas.db.tables.session_queue import session_queue
-from invokeai_saas.storage_usage import release
+from invokeai_saas.money.storage_usage import release
 from tenant_middleware.context import current_tenant_id
 
 Condition = sa.ColumnElement[bool]

@@ -65,11 +65,11 @@ from invokeai_saas.db.database import Database, tenant_clause, utcnow
 from invokeai_saas.db.dialect import upsert
 from invokeai_saas.dispatch.claims import RACED, Deferred, Dispatcher, Reaped
 from invokeai_saas.core.running_claim import Claim, current_worker_id, fence, held_claim, hold
-from invokeai_saas import metering
+from invokeai_saas.money import metering
 from invokeai_saas.images import discard_lost_attempts
 from tenant_middleware.errors import ErrorCode, ServiceError
-from invokeai_saas.gating import Assessment, EnqueueGate, WorkspaceState, assess, workspace_state
-from invokeai_saas.ledger import CreditLedger
+from invokeai_saas.money.gating import Assessment, EnqueueGate, WorkspaceState, assess, workspace_state
+from invokeai_saas.money.ledger import CreditLedger
 from invokeai_saas.core.metrics import ITEM_SECONDS, WORKER_ERRORS
 from invokeai_saas.dispatch.warm import cached_model_keys, model_keys
 from invokeai_saas.dispatch.signals import CANCEL, PAUSE, RESUME, WAKE, QueueSignals, Signal

@@ -23,7 +23,7 @@ from invokeai_saas import audit
 from invokeai_saas.db import Database, tenant_clause, utcnow
 from invokeai_saas.db.dialect import insert_ignore
 from invokeai_saas.db.tables.media import board_videos, videos
-from invokeai_saas.storage_usage import release
+from invokeai_saas.money.storage_usage import release
 from tenant_middleware.context import current_tenant_id
 
 _RECORD_COLUMNS = [

@@ -16,14 +16,14 @@ from billing.credits import EntryKind, usage_key
 from invokeai.app.invocations.external_image_generation import GeminiImageGenerationInvocation
 from invokeai.app.services.session_queue.session_queue_common import Batch
 from invokeai.app.services.shared.graph import Graph
-from invokeai_saas import metering
+from invokeai_saas.money import metering
 from invokeai_saas.db import Database, utcnow
 from invokeai_saas.db.tables.billing import credit_ledger
 from invokeai_saas.db.tables.models import models
 from invokeai_saas.db.tables.session_queue import session_queue
 from invokeai_saas.db.tables.tenancy import tenants
 from invokeai_saas.dispatch.claims import Dispatcher
-from invokeai_saas.ledger import CreditLedger
+from invokeai_saas.money.ledger import CreditLedger
 from invokeai_saas.records.session_queue_sql import SqlSessionQueue
 from tenant_middleware.context import as_tenant, system_scope
 from tenant_middleware.errors import ErrorCode, ServiceError
@@ -351,7 +351,7 @@ def test_a_flux_model_load_at_run_time_needs_the_plan(database: Database, tmp_pa
     from invokeai.backend.model_manager.configs.main import Main_Checkpoint_FLUX_Config, Main_Checkpoint_SD1_Config
     from invokeai.backend.model_manager.taxonomy import BaseModelType
 
-    from invokeai_saas.gating import ModelLoadGate
+    from invokeai_saas.money.gating import ModelLoadGate
     from tests.records.test_dispatch_warm import cpu_model_cache
 
     loader = ModelLoadService(InvokeAIAppConfig(), cpu_model_cache())
@@ -375,7 +375,7 @@ def test_a_studio_applies_only_the_deliveries_of_its_stores_mode(
     """A live studio never grants a test purchase's credits (and a test-mode one ignores live deliveries)."""
     from billing.lemonsqueezy import Variants
     from billing.plans import PLANS
-    from invokeai_saas.subscriptions import SubscriptionService
+    from invokeai_saas.money.subscriptions import SubscriptionService
     from billing.lemonsqueezy import checkout_signing_key
     from tests.lemonsqueezy_server import STORE_ID, VARIANTS, WEBHOOK_SECRET, checkout_custom, invoice_event, ls_time, subscription_event
 
@@ -411,7 +411,7 @@ def test_without_a_payment_provider_no_plan_is_on_sale(database: Database, ledge
     from billing.lemonsqueezy import Variants
     from billing.plans import PLANS
     from invokeai_saas.api.billing import billing_router
-    from invokeai_saas.subscriptions import SubscriptionService
+    from invokeai_saas.money.subscriptions import SubscriptionService
     from tests.lemonsqueezy_server import VARIANTS
 
     service = SubscriptionService(database, ledger, Variants.parse(json.dumps(VARIANTS), set(PLANS)))

@@ -4,10 +4,10 @@ back. On both databases, through the queue and ledger a worker uses."""
 
 import time
 
-from invokeai_saas import metering
+from invokeai_saas.money import metering
 from invokeai_saas.db import Database
 from invokeai_saas.dispatch.claims import Dispatcher
-from invokeai_saas.ledger import CreditLedger
+from invokeai_saas.money.ledger import CreditLedger
 from invokeai_saas.records.session_queue_sql import CREDITS_EXHAUSTED, SqlSessionQueue
 from tenant_middleware.context import as_tenant
 from tests.db_fixtures import make_tenant

@@ -19,7 +19,7 @@ tenants = sa.Table(
     sa.Column("credits_extra", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("trial_ends_at", sa.DateTime, nullable=True),  # a trial's credits lapse then
     sa.Column("billing_hold_at", sa.DateTime, nullable=True),  # a payment failed: generation refused from then
-    sa.Column("storage_bytes", sa.BigInteger, nullable=False, server_default="0"),  # invokeai_saas/storage_usage.py
+    sa.Column("storage_bytes", sa.BigInteger, nullable=False, server_default="0"),  # invokeai_saas/money/storage_usage.py
     sa.Column("overrides", sa.Text, nullable=True),  # an enterprise contract's overrides (JSON, billing/entitlements.py)
 )
 

@@ -17,10 +17,10 @@ from invokeai.app.services.external_generation.external_generation_common import
     ExternalGenerationResult,
 )
 from invokeai.app.services.external_generation.external_generation_default import ExternalGenerationService
-from invokeai_saas import metering
+from invokeai_saas.money import metering
 from invokeai_saas.db import Database
-from invokeai_saas.gating import require, tenant_entitlements
-from invokeai_saas.ledger import CreditLedger
+from invokeai_saas.money.gating import require, tenant_entitlements
+from invokeai_saas.money.ledger import CreditLedger
 from tenant_middleware.context import current_tenant_id
 
 NANO_BANANA_PROVIDER = "gemini"

@@ -27,8 +27,8 @@ from invokeai_saas.db.tables.session_queue import session_queue as sq
 from invokeai_saas.db.tables.tenancy import tenants
 from invokeai_saas.db.tables.session_queue import parse_keys
 from invokeai_saas.db import Database, utcnow
-from invokeai_saas.ledger import CreditLedger
-from invokeai_saas.storage_usage import quota_refusal
+from invokeai_saas.money.ledger import CreditLedger
+from invokeai_saas.money.storage_usage import quota_refusal
 from invokeai_saas.core.ttl_cache import TtlCache
 from tenant_middleware.context import current_tenant_id
 from tenant_middleware.errors import ErrorCode, ServiceError

@@ -52,7 +52,7 @@ from invokeai_saas.db.tables.billing import subscriptions as subs
 from invokeai_saas.db.tables.billing import webhook_deliveries
 from invokeai_saas.db.tables.operators import operator_audit
 from invokeai_saas.db.tables.tenancy import tenants
-from invokeai_saas.ledger import CreditLedger
+from invokeai_saas.money.ledger import CreditLedger
 from tenant_middleware.context import system_scope
 from tenant_middleware.errors import ErrorCode, ServiceError
 

@@ -27,7 +27,7 @@ from billing.credits import (
     usage_key,
     usage_slice_key,
 )
-from invokeai_saas.credit_events import note_balance
+from invokeai_saas.money.credit_events import note_balance
 from invokeai_saas.db import Database, utcnow
 from invokeai_saas.db.tables.billing import credit_ledger as ledger
 from invokeai_saas.db.tables.tenancy import tenants

@@ -280,7 +280,7 @@ def operator_headers(db_url: str, server_url: str) -> dict[str, str]:
     """A platform operator (InvokeAI admin, no tenant) may pause the session processor."""
     sys.path.insert(0, str(ROOT))
     from invokeai_saas.db import Database
-    from invokeai_saas.tenancy import TenancyService
+    from invokeai_saas.accounts.tenancy import TenancyService
 
     app_db = Database(db_url, schema=SCHEMA, app_role=APP_ROLE)
     try:

@@ -21,22 +21,22 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Mount
 
 import patches
-from invokeai_saas.account_cache import AccountCache
+from invokeai_saas.accounts.account_cache import AccountCache
 from invokeai_saas.core.body_limits import BodyLimitMiddleware, upload_routes
 from invokeai_saas.client_errors import ClientErrorMiddleware, client_error
 from invokeai_saas.branding import APP_PREFIX, STATIC_PREFIX, BrandedUIFiles, app_static, branding_router, branding_static
 from invokeai_saas.db import Database
 from invokeai_saas.db.migrate import upgrade_if_empty
-from invokeai_saas.audit import AuditLog
-from invokeai_saas.invitations import InvitationService
+from invokeai_saas.accounts.audit import AuditLog
+from invokeai_saas.accounts.invitations import InvitationService
 from invokeai_saas.money.credit_events import route_to_sockets
 from invokeai_saas.money.ledger import ledger_for
 from invokeai_saas.money.subscriptions import lemonsqueezy_client, subscriptions_for
 from invokeai_saas.logs import RequestIdMiddleware, configure_logging
 from invokeai_saas.core.metrics import watch_queue
-from invokeai_saas.rate_limits import AbuseLimits, RateLimitMiddleware, parse_networks
+from invokeai_saas.accounts.rate_limits import AbuseLimits, RateLimitMiddleware, parse_networks
 from invokeai_saas.core.settings import Settings
-from invokeai_saas.tenancy import API_KEY_PREFIX, TenancyService
+from invokeai_saas.accounts.tenancy import API_KEY_PREFIX, TenancyService
 from tenant_middleware.errors import CODE_FOR_STATUS, ErrorCode, ServiceError
 from tenant_middleware.context import system_scope
 from tenant_middleware.middleware import TenantContextMiddleware
@@ -118,7 +118,7 @@ def create_app(settings: Settings, run_processor: bool = True) -> tuple[FastAPI,
     from invokeai.app import api_app
     from patches.sockets_tenant_rooms import NO_SHARED_ROOMS, set_tenant_lookup
 
-    from invokeai_saas import workspace_admin
+    from invokeai_saas.accounts import workspace_admin
     from invokeai_saas.api.admin import admin_router
     from invokeai_saas.api.billing import billing_router
     from invokeai_saas.operators import OperatorService

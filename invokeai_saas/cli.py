@@ -107,7 +107,7 @@ def create_operator(
     """Create a platform operator (an InvokeAI admin who belongs to no tenant)."""
     from invokeai_saas.app import open_database
     from invokeai_saas.db.migrate import upgrade_if_empty
-    from invokeai_saas.tenancy import TenancyService
+    from invokeai_saas.accounts.tenancy import TenancyService
     from tenant_middleware.errors import ServiceError
 
     settings = _settings(data_dir)
@@ -130,7 +130,7 @@ def tenant_status(
 ) -> None:
     """Suspend or reactivate a tenant."""
     from invokeai_saas.app import open_database
-    from invokeai_saas.tenancy import TenancyService
+    from invokeai_saas.accounts.tenancy import TenancyService
 
     summary = TenancyService(open_database(_settings(data_dir))).update_tenant(tenant_id, status=status)
     typer.echo(f"{summary.name} ({summary.id}) is now {summary.status}.")

@@ -20,7 +20,7 @@ from invokeai_saas.db.tables.operators import operator_audit
 from invokeai_saas.db.tables.tenancy import tenants, users
 from invokeai_saas.money.ledger import CreditLedger, Entry
 from invokeai_saas.core.metrics import queue_counts
-from invokeai_saas.tenancy import TenancyService, TenantSummary
+from invokeai_saas.accounts.tenancy import TenancyService, TenantSummary
 from tenant_middleware.context import system_scope
 from tenant_middleware.errors import ErrorCode, ServiceError
 

@@ -39,7 +39,7 @@ from invokeai.app.services.video_files.video_files_disk import DiskVideoFileStor
 from invokeai.app.services.workflow_thumbnails.workflow_thumbnails_disk import WorkflowThumbnailFileStorageDisk
 from invokeai.backend.stable_diffusion.diffusion import conditioning_data as cd
 
-from invokeai_saas.account_cache import AccountCache
+from invokeai_saas.accounts.account_cache import AccountCache
 from invokeai_saas.bulk_downloads import SqlBulkDownloadService
 from invokeai_saas.money.credit_events import CreditsChangedEvent, raise_on_commit
 from invokeai_saas.db import Database
@@ -65,7 +65,7 @@ from invokeai_saas.records.model_relationship_records_sql import SqlModelRelatio
 from invokeai_saas.records.session_queue_sql import SqlSessionQueue
 from invokeai_saas.records.style_preset_records_sql import SqlStylePresetRecordsStorage
 from invokeai_saas.records.system_prompt_records_sql import SqlSystemPromptRecordsStorage
-from invokeai_saas.records.users_sql import SqlUserService
+from invokeai_saas.accounts.users_sql import SqlUserService
 from invokeai_saas.records.video_records_sql import SqlVideoRecordStorage
 from invokeai_saas.records.workflow_records_sql import SqlWorkflowRecordsStorage
 from invokeai_saas.dispatch.claims import Dispatcher

@@ -16,13 +16,13 @@ from fastapi_events.handlers.local import local_handler
 from fastapi_events.middleware import EventHandlerASGIMiddleware
 
 import patches
-from invokeai_saas.account_cache import AccountCache
+from invokeai_saas.accounts.account_cache import AccountCache
 from invokeai_saas.api.health import health_router
 from invokeai_saas.app import configure_invokeai, open_database, readiness_checks
 from invokeai_saas.db.migrate import upgrade_if_empty
 from invokeai_saas.logs import configure_logging
 from invokeai_saas.core.metrics import watch_queue
-from invokeai_saas.rate_limits import parse_networks
+from invokeai_saas.accounts.rate_limits import parse_networks
 from invokeai_saas.core.settings import Settings
 
 logger = logging.getLogger("pingvas.worker")

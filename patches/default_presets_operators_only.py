@@ -2,7 +2,7 @@
 
 Why: stock lets any `is_admin` user update or delete a default preset and create presets typed
 "default", and a workspace owner or admin is `is_admin` inside their workspace
-(`invokeai_saas/workspace_admin.py`). The defaults are shared by every workspace, and their images
+(`invokeai_saas/accounts/workspace_admin.py`). The defaults are shared by every workspace, and their images
 are files of InvokeAI's package: an owner's `DELETE /api/v1/style_presets/i/<default>` unlinked the
 PNG for everyone; a preset of their own typed "default" would be served from InvokeAI's folder by
 its name. Refused the way stock refuses a non-admin: 403 "Default style presets cannot be modified"

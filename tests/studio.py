@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 
 from invokeai_saas.db import Database
-from invokeai_saas.tenancy import TenancyService
+from invokeai_saas.accounts.tenancy import TenancyService
 from tests import http
 
 ROOT = Path(__file__).resolve().parent.parent

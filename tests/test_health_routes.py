@@ -6,7 +6,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from invokeai_saas.api.health import health_router
-from invokeai_saas.rate_limits import parse_networks
+from invokeai_saas.accounts.rate_limits import parse_networks
 
 INGRESS = "10.40.7.9"  # inside PINGVAS_TRUSTED_PROXIES below
 PROMETHEUS = "10.40.200.3"  # also inside the VPC: what tells them apart is the forwarding header

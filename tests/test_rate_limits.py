@@ -23,7 +23,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from invokeai_saas.core.body_limits import AUTH_BODY_LIMIT
 from invokeai_saas.db import Database
-from invokeai_saas.rate_limits import (
+from invokeai_saas.accounts.rate_limits import (
     AbuseLimits, RateLimit, RateLimitMiddleware, account_key, address_key, client_address, open_storage, parse_networks,
 )
 from invokeai_saas.core.settings import Settings

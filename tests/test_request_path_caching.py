@@ -22,12 +22,12 @@ from invokeai.app.services.gallery.gallery_common import BoardMediaSummary
 from invokeai.app.services.shared.sqlite.sqlite_common import SQLiteDirection
 from invokeai.app.services.users.users_common import UserUpdateRequest
 
-from invokeai_saas.account_cache import AccountCache
+from invokeai_saas.accounts.account_cache import AccountCache
 from invokeai_saas.db import Database, utcnow
 from invokeai_saas.db.tables.tenancy import users
 from invokeai_saas.records.board_records_sql import SqlBoardRecordStorage
 from invokeai_saas.records.gallery_sql import SqlGalleryService
-from invokeai_saas.records.users_sql import SqlUserService
+from invokeai_saas.accounts.users_sql import SqlUserService
 from invokeai_saas.core.ttl_cache import TtlCache
 from tenant_middleware import tokens
 from tenant_middleware.context import as_tenant, system_scope

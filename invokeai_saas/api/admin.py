@@ -12,8 +12,8 @@ from pydantic import BaseModel, Field
 from invokeai_saas.api.router import require_operator
 from invokeai_saas.db import utcnow
 from invokeai_saas.operators import AuditRow, OperatorService, QueueOverview, TenantDetail, TenantRow, UsageRow
-from invokeai_saas.rate_limits import Network, client_address
-from invokeai_saas.tenancy import TenantSummary
+from invokeai_saas.accounts.rate_limits import Network, client_address
+from invokeai_saas.accounts.tenancy import TenantSummary
 from tenant_middleware.context import Principal
 from tenant_middleware.errors import ErrorCode, ServiceError
 

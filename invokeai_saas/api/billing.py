@@ -27,7 +27,7 @@ from invokeai_saas.db import utcnow
 from invokeai_saas.money.ledger import CreditLedger, Entry
 from invokeai_saas.core.metrics import WEBHOOKS
 from invokeai_saas.money.subscriptions import Subscription, SubscriptionService
-from invokeai_saas.workspace_admin import is_workspace_admin
+from invokeai_saas.accounts.workspace_admin import is_workspace_admin
 from tenant_middleware.context import Principal
 from tenant_middleware.errors import ErrorCode, ServiceError
 

@@ -17,7 +17,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.concurrency import run_in_threadpool
 
 from invokeai_saas.core.running_claim import POD_ID
-from invokeai_saas.rate_limits import Network, via_trusted_proxy
+from invokeai_saas.accounts.rate_limits import Network, via_trusted_proxy
 
 Check = Callable[[], None]  # raises when the dependency is not reachable
 

@@ -9,9 +9,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, status
 from pydantic import BaseModel, Field
 
-from invokeai_saas.audit import AuditLog, AuditPage
-from invokeai_saas.invitations import InvitationService, PendingInvitation
-from invokeai_saas.tenancy import ApiKeyInfo, CreatedApiKey, Member, TenancyService, TenantSummary
+from invokeai_saas.accounts.audit import AuditLog, AuditPage
+from invokeai_saas.accounts.invitations import InvitationService, PendingInvitation
+from invokeai_saas.accounts.tenancy import ApiKeyInfo, CreatedApiKey, Member, TenancyService, TenantSummary
 from tenant_middleware.context import Principal, TenantRole, current_principal
 from tenant_middleware.errors import ErrorCode, ServiceError
 

@@ -12,7 +12,7 @@ from invokeai.app.services.image_records.image_records_common import (
     ImageCategory,
     ImageRecordNotFoundException,
 )
-from invokeai_saas import audit
+from invokeai_saas.accounts import audit
 from invokeai_saas.db import Database, tenant_clause, utcnow
 from invokeai_saas.db.dialect import upsert
 from invokeai_saas.db.tables.media import board_images, boards, images

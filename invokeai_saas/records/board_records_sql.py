@@ -23,7 +23,7 @@ from invokeai.app.services.board_records.board_records_common import (
 from invokeai.app.services.shared.pagination import OffsetPaginatedResults
 from invokeai.app.services.shared.sqlite.sqlite_common import SQLiteDirection
 from invokeai.app.util.misc import uuid_string
-from invokeai_saas import audit
+from invokeai_saas.accounts import audit
 from invokeai_saas.db import Database, tenant_clause, utcnow
 from invokeai_saas.db.prepared import ScopeKind, scope_clause, scope_kind, scope_params
 from invokeai_saas.db.tables.boards_sharing import shared_boards

@@ -8,7 +8,7 @@ from invokeai.app.services.board_video_records.board_video_records_base import B
 from invokeai.app.services.image_records.image_records_common import ImageCategory
 from invokeai.app.services.video_records.video_records_common import VideoRecordNotFoundException
 
-from invokeai_saas import audit
+from invokeai_saas.accounts import audit
 from invokeai_saas.db import Database, tenant_clause, utcnow
 from invokeai_saas.db.dialect import upsert
 from invokeai_saas.db.tables.media import board_videos, boards, videos

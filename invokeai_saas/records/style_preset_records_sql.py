@@ -22,7 +22,7 @@ from invokeai.app.services.style_preset_records.style_preset_records_common impo
 )
 from invokeai.app.util.misc import uuid_string
 
-from invokeai_saas import audit
+from invokeai_saas.accounts import audit
 from invokeai_saas.db import Database, tenant_clause, utcnow
 from invokeai_saas.db.dialect import upsert
 from invokeai_saas.db.tables.style_presets import style_presets as sp

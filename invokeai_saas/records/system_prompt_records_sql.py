@@ -23,7 +23,7 @@ from invokeai.app.services.system_prompt_records.system_prompt_records_common im
 )
 from invokeai.app.util.misc import uuid_string
 
-from invokeai_saas import audit
+from invokeai_saas.accounts import audit
 from invokeai_saas.db import Database, tenant_clause, utcnow
 from invokeai_saas.db.dialect import insert_ignore
 from invokeai_saas.db.tables.system_prompts import system_prompts as spt

@@ -19,7 +19,7 @@ from invokeai.app.services.video_records.video_records_common import (
     deserialize_video_record,
 )
 
-from invokeai_saas import audit
+from invokeai_saas.accounts import audit
 from invokeai_saas.db import Database, tenant_clause, utcnow
 from invokeai_saas.db.dialect import insert_ignore
 from invokeai_saas.db.tables.media import board_videos, videos

@@ -28,7 +28,7 @@ from invokeai.app.services.workflow_records.workflow_records_common import (
 )
 from invokeai.app.util.misc import uuid_string
 
-from invokeai_saas import audit
+from invokeai_saas.accounts import audit
 from invokeai_saas.db import Database, tenant_clause, utcnow
 from invokeai_saas.db.dialect import insert_ignore
 from invokeai_saas.db.tables.workflows import workflow_library as wl

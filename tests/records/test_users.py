@@ -23,7 +23,7 @@ from invokeai.app.services.users.users_common import (
 from invokeai_saas.db import Database, utcnow
 from invokeai_saas.db.dialect import insert_ignore
 from invokeai_saas.db.tables.tenancy import users
-from invokeai_saas.records.users_sql import SqlUserService
+from invokeai_saas.accounts.users_sql import SqlUserService
 from tenant_middleware.context import as_tenant, system_scope
 
 PASSWORD = "Secret123"

@@ -29,7 +29,7 @@ from invokeai.app.services.users.users_common import (
 )
 from sqlalchemy.engine import Connection
 
-from invokeai_saas.account_cache import AccountCache
+from invokeai_saas.accounts.account_cache import AccountCache
 from invokeai_saas.db import Database, tenant_clause, utcnow
 from invokeai_saas.db.tables.tenancy import users
 from tenant_middleware.context import system_scope

@@ -12,8 +12,8 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from pydantic import BaseModel
 
-from invokeai_saas import audit
-from invokeai_saas.accounts import (
+from invokeai_saas.accounts import audit
+from invokeai_saas.accounts.creation import (
     SignedIn,
     assert_email_free,
     check_name,

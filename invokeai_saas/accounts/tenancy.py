@@ -19,9 +19,9 @@ from pydantic import BaseModel
 
 from billing.entitlements import entitlements, parse_overrides
 from billing.plans import PLANS
-from invokeai_saas import audit
-from invokeai_saas.account_cache import AccountCache
-from invokeai_saas.accounts import (
+from invokeai_saas.accounts import audit
+from invokeai_saas.accounts.account_cache import AccountCache
+from invokeai_saas.accounts.creation import (
     SignedIn,
     assert_email_free,
     check_name,

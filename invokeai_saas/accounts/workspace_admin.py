@@ -22,7 +22,7 @@ from invokeai.app.api import auth_dependencies as stock
 from invokeai.app.api.dependencies import ApiDependencies
 from invokeai.app.services.auth.token_service import TokenData
 
-from invokeai_saas.records.users_sql import SqlUserService
+from invokeai_saas.accounts.users_sql import SqlUserService
 from tenant_middleware.context import Principal, TenantRole, current_principal
 from tenant_middleware.tokens import verified_token
 

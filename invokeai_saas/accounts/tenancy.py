@@ -2,7 +2,7 @@
 
 A user belongs to exactly one tenant; platform operators (InvokeAI's `is_admin`) belong to none
 and tenant owners never get `is_admin`. API keys are stored as a SHA-256 hash with a visible prefix.
-Invitations live beside this (`invitations.py`), shared account checks in `accounts.py`.
+Invitations live beside this (`invitations.py`), what every account creation shares in `creation.py`.
 Membership changes lock the tenant's row first, so two owners demoting or removing each other at
 once cannot leave a workspace without an owner.
 """

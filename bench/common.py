@@ -387,7 +387,7 @@ def started_queue(db: Any, logger: Any, queue: Any = None) -> Any:
     from invokeai.app.services.invocation_services import InvocationServices
     from invokeai.app.services.invoker import Invoker
 
-    from invokeai_saas.records.session_queue_sql import SqlSessionQueue
+    from invokeai_saas.queue.session_queue_sql import SqlSessionQueue
 
     class NoEvents(EventServiceBase):
         def dispatch(self, event: Any) -> None:

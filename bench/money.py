@@ -67,7 +67,7 @@ def measure_enqueue(db: Any, items: int) -> dict[str, list[float]]:
     from invokeai.backend.model_manager.taxonomy import BaseModelType, ModelType
     from invokeai_saas.db.tables.session_queue import session_queue
     from invokeai_saas.money.ledger import CreditLedger
-    from invokeai_saas.records.session_queue_sql import SqlSessionQueue
+    from invokeai_saas.queue.session_queue_sql import SqlSessionQueue
     from tenant_middleware.context import as_tenant, system_scope
 
     key = model_record(db)

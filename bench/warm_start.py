@@ -97,11 +97,11 @@ def run_side(url: str, warm_wait_s: float, waves: list[list[tuple[int, str, int]
     from invokeai.app.services.session_queue.session_queue_common import Batch
     from invokeai_saas.db import Database
     from invokeai_saas.db.migrate import upgrade
-    from invokeai_saas.dispatch.claims import Dispatcher
+    from invokeai_saas.queue.claims import Dispatcher
     from invokeai_saas.core.running_claim import as_worker, held_claim, hold
-    from invokeai_saas.dispatch.signals import WAKE
+    from invokeai_saas.queue.signals import WAKE
     from invokeai_saas.db.tables.session_queue import parse_keys
-    from invokeai_saas.records.session_queue_sql import SqlSessionQueue
+    from invokeai_saas.queue.session_queue_sql import SqlSessionQueue
     from tenant_middleware.context import as_tenant
 
     caches = threading.local()

@@ -43,13 +43,13 @@ from invokeai_saas.accounts.account_cache import AccountCache
 from invokeai_saas.bulk_downloads import SqlBulkDownloadService
 from invokeai_saas.money.credit_events import CreditsChangedEvent, raise_on_commit
 from invokeai_saas.db import Database
-from invokeai_saas.event_bridge import PROCESSOR_CONTROL, EventBridge
-from invokeai_saas.events import TenantEventService
+from invokeai_saas.queue.event_bridge import PROCESSOR_CONTROL, EventBridge
+from invokeai_saas.queue.events import TenantEventService
 from invokeai_saas.images import SqlImageService, SqlVideoService
 from invokeai_saas.money import metering
 from invokeai_saas.money.external_generation import MeteredExternalGeneration
 from invokeai_saas.money.gating import ModelLoadGate
-from invokeai_saas.invocation_cache import TenantInvocationCache
+from invokeai_saas.queue.invocation_cache import TenantInvocationCache
 from invokeai_saas.money.ledger import ledger_for
 from invokeai_saas.model_install import SHARED_INSTALL_QUIET_SECONDS, SharedFolderModelInstall
 from invokeai_saas.records.app_settings_sql import SqlAppSettingsService
@@ -62,16 +62,16 @@ from invokeai_saas.records.image_moves_sql import SqlImageMoveService
 from invokeai_saas.records.image_records_sql import SqlImageRecordStorage
 from invokeai_saas.records.model_records_sql import SqlModelRecordService
 from invokeai_saas.records.model_relationship_records_sql import SqlModelRelationshipRecordStorage
-from invokeai_saas.records.session_queue_sql import SqlSessionQueue
+from invokeai_saas.queue.session_queue_sql import SqlSessionQueue
 from invokeai_saas.records.style_preset_records_sql import SqlStylePresetRecordsStorage
 from invokeai_saas.records.system_prompt_records_sql import SqlSystemPromptRecordsStorage
 from invokeai_saas.accounts.users_sql import SqlUserService
 from invokeai_saas.records.video_records_sql import SqlVideoRecordStorage
 from invokeai_saas.records.workflow_records_sql import SqlWorkflowRecordsStorage
-from invokeai_saas.dispatch.claims import Dispatcher
+from invokeai_saas.queue.claims import Dispatcher
 from invokeai_saas.core.running_claim import held_claim
-from invokeai_saas.dispatch.signals import signals_for
-from invokeai_saas.session_processors import NoSessionProcessor, TenantAwareSessionProcessor
+from invokeai_saas.queue.signals import signals_for
+from invokeai_saas.queue.session_processors import NoSessionProcessor, TenantAwareSessionProcessor
 from invokeai_saas.core.settings import Settings
 from invokeai_saas.storage.delete_journal import DeleteJournal
 from invokeai_saas.storage.image_files_s3 import S3ImageFileStorage

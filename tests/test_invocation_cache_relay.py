@@ -11,8 +11,8 @@ import pytest
 from invokeai.app.invocations.primitives import ImageOutput
 from invokeai.app.invocations.fields import ImageField
 from invokeai_saas.db import Database
-from invokeai_saas.dispatch.signals import PostgresSignals, QueueSignals
-from invokeai_saas.invocation_cache import TenantInvocationCache
+from invokeai_saas.queue.signals import PostgresSignals, QueueSignals
+from invokeai_saas.queue.invocation_cache import TenantInvocationCache
 
 
 class Hooks:

@@ -16,7 +16,7 @@ from invokeai.app.api.dependencies import ApiDependencies
 from invokeai.app.services.session_processor.session_processor_default import DefaultSessionRunner, _SessionWorker
 
 from invokeai_saas.api.health import health_router
-from invokeai_saas.session_processors import TenantAwareSessionProcessor
+from invokeai_saas.queue.session_processors import TenantAwareSessionProcessor
 
 
 class BrokenSemaphore:

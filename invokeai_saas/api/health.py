@@ -66,7 +66,7 @@ def _dead_processor_threads() -> dict[str, str]:
     """The session processor's threads that ended (none on a pod that runs no sessions)."""
     from invokeai.app.api.dependencies import ApiDependencies
 
-    from invokeai_saas.session_processors import TenantAwareSessionProcessor
+    from invokeai_saas.queue.session_processors import TenantAwareSessionProcessor
 
     invoker = getattr(ApiDependencies, "invoker", None)
     processor = getattr(getattr(invoker, "services", None), "session_processor", None)

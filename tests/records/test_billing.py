@@ -22,9 +22,9 @@ from invokeai_saas.db.tables.billing import credit_ledger
 from invokeai_saas.db.tables.models import models
 from invokeai_saas.db.tables.session_queue import session_queue
 from invokeai_saas.db.tables.tenancy import tenants
-from invokeai_saas.dispatch.claims import Dispatcher
+from invokeai_saas.queue.claims import Dispatcher
 from invokeai_saas.money.ledger import CreditLedger
-from invokeai_saas.records.session_queue_sql import SqlSessionQueue
+from invokeai_saas.queue.session_queue_sql import SqlSessionQueue
 from tenant_middleware.context import as_tenant, system_scope
 from tenant_middleware.errors import ErrorCode, ServiceError
 from tests.db_fixtures import make_tenant

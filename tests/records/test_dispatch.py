@@ -13,10 +13,10 @@ import sqlalchemy as sa
 from invokeai.app.services.shared.graph import GraphExecutionState
 from invokeai_saas.db import Database
 from invokeai_saas.db.tables.session_queue import session_queue as sq
-from invokeai_saas.dispatch.claims import WORKER_LOST, Dispatcher
+from invokeai_saas.queue.claims import WORKER_LOST, Dispatcher
 from invokeai_saas.core.running_claim import as_worker, hold
-from invokeai_saas.dispatch.signals import CANCEL, PAUSE, WAKE, PostgresSignals, QueueSignals, Signal
-from invokeai_saas.records.session_queue_sql import LeaseLost, SqlSessionQueue
+from invokeai_saas.queue.signals import CANCEL, PAUSE, WAKE, PostgresSignals, QueueSignals, Signal
+from invokeai_saas.queue.session_queue_sql import LeaseLost, SqlSessionQueue
 from tenant_middleware.context import as_tenant, system_scope
 from tests.db_fixtures import make_tenant
 from tests.records.test_session_queue import batch, enqueue, in_processor_thread, start_queue

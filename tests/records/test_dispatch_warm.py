@@ -18,10 +18,10 @@ from invokeai.backend.model_manager.taxonomy import BaseModelType, ModelType
 from invokeai_saas.db import Database
 from invokeai_saas.db.tables.dispatch import queue_turns, queue_workers
 from invokeai_saas.db.tables.session_queue import session_queue as sq
-from invokeai_saas.dispatch.claims import Deferred, Dispatcher
+from invokeai_saas.queue.claims import Deferred, Dispatcher
 from invokeai_saas.core.running_claim import Claim
-from invokeai_saas.dispatch.warm import cached_model_keys, model_keys
-from invokeai_saas.records.session_queue_sql import SqlSessionQueue
+from invokeai_saas.queue.warm import cached_model_keys, model_keys
+from invokeai_saas.queue.session_queue_sql import SqlSessionQueue
 from tenant_middleware.context import as_tenant, system_scope
 from tests.db_fixtures import make_tenant
 from tests.records.test_session_queue import batch, enqueue, start_queue
@@ -183,7 +183,7 @@ def test_a_worker_thread_claims_with_its_devices_model_cache(queue: SqlSessionQu
     from types import SimpleNamespace
 
     from invokeai_saas.core.running_claim import as_worker
-    from invokeai_saas.dispatch.signals import WAKE
+    from invokeai_saas.queue.signals import WAKE
     from tests.records.test_session_queue import in_processor_thread
 
     cache = cpu_model_cache()
@@ -217,7 +217,7 @@ def test_a_worker_thread_claims_with_its_devices_model_cache(queue: SqlSessionQu
 
 
 def test_wake_later_keeps_the_earliest_wake() -> None:
-    from invokeai_saas.dispatch.signals import QueueSignals
+    from invokeai_saas.queue.signals import QueueSignals
 
     signals = QueueSignals()
     woken: list[float] = []

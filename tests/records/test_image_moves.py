@@ -27,7 +27,7 @@ from invokeai_saas.db.tables.image_moves import image_subfolder_move_jobs as job
 from invokeai_saas.db.tables.media import images
 from invokeai_saas.db.tables.session_queue import session_queue
 from invokeai_saas.records.image_moves_sql import SqlImageMoveService
-from invokeai_saas.records.session_queue_sql import SqlSessionQueue
+from invokeai_saas.queue.session_queue_sql import SqlSessionQueue
 from tenant_middleware.context import as_tenant, system_scope
 
 OLD = "2023/05/06"

@@ -6,9 +6,9 @@ import time
 
 from invokeai_saas.money import metering
 from invokeai_saas.db import Database
-from invokeai_saas.dispatch.claims import Dispatcher
+from invokeai_saas.queue.claims import Dispatcher
 from invokeai_saas.money.ledger import CreditLedger
-from invokeai_saas.records.session_queue_sql import CREDITS_EXHAUSTED, SqlSessionQueue
+from invokeai_saas.queue.session_queue_sql import CREDITS_EXHAUSTED, SqlSessionQueue
 from tenant_middleware.context import as_tenant
 from tests.db_fixtures import make_tenant
 from tests.records.test_billing import balance, entries, ledger, one_item, queue, quiet_queue  # noqa: F401

@@ -33,7 +33,7 @@ from invokeai.app.services.shared.graph import Edge, EdgeConnection, Graph, Grap
 from invokeai.app.services.shared.sqlite.sqlite_common import SQLiteDirection
 from invokeai_saas.db import Database
 from invokeai_saas.db.tables.session_queue import session_queue
-from invokeai_saas.records.session_queue_sql import SqlSessionQueue
+from invokeai_saas.queue.session_queue_sql import SqlSessionQueue
 from tenant_middleware.context import as_tenant, current_tenant_id, system_scope
 from tests.db_fixtures import make_tenant
 

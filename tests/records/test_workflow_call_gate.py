@@ -16,7 +16,7 @@ from invokeai.app.services.shared.graph import Graph, GraphExecutionState, Workf
 from invokeai_saas.db import Database, utcnow
 from invokeai_saas.db.tables.session_queue import session_queue
 from invokeai_saas.db.tables.tenancy import tenants
-from invokeai_saas.records.session_queue_sql import SqlSessionQueue
+from invokeai_saas.queue.session_queue_sql import SqlSessionQueue
 from tenant_middleware.context import as_tenant, system_scope
 from tenant_middleware.errors import ErrorCode, ServiceError
 from tests.db_fixtures import make_tenant

@@ -63,7 +63,7 @@ from invokeai.app.services.shared.pagination import CursorPaginatedResults
 from invokeai.app.services.shared.sqlite.sqlite_common import SQLiteDirection
 from invokeai_saas.db.database import Database, tenant_clause, utcnow
 from invokeai_saas.db.dialect import upsert
-from invokeai_saas.dispatch.claims import RACED, Deferred, Dispatcher, Reaped
+from invokeai_saas.queue.claims import RACED, Deferred, Dispatcher, Reaped
 from invokeai_saas.core.running_claim import Claim, current_worker_id, fence, held_claim, hold
 from invokeai_saas.money import metering
 from invokeai_saas.images import discard_lost_attempts
@@ -71,8 +71,8 @@ from tenant_middleware.errors import ErrorCode, ServiceError
 from invokeai_saas.money.gating import Assessment, EnqueueGate, WorkspaceState, assess, workspace_state
 from invokeai_saas.money.ledger import CreditLedger
 from invokeai_saas.core.metrics import ITEM_SECONDS, WORKER_ERRORS
-from invokeai_saas.dispatch.warm import cached_model_keys, model_keys
-from invokeai_saas.dispatch.signals import CANCEL, PAUSE, RESUME, WAKE, QueueSignals, Signal
+from invokeai_saas.queue.warm import cached_model_keys, model_keys
+from invokeai_saas.queue.signals import CANCEL, PAUSE, RESUME, WAKE, QueueSignals, Signal
 from invokeai_saas.db.tables.session_queue import session_queue as sq
 from invokeai_saas.db.tables.tenancy import app_settings, tenants, users
 from tenant_middleware.context import as_tenant, current_tenant_id, is_system_scope, system_scope

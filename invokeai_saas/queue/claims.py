@@ -37,7 +37,7 @@ from invokeai_saas.db.dialect import insert_ignore, upsert
 from invokeai_saas.db.tables.dispatch import queue_turns, queue_workers
 from invokeai_saas.db.tables.session_queue import parse_keys, session_queue as sq
 from invokeai_saas.db.tables.tenancy import tenants
-from invokeai_saas.dispatch.warm import warm_order
+from invokeai_saas.queue.warm import warm_order
 from invokeai_saas.core.metrics import DISPATCH_SECONDS, LEASE_EXPIRIES
 from invokeai_saas.core.running_claim import Claim, PassedTurn
 from tenant_middleware.context import system_scope

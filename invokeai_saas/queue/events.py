@@ -5,7 +5,7 @@ from invokeai.app.services.events.events_common import EventBase
 from invokeai.app.services.events.events_fastapievents import FastAPIEventService
 from invokeai.app.services.invoker import Invoker
 
-from invokeai_saas.event_bridge import EventBridge
+from invokeai_saas.queue.event_bridge import EventBridge
 from patches.sockets_tenant_rooms import stamp_event_tenant
 from tenant_middleware.context import current_tenant_id, is_system_scope
 

@@ -22,7 +22,7 @@ import redis
 
 from invokeai.app.services.events.events_common import EventBase
 from invokeai_saas.core.running_claim import POD_ID
-from invokeai_saas.dispatch.signals import reconnecting
+from invokeai_saas.queue.signals import reconnecting
 from invokeai_saas.core.redis_client import connect
 
 logger = logging.getLogger("pingvas.events")

@@ -19,7 +19,7 @@ from invokeai.app.invocations.external_image_generation import BaseExternalImage
 from invokeai.app.services.invocation_cache.invocation_cache_memory import MemoryInvocationCache
 from invokeai.app.services.invoker import Invoker
 
-from invokeai_saas.dispatch.signals import CACHE_CLEAR, CACHE_DISABLE, CACHE_DROP, CACHE_ENABLE, QueueSignals, Signal
+from invokeai_saas.queue.signals import CACHE_CLEAR, CACHE_DISABLE, CACHE_DROP, CACHE_ENABLE, QueueSignals, Signal
 from tenant_middleware.context import current_tenant_id
 
 

@@ -29,8 +29,8 @@ from invokeai_saas.money import metering
 from invokeai_saas.db.database import utcnow
 from invokeai_saas.core.running_claim import POD_ID, bind_worker
 from invokeai_saas.core.metrics import WORKER_ERRORS
-from invokeai_saas.dispatch.signals import CANCEL, PAUSE, RESUME, WAKE, Signal
-from invokeai_saas.records.session_queue_sql import SqlSessionQueue
+from invokeai_saas.queue.signals import CANCEL, PAUSE, RESUME, WAKE, Signal
+from invokeai_saas.queue.session_queue_sql import SqlSessionQueue
 from tenant_middleware.context import system_scope
 
 logger = logging.getLogger("pingvas.worker")

@@ -74,7 +74,7 @@ def readiness_checks(settings: Settings, db: Database) -> dict[str, Callable[[],
         client = connect(settings.redis_url)
         checks["redis"] = lambda: None if client.ping() else None
     if settings.storage_url:
-        from invokeai_saas.storage.s3 import ObjectStore
+        from invokeai_saas.media.s3 import ObjectStore
 
         bucket = ObjectStore.from_url(settings.storage_url)
         checks["storage"] = bucket.ping

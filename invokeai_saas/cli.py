@@ -143,7 +143,7 @@ def recount_storage(data_dir: DataDir = None) -> None:
     from invokeai.app.services.config.config_default import get_config
 
     from invokeai_saas.app import configure_invokeai, open_database
-    from invokeai_saas.images import files_size
+    from invokeai_saas.media.images import files_size
     from invokeai_saas.services import media_stores
     from invokeai_saas.money.storage_usage import recount
 

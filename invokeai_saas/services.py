@@ -40,18 +40,18 @@ from invokeai.app.services.workflow_thumbnails.workflow_thumbnails_disk import W
 from invokeai.backend.stable_diffusion.diffusion import conditioning_data as cd
 
 from invokeai_saas.accounts.account_cache import AccountCache
-from invokeai_saas.bulk_downloads import SqlBulkDownloadService
+from invokeai_saas.media.bulk_downloads import SqlBulkDownloadService
 from invokeai_saas.money.credit_events import CreditsChangedEvent, raise_on_commit
 from invokeai_saas.db import Database
 from invokeai_saas.queue.event_bridge import PROCESSOR_CONTROL, EventBridge
 from invokeai_saas.queue.events import TenantEventService
-from invokeai_saas.images import SqlImageService, SqlVideoService
+from invokeai_saas.media.images import SqlImageService, SqlVideoService
 from invokeai_saas.money import metering
 from invokeai_saas.money.external_generation import MeteredExternalGeneration
 from invokeai_saas.money.gating import ModelLoadGate
 from invokeai_saas.queue.invocation_cache import TenantInvocationCache
 from invokeai_saas.money.ledger import ledger_for
-from invokeai_saas.model_install import SHARED_INSTALL_QUIET_SECONDS, SharedFolderModelInstall
+from invokeai_saas.media.model_install import SHARED_INSTALL_QUIET_SECONDS, SharedFolderModelInstall
 from invokeai_saas.records.app_settings_sql import SqlAppSettingsService
 from invokeai_saas.records.board_image_records_sql import SqlBoardImageRecordStorage
 from invokeai_saas.records.board_records_sql import SqlBoardRecordStorage
@@ -73,14 +73,14 @@ from invokeai_saas.core.running_claim import held_claim
 from invokeai_saas.queue.signals import signals_for
 from invokeai_saas.queue.session_processors import NoSessionProcessor, TenantAwareSessionProcessor
 from invokeai_saas.core.settings import Settings
-from invokeai_saas.storage.delete_journal import DeleteJournal
-from invokeai_saas.storage.image_files_s3 import S3ImageFileStorage
-from invokeai_saas.storage.media_files_s3 import (
+from invokeai_saas.media.delete_journal import DeleteJournal
+from invokeai_saas.media.image_files_s3 import S3ImageFileStorage
+from invokeai_saas.media.media_files_s3 import (
     S3StylePresetImageFileStorage,
     S3VideoFileStorage,
     S3WorkflowThumbnailFileStorage,
 )
-from invokeai_saas.storage.s3 import ObjectStore
+from invokeai_saas.media.s3 import ObjectStore
 from patches import processor_gc
 from tenant_middleware.context import bind_tenant, system_scope
 

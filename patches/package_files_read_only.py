@@ -11,7 +11,7 @@ not the preset's own, so for the store the preset has no file to delete: `delete
 
 Patched: `StylePresetImageFileStorageDisk.delete` / `get_path` and
 `WorkflowThumbnailFileStorageDisk.delete`. The S3 stores keep defaults in the package too and refuse
-the same way (`invokeai_saas/storage/media_files_s3.py`).
+the same way (`invokeai_saas/media/media_files_s3.py`).
 """
 
 from collections.abc import Callable

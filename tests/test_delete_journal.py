@@ -13,10 +13,10 @@ import sqlalchemy as sa
 from invokeai_saas.db import Database
 from invokeai_saas.db.database import utcnow
 from invokeai_saas.db.tables.media import file_deletes, images, videos
-from invokeai_saas.storage.delete_journal import DeleteJournal
-from invokeai_saas.storage.image_files_s3 import S3ImageFileStorage
-from invokeai_saas.storage.media_files_s3 import S3VideoFileStorage
-from invokeai_saas.storage.s3 import ObjectStore
+from invokeai_saas.media.delete_journal import DeleteJournal
+from invokeai_saas.media.image_files_s3 import S3ImageFileStorage
+from invokeai_saas.media.media_files_s3 import S3VideoFileStorage
+from invokeai_saas.media.s3 import ObjectStore
 from tenant_middleware.context import as_tenant, system_scope
 from tests.db_fixtures import make_tenant
 from tests.s3_server import S3Server, s3_server  # noqa: F401

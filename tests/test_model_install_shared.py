@@ -19,7 +19,7 @@ from invokeai.app.services.model_install.model_install_default import (
     ModelInstallService,
 )
 from invokeai_saas.db import Database
-from invokeai_saas.model_install import SharedFolderModelInstall
+from invokeai_saas.media.model_install import SharedFolderModelInstall
 from invokeai_saas.records.model_records_sql import SqlModelRecordService
 from tenant_middleware.context import system_scope
 

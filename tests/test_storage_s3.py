@@ -26,14 +26,14 @@ from invokeai.app.services.style_preset_records.style_preset_records_common impo
 from invokeai.app.services.urls.urls_default import LocalUrlService
 from invokeai.app.services.workflow_records.workflow_records_common import Workflow, WorkflowRecordDTO
 from invokeai.app.services.workflow_thumbnails.workflow_thumbnails_common import WorkflowThumbnailFileNotFoundException
-from invokeai_saas.storage.image_files_s3 import S3ImageFileStorage
-from invokeai_saas.storage.media_files_s3 import (
+from invokeai_saas.media.image_files_s3 import S3ImageFileStorage
+from invokeai_saas.media.media_files_s3 import (
     S3StylePresetImageFileStorage,
     S3VideoFileStorage,
     S3WorkflowThumbnailFileStorage,
 )
 from invokeai_saas.core.settings import parse_storage_url
-from invokeai_saas.storage.s3 import ObjectNotFound, ObjectStore, make_client
+from invokeai_saas.media.s3 import ObjectNotFound, ObjectStore, make_client
 from tests.payloads import user_workflow
 from tests.s3_server import S3Server, s3_server  # noqa: F401
 

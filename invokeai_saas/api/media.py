@@ -18,7 +18,7 @@ from fastapi.responses import FileResponse, RedirectResponse
 from invokeai.app.api.auth_dependencies import CurrentMediaUserOrDefault
 
 from invokeai_saas.api.router import require_principal
-from invokeai_saas.storage.image_files_s3 import S3ImageFileStorage
+from invokeai_saas.media.image_files_s3 import S3ImageFileStorage
 from patches.route_not_found import file_or_404
 from invokeai_saas.accounts.workspace_admin import is_workspace_admin
 from tenant_middleware.context import Principal

@@ -66,7 +66,7 @@ from invokeai_saas.db.dialect import upsert
 from invokeai_saas.queue.claims import RACED, Deferred, Dispatcher, Reaped
 from invokeai_saas.core.running_claim import Claim, current_worker_id, fence, held_claim, hold
 from invokeai_saas.money import metering
-from invokeai_saas.images import discard_lost_attempts
+from invokeai_saas.media.images import discard_lost_attempts
 from tenant_middleware.errors import ErrorCode, ServiceError
 from invokeai_saas.money.gating import Assessment, EnqueueGate, WorkspaceState, assess, workspace_state
 from invokeai_saas.money.ledger import CreditLedger

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from invokeai_saas.db.database import Database, utcnow
 from invokeai_saas.db.tables.media import file_deletes, images, videos
-from invokeai_saas.storage.s3 import ObjectStore
+from invokeai_saas.media.s3 import ObjectStore
 from tenant_middleware.context import system_scope
 
 IMAGE = "image"

@@ -48,9 +48,9 @@ from invokeai.app.util.thumbnails import make_thumbnail
 from invokeai.app.util.video_thumbnails import extract_video_frame, get_video_thumbnail_name
 from invokeai.backend.util.logging import InvokeAILogger
 
-from invokeai_saas.storage.delete_journal import VIDEO, DeleteJournal, JournalEntry
+from invokeai_saas.media.delete_journal import VIDEO, DeleteJournal, JournalEntry
 from patches.package_files_read_only import packaged_default
-from invokeai_saas.storage.s3 import ObjectNotFound, ObjectStore, ReadThroughCache, object_key
+from invokeai_saas.media.s3 import ObjectNotFound, ObjectStore, ReadThroughCache, object_key
 
 VIDEOS = "videos"
 VIDEO_THUMBNAILS = "videos/thumbnails"

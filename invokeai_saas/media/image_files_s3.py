@@ -34,8 +34,8 @@ from invokeai.app.services.invoker import Invoker
 from invokeai.app.util.thumbnails import get_thumbnail_name, make_thumbnail
 from invokeai.backend.util.logging import InvokeAILogger
 
-from invokeai_saas.storage.delete_journal import IMAGE, DeleteJournal, JournalEntry
-from invokeai_saas.storage.s3 import ObjectStore, ReadThroughCache, object_key
+from invokeai_saas.media.delete_journal import IMAGE, DeleteJournal, JournalEntry
+from invokeai_saas.media.s3 import ObjectStore, ReadThroughCache, object_key
 
 IMAGES = "images"
 THUMBNAILS = "thumbnails"

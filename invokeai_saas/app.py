@@ -121,7 +121,7 @@ def create_app(settings: Settings, run_processor: bool = True) -> tuple[FastAPI,
     from invokeai_saas.accounts import workspace_admin
     from invokeai_saas.api.admin import admin_router
     from invokeai_saas.api.billing import billing_router
-    from invokeai_saas.operators import OperatorService
+    from invokeai_saas.operators.console import OperatorService
     from invokeai_saas.api.health import health_router
     from invokeai_saas.api.media import media_router
     from invokeai_saas.api.router import auth_overrides_router, build_router

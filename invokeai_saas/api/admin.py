@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 
 from invokeai_saas.api.router import require_operator
 from invokeai_saas.db import utcnow
-from invokeai_saas.operators import AuditRow, OperatorService, QueueOverview, TenantDetail, TenantRow, UsageRow
+from invokeai_saas.operators.console import AuditRow, OperatorService, QueueOverview, TenantDetail, TenantRow, UsageRow
 from invokeai_saas.accounts.rate_limits import Network, client_address
 from invokeai_saas.accounts.tenancy import TenantSummary
 from tenant_middleware.context import Principal

@@ -230,7 +230,7 @@ def start_pingvas_cluster(work: Path, stack: ExitStack, url: str) -> Side:
     servers = []
     for role in ("api", "worker"):
         port = free_port()
-        argv = [sys.executable, "-m", "invokeai_saas.cli", role, "--port", str(port), "--data-dir", str(data_dir)]
+        argv = [sys.executable, "-m", "invokeai_saas.wiring.cli", role, "--port", str(port), "--data-dir", str(data_dir)]
         env_role = {**env, "PINGVAS_SCRATCH_DIR": str(work / f"scratch-{role}")}
         server = Server(f"pingvas {role}", argv, env_role, work / f"pingvas-{role}.log", port, "/healthz")
         stack.callback(server.stop)

@@ -3,7 +3,7 @@
 One run starts every side at once on this machine and interleaves their requests one by one
 (the machine is shared and noisy; interleaving puts its load on every side alike):
 
-A. Pingvas: a throwaway Postgres database, `python -m invokeai_saas.cli serve` with
+A. Pingvas: a throwaway Postgres database, `python -m invokeai_saas.wiring.cli serve` with
    PINGVAS_DATABASE_URL / PINGVAS_DB_SCHEMA=pingvas / PINGVAS_DB_APP_ROLE=pingvas_app (the app
    SET ROLEs to a non-superuser, so row-level security applies: the production shape).
    N tenants sign up through POST /api/v1/signup; M image rows per tenant are bulk-inserted

@@ -2,7 +2,7 @@
 
 Sides (each a fresh server in a temp folder):
 
-- Pingvas on the embedded default (SQLite + local files): `python -m invokeai_saas.cli serve`,
+- Pingvas on the embedded default (SQLite + local files): `python -m invokeai_saas.wiring.cli serve`,
   signed in as a workspace owner (POST /api/v1/signup);
 - stock InvokeAI: `invokeai-web --root TMP` with `multiuser: true`, one user set up and signed in;
 - with `--postgres`, for information: Pingvas on a throwaway Postgres database (schema `pingvas`,
@@ -242,7 +242,7 @@ def header_lines(args: argparse.Namespace, command: str, sides: list[Side]) -> l
     boards = ", ".join(f"{s.key} {s.boards_listed}" for s in sides)
     return [
         *run_head(command, with_postgres=args.postgres, when=now),
-        f"- sides: Pingvas `python -m invokeai_saas.cli serve` on the embedded default (SQLite + local files), "
+        f"- sides: Pingvas `python -m invokeai_saas.wiring.cli serve` on the embedded default (SQLite + local files), "
         f"signed in as a workspace owner (`POST /api/v1/signup`); stock InvokeAI {invokeai_version()} `invokeai-web` "
         f"with `multiuser: true`, one user (`/api/v1/auth/setup` + `/api/v1/auth/login`)"
         + (f"; informational: Pingvas on a throwaway Postgres database (RLS, app role `{APP_ROLE}`)" if args.postgres else ""),

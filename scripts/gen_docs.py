@@ -59,7 +59,7 @@ def _mermaid_type(type_: object) -> str:
 
 
 def openapi_spec() -> dict:
-    from invokeai_saas.app import create_app
+    from invokeai_saas.wiring.app import create_app
     from invokeai_saas.core.settings import Settings
 
     with tempfile.TemporaryDirectory() as data_dir:

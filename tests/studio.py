@@ -58,7 +58,7 @@ class Studio:
         self.log_path = self.data_dir / self.log_name
         log = open(self.log_path, "w")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "invokeai_saas.cli", self.command, "--port", str(self.port), "--data-dir", str(self.data_dir)],
+            [sys.executable, "-m", "invokeai_saas.wiring.cli", self.command, "--port", str(self.port), "--data-dir", str(self.data_dir)],
             cwd=ROOT, env={**os.environ, **self.env}, stdout=log, stderr=subprocess.STDOUT,
         )
         if wait:

@@ -27,7 +27,7 @@ from PIL import Image
 import patches
 
 from invokeai_saas.core.body_limits import AUTH_BODY_LIMIT
-from invokeai_saas.client_errors import client_error
+from invokeai_saas.wiring.client_errors import client_error
 from tests import http
 from tests.conftest import running_studio, unique_email
 from tests.graphs import enqueue_batch_body

@@ -96,7 +96,7 @@ def test_stored_bytes_stay_exact_under_concurrent_uploads_and_deletes_and_recoun
         conn.execute(sa.update(tenants).where(tenants.c.tenant_id == alice.tenant_id).values(storage_bytes=1))
         conn.execute(sa.update(images).where(images.c.image_name == kept[0]).values(size_bytes=0))
     done = subprocess.run(
-        [sys.executable, "-m", "invokeai_saas.cli", "recount-storage", "--data-dir", str(studio.data_dir)],
+        [sys.executable, "-m", "invokeai_saas.wiring.cli", "recount-storage", "--data-dir", str(studio.data_dir)],
         env={**os.environ, **studio.env}, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr

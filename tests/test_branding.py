@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Route
 
-from invokeai_saas.branding import (
+from invokeai_saas.wiring.branding import (
     APP_DIST, APP_PREFIX, BRANDS_DIR, OVERRIDES_DIR, STATIC_PREFIX, branded_app_page, branded_index, branded_locale, load_brand,
 )
 from tests import http

@@ -123,7 +123,7 @@ def test_the_embedded_default_picks_mps_when_present(tmp_path: Path) -> None:
     probe = f"""
 import json, torch
 import invokeai.backend.util.devices as devices
-from invokeai_saas.app import configure_invokeai
+from invokeai_saas.wiring.app import configure_invokeai
 from invokeai_saas.core.settings import Settings
 from invokeai.app.services.config.config_default import get_config
 

@@ -150,7 +150,7 @@ def test_invalid_limits_or_proxies_stop_the_server_at_start_up(tmp_path) -> None
         with pytest.raises(ValidationError, match=setting):
             Settings(**{field: value})
     run = subprocess.run(
-        [sys.executable, "-m", "invokeai_saas.cli", "serve", "--data-dir", str(tmp_path)], cwd=ROOT,
+        [sys.executable, "-m", "invokeai_saas.wiring.cli", "serve", "--data-dir", str(tmp_path)], cwd=ROOT,
         env={"PATH": "/usr/bin:/bin", "PINGVAS_LOGIN_RATE_LIMIT": "ten a minute"}, capture_output=True, text=True, timeout=120,
     )
     assert run.returncode != 0 and "PINGVAS_LOGIN_RATE_LIMIT='ten a minute' is not one rate limit" in run.stderr

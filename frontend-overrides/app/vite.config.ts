@@ -2,7 +2,7 @@
 import react from "@vitejs/plugin-react";
 import { defineConfig } from "vite";
 
-// Two entries, built into dist/ and served by invokeai_saas/branding.py at /pingvas/app/:
+// Two entries, built into dist/ and served by invokeai_saas/wiring/branding.py at /pingvas/app/:
 // the account app (index.html) and the script added to InvokeAI's page (studio). The manifest
 // tells the server the hashed file names.
 export default defineConfig({

@@ -8,7 +8,7 @@
 (() => {
   const LINK_ID = "pingvas-signup-link";
 
-  // The brand's facts, written into the page by invokeai_saas/branding.py.
+  // The brand's facts, written into the page by invokeai_saas/wiring/branding.py.
   const brandName = () => {
     try {
       return JSON.parse(document.getElementById("pingvas-brand").textContent).name;

@@ -1,4 +1,4 @@
-// The product's brand, which the server writes into every page it serves (invokeai_saas/branding.py
+// The product's brand, which the server writes into every page it serves (invokeai_saas/wiring/branding.py
 // from frontend-overrides/brands/<PINGVAS_BRAND>/brand.json): one place to change it.
 
 export type Brand = { name: string; logo: string; support_email: string };

@@ -23,8 +23,8 @@ from starlette.routing import Mount
 import patches
 from invokeai_saas.accounts.account_cache import AccountCache
 from invokeai_saas.core.body_limits import BodyLimitMiddleware, upload_routes
-from invokeai_saas.client_errors import ClientErrorMiddleware, client_error
-from invokeai_saas.branding import APP_PREFIX, STATIC_PREFIX, BrandedUIFiles, app_static, branding_router, branding_static
+from invokeai_saas.wiring.client_errors import ClientErrorMiddleware, client_error
+from invokeai_saas.wiring.branding import APP_PREFIX, STATIC_PREFIX, BrandedUIFiles, app_static, branding_router, branding_static
 from invokeai_saas.db import Database
 from invokeai_saas.db.migrate import upgrade_if_empty
 from invokeai_saas.accounts.audit import AuditLog
@@ -32,7 +32,7 @@ from invokeai_saas.accounts.invitations import InvitationService
 from invokeai_saas.money.credit_events import route_to_sockets
 from invokeai_saas.money.ledger import ledger_for
 from invokeai_saas.money.subscriptions import lemonsqueezy_client, subscriptions_for
-from invokeai_saas.logs import RequestIdMiddleware, configure_logging
+from invokeai_saas.wiring.logs import RequestIdMiddleware, configure_logging
 from invokeai_saas.core.metrics import watch_queue
 from invokeai_saas.accounts.rate_limits import AbuseLimits, RateLimitMiddleware, parse_networks
 from invokeai_saas.core.settings import Settings
@@ -108,7 +108,7 @@ def create_app(settings: Settings, run_processor: bool = True) -> tuple[FastAPI,
 
     from invokeai.app.api.dependencies import ApiDependencies
 
-    from invokeai_saas.services import make_initializer
+    from invokeai_saas.wiring.services import make_initializer
 
     role = "serve" if run_processor else "api"
     initializer = make_initializer(db, accounts, settings, run_processor, role=role)
@@ -194,7 +194,7 @@ def _brand_the_ui(app: FastAPI, brand_key: str) -> None:
     """InvokeAI's UI mount serves the same files, its entry page under our brand on every path."""
     mounts = [r for r in app.router.routes if isinstance(r, Mount) and r.path in ("", "/")]
     if not mounts:  # InvokeAI changed how it serves its UI: fail the start, never serve it unbranded
-        raise RuntimeError("InvokeAI's UI mount at / was not found; invokeai_saas.app._brand_the_ui needs updating")
+        raise RuntimeError("InvokeAI's UI mount at / was not found; invokeai_saas.wiring.app._brand_the_ui needs updating")
     for mount in mounts:
         mount.app = BrandedUIFiles(brand_key)
 

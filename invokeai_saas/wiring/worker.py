@@ -18,9 +18,9 @@ from fastapi_events.middleware import EventHandlerASGIMiddleware
 import patches
 from invokeai_saas.accounts.account_cache import AccountCache
 from invokeai_saas.api.health import health_router
-from invokeai_saas.app import configure_invokeai, open_database, readiness_checks
+from invokeai_saas.wiring.app import configure_invokeai, open_database, readiness_checks
 from invokeai_saas.db.migrate import upgrade_if_empty
-from invokeai_saas.logs import configure_logging
+from invokeai_saas.wiring.logs import configure_logging
 from invokeai_saas.core.metrics import watch_queue
 from invokeai_saas.accounts.rate_limits import parse_networks
 from invokeai_saas.core.settings import Settings
@@ -44,7 +44,7 @@ def create_worker_app(settings: Settings) -> tuple[FastAPI, asyncio.AbstractEven
         from invokeai.app.services.config.config_default import get_config
         from invokeai.backend.util.logging import InvokeAILogger
 
-        from invokeai_saas.services import make_initializer
+        from invokeai_saas.wiring.services import make_initializer
 
         config = get_config()
         initialize = make_initializer(db, AccountCache(), settings, run_processor=True, role="worker")

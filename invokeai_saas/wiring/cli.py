@@ -22,7 +22,7 @@ def _run(settings: Settings, run_processor: bool) -> None:
     import uvicorn
     from invokeai.app.util.startup_utils import apply_monkeypatches, register_mime_types
 
-    from invokeai_saas.app import create_app
+    from invokeai_saas.wiring.app import create_app
 
     apply_monkeypatches()
     register_mime_types()
@@ -68,7 +68,7 @@ def worker(
     """Session processor only, with /healthz, /readyz and /metrics on its port (no UI, no API)."""
     import uvicorn
 
-    from invokeai_saas.worker import create_worker_app
+    from invokeai_saas.wiring.worker import create_worker_app
 
     settings = _settings(data_dir, host=host, port=port)
     worker_app, loop = create_worker_app(settings)
@@ -80,7 +80,7 @@ def worker(
 @app.command()
 def migrate(data_dir: DataDir = None) -> None:
     """Bring the database schema up to date (Alembic)."""
-    from invokeai_saas.app import open_database
+    from invokeai_saas.wiring.app import open_database
     from invokeai_saas.db.migrate import current_revision, upgrade
 
     settings = _settings(data_dir)
@@ -105,7 +105,7 @@ def create_operator(
     data_dir: DataDir = None,
 ) -> None:
     """Create a platform operator (an InvokeAI admin who belongs to no tenant)."""
-    from invokeai_saas.app import open_database
+    from invokeai_saas.wiring.app import open_database
     from invokeai_saas.db.migrate import upgrade_if_empty
     from invokeai_saas.accounts.tenancy import TenancyService
     from tenant_middleware.errors import ServiceError
@@ -129,7 +129,7 @@ def tenant_status(
     data_dir: DataDir = None,
 ) -> None:
     """Suspend or reactivate a tenant."""
-    from invokeai_saas.app import open_database
+    from invokeai_saas.wiring.app import open_database
     from invokeai_saas.accounts.tenancy import TenancyService
 
     summary = TenancyService(open_database(_settings(data_dir))).update_tenant(tenant_id, status=status)
@@ -142,9 +142,9 @@ def recount_storage(data_dir: DataDir = None) -> None:
     between writing the files and recording them) and sets every counter to the sum of its media."""
     from invokeai.app.services.config.config_default import get_config
 
-    from invokeai_saas.app import configure_invokeai, open_database
+    from invokeai_saas.wiring.app import configure_invokeai, open_database
     from invokeai_saas.media.images import files_size
-    from invokeai_saas.services import media_stores
+    from invokeai_saas.wiring.services import media_stores
     from invokeai_saas.money.storage_usage import recount
 
     settings = _settings(data_dir)

@@ -23,7 +23,7 @@ COPY frontend-overrides/locales ./frontend-overrides/locales
 COPY frontend-overrides/static ./frontend-overrides/static
 COPY frontend-overrides/app/dist ./frontend-overrides/app/dist
 COPY deploy/entrypoint.sh ./deploy/entrypoint.sh
-# Editable: branding.py finds frontend-overrides/ beside the packages, as in a checkout.
+# Editable: wiring/branding.py finds frontend-overrides/ beside the packages, as in a checkout.
 RUN pip install -e .
 
 FROM python:${PYTHON_VERSION}-slim-bookworm AS runtime

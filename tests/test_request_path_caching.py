@@ -1,7 +1,7 @@
 """What the request path remembers never outlives a revocation, an expiry or a tenant boundary.
 
 Each request's token verification (`tenant_middleware/tokens.py`), user record and principal
-(`account_cache.py`) are remembered per pod, and the hot queries are built once per kind of scope
+(`accounts/account_cache.py`) are remembered per pod, and the hot queries are built once per kind of scope
 (`db/prepared.py`). These tests hold those shortcuts to the promises they must not bend.
 """
 

@@ -1,6 +1,6 @@
 """What every way of creating an account shares: input checks, the user row, the session token.
 
-Used by sign-up and operator creation (`tenancy.py`) and by invitation accepts (`invitations.py`).
+Used by sign-up and operator creation (`accounts/tenancy.py`) and by invitation accepts (`accounts/invitations.py`).
 Two concurrent creations of one e-mail both pass `assert_email_free`; the unique index decides,
 and the loser gets 409 `email_taken` from `insert_user`, never a 500.
 """

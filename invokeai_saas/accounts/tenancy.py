@@ -2,7 +2,7 @@
 
 A user belongs to exactly one tenant; platform operators (InvokeAI's `is_admin`) belong to none
 and tenant owners never get `is_admin`. API keys are stored as a SHA-256 hash with a visible prefix.
-Invitations live beside this (`invitations.py`), what every account creation shares in `creation.py`.
+Invitations live beside this (`accounts/invitations.py`), what every account creation shares in `creation.py`.
 Membership changes lock the tenant's row first, so two owners demoting or removing each other at
 once cannot leave a workspace without an owner.
 """
@@ -138,7 +138,7 @@ class TenancyService:
     def principal_for_token(self, user_id: str, token_epoch: int | None) -> Principal | None:
         """The principal a verified token stands for; None if the user is gone, inactive or the token revoked.
 
-        Read through the account cache (see `account_cache.py`): a change made on another pod takes
+        Read through the account cache (see `accounts/account_cache.py`): a change made on another pod takes
         up to its TTL to apply here; a change made through this process applies at once.
         """
         return self._cache.principals.get((user_id, token_epoch), lambda: self._load_principal(user_id, token_epoch))

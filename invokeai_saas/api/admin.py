@@ -1,6 +1,6 @@
 """The operator console's API (`/api/v1/admin/…`): platform operators only, and only from the
 operations network (`PINGVAS_ADMIN_ALLOWED_CIDRS`); from anywhere else every route is a 404, as if
-it did not exist. The work is `operators.py`'s."""
+it did not exist. The work is `operators/console.py`'s."""
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta

@@ -3,7 +3,7 @@
 Each request that returns an image costs `CREDITS_PER_NANO_BANANA_REQUEST`, written to the ledger as
 soon as the response is in (keyed by the item's attempt and the request's number in it); a refused
 or failed request costs nothing. These nodes are never served from the invocation cache
-(`invocation_cache.py`), so a cache hit can neither skip a charge nor hand one workspace another's
+(`queue/invocation_cache.py`), so a cache hit can neither skip a charge nor hand one workspace another's
 result. What is not covered: a pod killed between Gemini's answer and the ledger write (a few
 milliseconds) loses that one charge.
 """

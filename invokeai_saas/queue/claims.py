@@ -15,7 +15,7 @@ while it re-reads the tenant's turn, counts its running items and claims (a work
 same tenant moves on to the next); on SQLite the Database lock serializes claims.
 
 All of it runs in system scope and never decides for a caller's tenant: route-facing reads and
-writes stay in `records/session_queue_sql.py`.
+writes stay in `queue/session_queue_sql.py`.
 """
 
 import dataclasses

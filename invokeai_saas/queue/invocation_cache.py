@@ -7,7 +7,7 @@ another tenant's output (an image name it cannot read, or a paid external result
 Each worker keeps its own cache (keys use Python's per-process `hash()`, outputs point at pod-local
 tensors), but what invalidates it happens anywhere: an image deleted through an API pod, an
 operator clearing or disabling the cache there. Those are relayed to every pod as queue signals
-(`dispatch/signals.py`) and applied locally; the pod that made the change applies it at once.
+(`queue/signals.py`) and applied locally; the pod that made the change applies it at once.
 
 External image requests (nano-banana) are never cached: each is a real, charged request.
 """

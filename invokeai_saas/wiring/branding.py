@@ -27,7 +27,7 @@ from invokeai.app.api.no_cache_staticfiles import NoCacheStaticFiles
 from starlette.responses import Response
 from starlette.types import Scope
 
-OVERRIDES_ROOT = Path(__file__).resolve().parent.parent / "frontend-overrides"
+OVERRIDES_ROOT = Path(__file__).resolve().parents[2] / "frontend-overrides"
 OVERRIDES_DIR = OVERRIDES_ROOT / "static"
 BRANDS_DIR = OVERRIDES_ROOT / "brands"
 APP_DIST = OVERRIDES_ROOT / "app" / "dist"

@@ -107,7 +107,7 @@ board_videos = tenant_table(
     sa.Index("ix_board_videos_board_created", "board_id", "created_at"),
 )
 
-# The S3 media stores' delete journal (`storage/delete_journal.py`): objects to delete once their
+# The S3 media stores' delete journal (`media/delete_journal.py`): objects to delete once their
 # record is gone. A platform table: only system scope reads or writes it.
 file_deletes = sa.Table(
     "file_deletes",

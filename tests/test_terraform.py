@@ -5,7 +5,8 @@ filesystem mirror, so `terraform validate` and `terraform test` (plans against m
 terraform/envs/*/tests/) catch a wrong attribute, a type error or a broken module before anyone
 runs a real plan. The text checks hold the decisions a reviewer would otherwise re-check by eye:
 Aurora PostgreSQL 17.4, the EKS API and the admin API only from the VPN, data stores reachable
-only from the EKS nodes, no secret values in code, Redis failover in prod and a single node in dev.
+only from the EKS nodes, no secret values in code, Redis failover in prod and a single node in dev,
+and dev and prod as two calls of one environment module (so a change lands in both).
 """
 
 import json
@@ -21,7 +22,11 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 TF = ROOT / "terraform"
 ENVS = ("shared", "dev", "prod")
-MODULES = ("vpc", "eks", "karpenter", "aurora", "redis", "media", "efs", "waf", "secrets", "irsa", "alarms")
+# `environment` composes redis, media, secrets, irsa and alarms: dev and prod each call it once.
+MODULES = (
+    *("vpc", "eks", "karpenter", "aurora", "redis", "media", "efs", "waf", "secrets", "irsa", "alarms"),
+    "environment",
+)
 MIRROR = Path(os.environ.get("TF_PROVIDER_MIRROR", "/opt/tf-plugins"))  # test-only: where the provider mirror lies
 PROVIDER_DIR = MIRROR / "registry.terraform.io" / "hashicorp" / "aws"
 TIMEOUT = 240  # seconds per terraform command
@@ -133,9 +138,9 @@ def test_envs_pin_aws_5_100_0_with_a_partial_s3_backend_and_a_lock_file() -> Non
         assert 'version     = "5.100.0"' in lock and '"h1:' in lock, f"{name}: lock file must pin aws 5.100.0"
         providers = read(f"envs/{name}/providers.tf")
         assert "default_tags" in providers and "Project" in providers and "Environment" in providers, name
-    for name in ("dev", "prod"):
-        main = read(f"envs/{name}/main.tf")
-        assert re.search(r'data\s+"terraform_remote_state"\s+"shared"\s*\{\s*backend\s*=\s*"s3"', main), name
+    # dev and prod read the shared stack's state through the environment module.
+    main = read("modules/environment/main.tf")
+    assert re.search(r'data\s+"terraform_remote_state"\s+"shared"\s*\{\s*backend\s*=\s*"s3"', main)
 
 
 def test_aurora_is_postgresql_17_4_encrypted_with_an_rds_managed_password() -> None:
@@ -188,23 +193,71 @@ def test_aurora_redis_and_efs_admit_only_the_eks_nodes() -> None:
     for module in ("aurora", "efs"):
         body = block(shared, f'module "{module}"')
         assert setting(body, "allowed_security_group_ids") == "[module.eks.cluster_security_group_id]"
-    for name in ("dev", "prod"):
-        body = block(read(f"envs/{name}/main.tf"), 'module "redis"')
-        assert setting(body, "allowed_security_group_ids") == "[local.shared.node_security_group_id]"
+    body = block(read("modules/environment/main.tf"), 'module "redis"')
+    assert setting(body, "allowed_security_group_ids") == "[local.shared.node_security_group_id]"
 
 
 def test_prod_redis_fails_over_automatically_and_dev_is_a_single_node() -> None:
-    prod = block(read("envs/prod/main.tf"), 'module "redis"')
-    assert setting(prod, "automatic_failover_enabled") == "true"
-    assert setting(prod, "multi_az_enabled") == "true"
-    assert int(setting(prod, "num_cache_clusters")) >= 2
-    dev = block(read("envs/dev/main.tf"), 'module "redis"')
-    assert setting(dev, "num_cache_clusters") == "1"
-    assert setting(dev, "automatic_failover_enabled") == "false"
+    prod = block(read("envs/prod/main.tf"), 'module "environment"')
+    assert setting(prod, "redis_automatic_failover_enabled") == "true"
+    assert setting(prod, "redis_multi_az_enabled") == "true"
+    assert int(setting(prod, "redis_num_cache_clusters")) >= 2
+    assert setting(prod, "redis_watch_replication_lag") == "true"
+    dev = block(read("envs/dev/main.tf"), 'module "environment"')
+    assert setting(dev, "redis_num_cache_clusters") == "1"
+    assert setting(dev, "redis_automatic_failover_enabled") == "false"
+    # The environment module hands each of them to the redis module unchanged.
+    redis = block(read("modules/environment/main.tf"), 'module "redis"')
+    for name in ("num_cache_clusters", "automatic_failover_enabled", "multi_az_enabled", "snapshot_retention_days"):
+        assert setting(redis, name) == f"var.redis_{name}", name
     group = block(read("modules/redis/main.tf"), 'resource "aws_elasticache_replication_group" "this"')
     assert setting(group, "num_cache_clusters") == "var.num_cache_clusters"
     assert setting(group, "automatic_failover_enabled") == "var.automatic_failover_enabled"
     assert setting(group, "transit_encryption_enabled") == "true"
+
+
+HELM_OUTPUTS = {
+    "namespace", "service_account_role_arn", "secret_name", "storage_url", "media_base_url", "redis_url",
+    "db_host", "db_schema", "efs_volume_handle", "admin_allowed_cidrs", "waf_regional_web_acl_arn",
+}
+
+
+def top_level_blocks(text: str) -> list[str]:
+    """Headers of the top-level blocks of a .tf file, e.g. 'module "redis"', 'moved', 'locals'."""
+    return [" ".join(m.group(1).split()) for m in re.finditer(r'^(\w+(?:\s+"[^"]*")*)\s*\{', text, re.M)]
+
+
+def test_dev_and_prod_are_one_environment_module_called_twice() -> None:
+    """Each env's main.tf calls only modules/environment, so a change there lands in both environments."""
+    module_main = read("modules/environment/main.tf")
+    inner = sorted(h.split('"')[1] for h in top_level_blocks(module_main) if h.startswith("module "))
+    assert set(inner) >= {"redis", "media", "secrets", "irsa", "alarms"}, inner
+    calls = {}
+    for name in ("dev", "prod"):
+        main = read(f"envs/{name}/main.tf")
+        headers = top_level_blocks(main)
+        assert set(headers) <= {"locals", 'module "environment"', "moved"}, f"{name}: {headers}"
+        assert headers.count('module "environment"') == 1, name
+        calls[name] = block(main, 'module "environment"')
+        assert setting(calls[name], "source") == '"../../modules/environment"', name
+        # Resources that used to be called from the root keep their state: one moved block per module.
+        moved = {
+            (m.group(1), m.group(2))
+            for m in re.finditer(r"moved\s*\{\s*from\s*=\s*(\S+)\s*to\s*=\s*(\S+)\s*\}", main)
+        }
+        assert moved == {(f"module.{m}", f"module.environment.module.{m}") for m in inner}, f"{name}: {moved}"
+        # The outputs the Helm values use are still there, each forwarded from the module.
+        outputs = read(f"envs/{name}/outputs.tf")
+        forwarded = dict(re.findall(r'output "(\w+)" \{\s*value\s*=\s*module\.environment\.(\w+)\s*\}', outputs))
+        assert len(forwarded) == outputs.count("output ") and set(forwarded) == HELM_OUTPUTS, f"{name}: {forwarded}"
+        assert all(k == v for k, v in forwarded.items()), f"{name}: {forwarded}"
+        assert "data.terraform_remote_state.shared" not in main
+    # Both set the same inputs: what tells them apart is a value, never a missing or extra setting.
+    dev, prod = (set(re.findall(r"^  (\w+)\s*=", body, re.M)) for body in calls.values())
+    assert dev == prod, f"only dev: {dev - prod}, only prod: {prod - dev}"
+    assert read("envs/dev/variables.tf") == read("envs/prod/variables.tf")
+    module_outputs = set(re.findall(r'^output "(\w+)"', read("modules/environment/outputs.tf"), re.M))
+    assert HELM_OUTPUTS <= module_outputs
 
 
 def test_no_secret_values_anywhere_under_terraform() -> None:

@@ -1,84 +1,61 @@
-# The dev environment: what belongs to it alone (Redis, media bucket + CloudFront, its secret,
-# the IAM role of its namespace, its alarms). The cluster, database, file system and WAF are the
-# shared stack's, read from its state.
+# The dev environment: one call of modules/environment, with what sets dev apart. Everything
+# both environments have in common (and the reading of the shared stack's state) is in the module.
+# Custom media domains (media_aliases + media_acm_certificate_arn), the studio's CORS origins
+# (media_cors_allowed_origins) and alarm_email_addresses are further inputs of the module: add
+# them here (see modules/environment/variables.tf).
 
 locals {
   environment = "dev"
-  name        = "${var.project}-${local.environment}"
-  namespace   = "pingvas-${local.environment}"
-  shared      = data.terraform_remote_state.shared.outputs
 }
 
-data "terraform_remote_state" "shared" {
-  backend = "s3"
-
-  config = {
-    bucket = var.state_bucket
-    key    = var.shared_state_key
-    region = var.state_region
-  }
-}
-
-# A single node: no replica, no failover (dev can lose its rate-limit counters).
-module "redis" {
-  source = "../../modules/redis"
-
-  name                       = local.name
-  vpc_id                     = local.shared.vpc_id
-  subnet_ids                 = local.shared.private_subnet_ids
-  allowed_security_group_ids = [local.shared.node_security_group_id]
-  node_type                  = var.redis_node_type
-  num_cache_clusters         = 1
-  automatic_failover_enabled = false
-  multi_az_enabled           = false
-  snapshot_retention_days    = 0
-}
-
-module "media" {
-  source = "../../modules/media"
-
-  bucket_name          = var.media_bucket_name
-  web_acl_arn          = local.shared.waf_cloudfront_web_acl_arn
-  aliases              = var.media_aliases
-  acm_certificate_arn  = var.media_acm_certificate_arn
-  cors_allowed_origins = var.media_cors_allowed_origins
-}
-
-module "secrets" {
-  source = "../../modules/secrets"
-
-  name                    = "${var.project}/${local.environment}/app"
-  environment             = local.environment
-  recovery_window_in_days = var.secret_recovery_window_in_days
-}
-
-module "irsa" {
-  source = "../../modules/irsa"
-
-  name              = "${local.name}-app"
-  oidc_provider_arn = local.shared.oidc_provider_arn
-  oidc_issuer       = local.shared.oidc_issuer
-  namespace         = local.namespace
-  service_account   = "pingvas"
-  bucket_arn        = module.media.bucket_arn
-  secret_arn        = module.secrets.secret_arn
-}
-
-module "alarms" {
-  source = "../../modules/alarms"
+module "environment" {
+  source = "../../modules/environment"
   providers = {
     aws           = aws
     aws.us_east_1 = aws.us_east_1
   }
 
-  name                  = local.name
-  alarm_email_addresses = var.alarm_email_addresses
+  environment = local.environment
+  project     = var.project
 
-  redis = {
-    member_cluster_ids = module.redis.member_cluster_ids
-  }
+  # A single Redis node: no replica, no failover, no snapshots (dev can lose its rate-limit
+  # counters).
+  redis_node_type                  = "cache.t4g.micro"
+  redis_num_cache_clusters         = 1
+  redis_automatic_failover_enabled = false
+  redis_multi_az_enabled           = false
+  redis_snapshot_retention_days    = 0
+  redis_watch_replication_lag      = false
 
-  cloudfront = {
-    distribution_id = module.media.distribution_id
-  }
+  media_bucket_name = "pingvas-dev-media"
+
+  # A deleted secret is gone at once.
+  secret_recovery_window_in_days = 0
+}
+
+# Before the module existed these were called from this root directly: the moved blocks carry the
+# resources in existing state to their new addresses instead of replacing them.
+moved {
+  from = module.redis
+  to   = module.environment.module.redis
+}
+
+moved {
+  from = module.media
+  to   = module.environment.module.media
+}
+
+moved {
+  from = module.secrets
+  to   = module.environment.module.secrets
+}
+
+moved {
+  from = module.irsa
+  to   = module.environment.module.irsa
+}
+
+moved {
+  from = module.alarms
+  to   = module.environment.module.alarms
 }

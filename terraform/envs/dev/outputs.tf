@@ -1,56 +1,46 @@
-# What the Helm values of this environment need.
+# What the Helm values of this environment need, forwarded from the environment module (whose
+# outputs.tf describes each).
 
 output "namespace" {
-  description = "Kubernetes namespace of the environment."
-  value       = local.namespace
+  value = module.environment.namespace
 }
 
 output "service_account_role_arn" {
-  description = "Annotation eks.amazonaws.com/role-arn of the `pingvas` service account."
-  value       = module.irsa.role_arn
+  value = module.environment.service_account_role_arn
 }
 
 output "secret_name" {
-  description = "Secrets Manager secret the ExternalSecret reads."
-  value       = module.secrets.secret_name
+  value = module.environment.secret_name
 }
 
 output "storage_url" {
-  description = "PINGVAS_STORAGE_URL."
-  value       = "s3://${module.media.bucket_name}"
+  value = module.environment.storage_url
 }
 
 output "media_base_url" {
-  description = "PINGVAS_MEDIA_BASE_URL."
-  value       = module.media.media_base_url
+  value = module.environment.media_base_url
 }
 
 output "redis_url" {
-  description = "PINGVAS_REDIS_URL (no credentials): put it into the secret."
-  value       = module.redis.url
+  value = module.environment.redis_url
 }
 
 output "db_host" {
-  description = "Aurora writer endpoint (host of PINGVAS_DATABASE_URL)."
-  value       = local.shared.aurora_endpoint
+  value = module.environment.db_host
 }
 
 output "db_schema" {
-  description = "PINGVAS_DB_SCHEMA."
-  value       = local.environment
+  value = module.environment.db_schema
 }
 
 output "efs_volume_handle" {
-  description = "volumeHandle of the models PersistentVolume: the file system through this environment's access point."
-  value       = "${local.shared.efs_file_system_id}::${local.shared.efs_access_point_ids[local.environment]}"
+  value = module.environment.efs_volume_handle
 }
 
 output "admin_allowed_cidrs" {
-  description = "PINGVAS_ADMIN_ALLOWED_CIDRS (the VPN networks, as the WAF admin rule has them)."
-  value       = join(",", local.shared.admin_allowed_cidrs)
+  value = module.environment.admin_allowed_cidrs
 }
 
 output "waf_regional_web_acl_arn" {
-  description = "Annotation alb.ingress.kubernetes.io/wafv2-acl-arn of the ingress."
-  value       = local.shared.waf_regional_web_acl_arn
+  value = module.environment.waf_regional_web_acl_arn
 }

@@ -14,7 +14,7 @@ mock_provider "aws" {
 }
 
 override_data {
-  target = data.terraform_remote_state.shared
+  target = module.environment.data.terraform_remote_state.shared
   values = {
     outputs = {
       vpc_id                     = "vpc-0123456789abcdef0"
@@ -42,7 +42,7 @@ run "plan" {
   }
 
   assert {
-    condition     = length(module.redis.member_cluster_ids) == 1
+    condition     = length(module.environment.redis_member_cluster_ids) == 1
     error_message = "dev Redis is a single node"
   }
 }

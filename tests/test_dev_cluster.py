@@ -1,7 +1,8 @@
 """`make cluster` (`scripts/dev_cluster.py`) gives a laptop the studio as production runs it: the
 studio answers at one URL through Nginx, every pod behind it is ready, an operator can sign in and a
 customer can sign up; Ctrl-C stops every process it started and exits 0; a second start on the same
-folder finds the first one's media and operator, and a pod that dies stops the whole cluster."""
+folder finds the first one's media and operator, and a pod that dies stops the whole cluster. Without
+Postgres it says how to start it, and starts nothing."""
 
 import json
 import os
@@ -211,3 +212,15 @@ def test_a_second_start_keeps_media_and_operator_and_a_pod_that_dies_stops_the_c
         assert living_in_groups(set(launcher.pids.values())) == []
     finally:
         launcher.close()
+
+
+def test_without_postgres_it_says_how_to_start_it_and_starts_nothing(tmp_path: Path) -> None:
+    nowhere = f"postgresql://postgres@127.0.0.1:{free_port()}/postgres"
+    env = {k: v for k, v in os.environ.items() if k != "PINGVAS_DATABASE_URL"}
+    done = subprocess.run(
+        [sys.executable, "-m", "scripts.dev_cluster", "--dir", str(tmp_path), "--port", str(free_port()), "--postgres", nowhere],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert f"Postgres is not reachable at {nowhere}" in done.stderr and "make services" in done.stderr
+    assert not (tmp_path / "s3").exists()  # nothing started

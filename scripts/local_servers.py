@@ -355,7 +355,11 @@ class SeaweedS3:
                 weed_command(self.folder / "data", self.socket_dir, self.config_path, self.ports),
                 cwd=self.folder, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
             )
-        self.wait_ready()
+        try:
+            self.wait_ready()
+        except BaseException:
+            self.stop()  # a weed that never got ready is not left behind
+            raise
 
     def wait_ready(self) -> None:
         """Waits until the bucket exists and takes a write: the S3 port answers before the volumes are ready."""

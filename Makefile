@@ -13,7 +13,7 @@ PYTHON312 ?= $(shell for p in python3.12 $$HOME/.pyenv/versions/3.12*/bin/python
 	"$$p" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 12))' 2>/dev/null && { command -v "$$p"; break; }; done)
 VENV312 ?= .venv-py312
 
-.PHONY: setup run test services bench frontend py312 macos-lock
+.PHONY: setup run test services bench frontend py312 macos-lock cluster
 
 setup: $(VENV)/.installed
 
@@ -28,6 +28,12 @@ run: setup
 
 services:
 	bash scripts/ensure-services.sh
+
+# Many pods on this machine, as production runs them (scripts/dev_cluster.py): Nginx on HOST:PORT in front of
+# two API pods and two workers, Postgres, Redis and a SeaweedFS S3 server; data and logs in .dev-cluster/.
+# Ctrl-C stops it all. No `frontend`: the built account app is committed.
+cluster: setup services
+	$(PY) -m scripts.dev_cluster --host $(HOST) --port $(PORT)
 
 # The account app's packages, for its tests, Storybook and rebuilds. `make run` needs none of
 # them: the built app is committed (tests/test_frontend_app.py checks it matches its sources).

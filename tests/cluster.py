@@ -1,128 +1,19 @@
 """A studio of several pods for tests: `pingvas api` and `pingvas worker` processes on one Postgres
 database, a private Redis server (so a test may restart it), media in a real S3 server (SeaweedFS,
 signatures enforced) and one shared data folder for the models (EFS in production); each pod keeps
-its scratch tensors and media cache in a folder of its own."""
+its scratch tensors and media cache in a folder of its own. The servers are the ones `make cluster`
+starts (`scripts/local_servers.py`)."""
 
-import shutil
-import subprocess
-import time
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
-import redis
-
 from invokeai_saas.db import Database
+from scripts.local_servers import Nginx, RedisServer
 from tests.conftest import NO_RATE_LIMITS
 from tests.db_fixtures import APP_ROLE, create_pg_database, drop_pg_database, pg_url
-from tests import http
 from tests.s3_server import S3Server, running_s3_server
-from tests.studio import Studio, free_port
-
-
-class RedisServer:
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self.port = free_port()
-        self.process: subprocess.Popen | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        """Starts (or restarts, on the same port) the server."""
-        binary = shutil.which("redis-server")
-        assert binary, "redis-server is not installed (scripts/ensure-services.sh installs it)"
-        self.process = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(self.folder)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if redis.Redis(port=self.port, socket_timeout=2).ping():
-                    return
-            except redis.RedisError:
-                time.sleep(0.1)
-        raise RuntimeError("redis-server did not start")
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(timeout=10)
-
-
-NGINX = "/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else (shutil.which("nginx") or "/usr/sbin/nginx")
-
-NGINX_CONF = """
-worker_processes 1;
-pid {folder}/nginx.pid;
-error_log {folder}/error.log warn;
-events {{ worker_connections 512; }}
-http {{
-    access_log off;
-    client_body_temp_path {folder}/body; proxy_temp_path {folder}/proxy;
-    fastcgi_temp_path {folder}/fastcgi; uwsgi_temp_path {folder}/uwsgi; scgi_temp_path {folder}/scgi;
-    map $http_upgrade $connection_upgrade {{ default upgrade; '' close; }}
-    upstream api_pods {{
-        ip_hash;  # sticky: Socket.IO's long-polling requests of one client reach the pod that holds its session
-{servers}
-    }}
-    server {{
-        listen 127.0.0.1:{port};
-        client_max_body_size 64m;
-        location / {{
-            proxy_pass http://api_pods;
-            proxy_http_version 1.1;
-            proxy_set_header Upgrade $http_upgrade;
-            proxy_set_header Connection $connection_upgrade;
-            proxy_set_header Host $host;
-            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-            proxy_read_timeout 3600s;
-            proxy_send_timeout 3600s;
-            proxy_buffering off;
-        }}
-    }}
-}}
-"""
-
-
-class Nginx:
-    """Debian's nginx in front of the API pods: load balancing, WebSocket upgrade, sticky sessions."""
-
-    def __init__(self, folder: Path, upstream_ports: list[int]) -> None:
-        self.folder = folder
-        self.port = free_port()
-        folder.mkdir(parents=True, exist_ok=True)
-        servers = "\n".join(f"        server 127.0.0.1:{p};" for p in upstream_ports)
-        (folder / "nginx.conf").write_text(NGINX_CONF.format(folder=folder, servers=servers, port=self.port))
-        self.process: subprocess.Popen | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [NGINX, "-p", str(self.folder), "-c", str(self.folder / "nginx.conf"), "-e", str(self.folder / "error.log"),
-             "-g", "daemon off;"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if http.get(f"{self.url}/healthz").status_code == 200:
-                    return
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        raise RuntimeError(f"nginx did not start: {(self.folder / 'error.log').read_text(errors='replace')[-2000:]}")
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
+from tests.studio import Studio
 
 
 @dataclass

@@ -1,9 +1,6 @@
 """A real Pingvas Studio server (`pingvas serve` in a subprocess) for HTTP and Socket.IO tests."""
 
-import os
-import socket
 import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,16 +10,11 @@ import httpx
 
 from invokeai_saas.db import Database
 from invokeai_saas.accounts.tenancy import TenancyService
+from scripts.local_servers import ROOT, free_port, start_pod, wait_healthy
 from tests import http
 
-ROOT = Path(__file__).resolve().parent.parent
+__all__ = ["ROOT", "Account", "Studio", "free_port"]
 BOOT_TIMEOUT_S = 120
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass
@@ -56,27 +48,13 @@ class Studio:
 
     def start(self, wait: bool = True) -> None:
         self.log_path = self.data_dir / self.log_name
-        log = open(self.log_path, "w")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "invokeai_saas.wiring.cli", self.command, "--port", str(self.port), "--data-dir", str(self.data_dir)],
-            cwd=ROOT, env={**os.environ, **self.env}, stdout=log, stderr=subprocess.STDOUT,
-        )
+        self.process = start_pod(self.command, self.port, self.data_dir, self.env, self.log_path)
         if wait:
             self.wait_started()
 
     def wait_started(self) -> None:
         assert self.process is not None
-        deadline = time.monotonic() + BOOT_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"studio exited at boot:\n{self.log_tail()}")
-            try:
-                if http.get(f"{self.url}/healthz", timeout=10).status_code == 200:  # every role answers it once started
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
-        raise RuntimeError(f"studio did not answer within {BOOT_TIMEOUT_S}s:\n{self.log_tail()}")
+        wait_healthy(self.url, self.process, BOOT_TIMEOUT_S, self.log_tail, name="studio")
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:

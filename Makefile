@@ -13,7 +13,7 @@ PYTHON312 ?= $(shell for p in python3.12 $$HOME/.pyenv/versions/3.12*/bin/python
 	"$$p" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 12))' 2>/dev/null && { command -v "$$p"; break; }; done)
 VENV312 ?= .venv-py312
 
-.PHONY: setup run test services bench frontend py312 macos-lock cluster
+.PHONY: setup run test services bench frontend py312 macos-lock cluster diagrams
 
 setup: $(VENV)/.installed
 
@@ -42,6 +42,11 @@ frontend: $(APP)/node_modules/.installed
 $(APP)/node_modules/.installed: $(APP)/package-lock.json
 	cd $(APP) && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
+
+# docs/diagrams/: the AWS architecture as .mmd, .drawio and .svg from aws-architecture.yaml (tests/test_diagrams.py
+# fails when they differ from what the source generates).
+diagrams: setup
+	$(PY) docs/diagrams/generate.py
 
 test: setup services frontend
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -109,6 +109,13 @@ class Settings(BaseSettings):
     gemini_api_key: str | None = Field(default=None, description="Gemini API key for nano-banana image requests.")
     gemini_base_url: str | None = Field(default=None, description="Gemini API base URL; default: Google's.")
 
+    smtp_url: str | None = Field(
+        default=None,
+        description="`smtp://user:pass@host:port` (STARTTLS where offered) or `smtps://…` (implicit TLS); "
+        "unset: messages are written as .eml files to `<data_dir>/mail-outbox/` and the log says where.",
+    )
+    mail_from: str = Field(default="Pingvas Studio <no-reply@localhost>", description="The From of every message.")
+
     admin_allowed_cidrs: str = Field(
         default="127.0.0.1/32,::1/128",
         description="Comma-separated networks the operator API (/api/v1/admin/…) answers; from elsewhere it is a 404.",

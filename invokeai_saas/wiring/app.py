@@ -4,6 +4,7 @@ InvokeAI's `api_app` module builds its app at import time, so the order here mat
 configure InvokeAI, apply patches, replace `ApiDependencies.initialize`, then import it.
 """
 
+import dataclasses
 import logging
 import math
 import os
@@ -24,11 +25,16 @@ import patches
 from invokeai_saas.accounts.account_cache import AccountCache
 from invokeai_saas.core.body_limits import BodyLimitMiddleware, upload_routes
 from invokeai_saas.wiring.client_errors import ClientErrorMiddleware, client_error
-from invokeai_saas.wiring.branding import APP_PREFIX, STATIC_PREFIX, BrandedUIFiles, app_static, branding_router, branding_static
+from invokeai_saas.wiring.branding import (
+    APP_PREFIX, STATIC_PREFIX, BrandedUIFiles, app_static, branding_router, branding_static, load_brand,
+)
 from invokeai_saas.db import Database
 from invokeai_saas.db.migrate import upgrade_if_empty
 from invokeai_saas.accounts.audit import AuditLog
 from invokeai_saas.accounts.invitations import InvitationService
+from invokeai_saas.mail.outbox import Outbox, start_drainer
+from invokeai_saas.mail.templates import Templates
+from invokeai_saas.mail.transport import transport_for
 from invokeai_saas.money.credit_events import route_to_sockets
 from invokeai_saas.money.ledger import ledger_for
 from invokeai_saas.money.subscriptions import lemonsqueezy_client, subscriptions_for
@@ -105,6 +111,7 @@ def create_app(settings: Settings, run_processor: bool = True) -> tuple[FastAPI,
     ledger = ledger_for(settings, db)
     tenancy = TenancyService(db, default_plan=settings.default_plan, cache=accounts, ledger=ledger)
     invitations = InvitationService(db, ttl=timedelta(hours=settings.invitation_ttl_hours))
+    start_mail(settings, db)
 
     from invokeai.app.api.dependencies import ApiDependencies
 
@@ -158,6 +165,18 @@ def create_app(settings: Settings, run_processor: bool = True) -> tuple[FastAPI,
     app.add_middleware(ClientErrorMiddleware)
     app.add_middleware(RequestIdMiddleware)
     return app, api_app.loop
+
+
+def start_mail(settings: Settings, db: Database) -> Outbox:
+    """The mail outbox's drainer on this pod (every API pod drains; a row is sent by one of them)."""
+    brand = load_brand(settings.brand)
+    folder = settings.data_dir / "mail-outbox"
+    if not settings.smtp_url:
+        logger.info("No PINGVAS_SMTP_URL: mail is written to %s", folder.resolve())
+    templates = Templates(dataclasses.asdict(brand), brand.folder)
+    outbox = Outbox(db, transport_for(settings.smtp_url, folder), templates, settings.mail_from)
+    start_drainer(outbox)
+    return outbox
 
 
 def _socket_tenant(tenancy: TenancyService, user_id: str, no_rooms: str) -> str | None:

@@ -172,7 +172,7 @@ def start_mail(settings: Settings, db: Database) -> Outbox:
     brand = load_brand(settings.brand)
     folder = settings.data_dir / "mail-outbox"
     if not settings.smtp_url:
-        logger.info("No PINGVAS_SMTP_URL: mail is written to %s", folder.resolve())
+        logger.warning("No PINGVAS_SMTP_URL: mail is written to %s", folder.resolve())
     templates = Templates(dataclasses.asdict(brand), brand.folder)
     outbox = Outbox(db, transport_for(settings.smtp_url, folder), templates, settings.mail_from)
     start_drainer(outbox)

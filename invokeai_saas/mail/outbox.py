@@ -127,9 +127,6 @@ def _rolled_back(conn: Connection) -> None:
     conn.info.pop(_WRITTEN, None)
 
 
-_drainers: dict[int, threading.Event] = {}
-
-
 def start_drainer(outbox: Outbox, poll_s: float = 2.0) -> threading.Event:
     """Drains `outbox` on a daemon thread: at once after a commit of this process that enqueued mail,
     and every `poll_s` for mail other pods enqueued or that is due again. Set the returned event to stop."""
@@ -150,5 +147,4 @@ def start_drainer(outbox: Outbox, poll_s: float = 2.0) -> threading.Event:
             _wake.clear()
 
     threading.Thread(target=run, name="pingvas-mail-outbox", daemon=True).start()
-    _drainers[id(stop)] = stop
     return stop

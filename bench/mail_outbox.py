@@ -12,6 +12,7 @@ Run: python bench/mail_outbox.py [--n 100] [--write]
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import tempfile
 import threading
@@ -31,11 +32,11 @@ from invokeai_saas.db.migrate import upgrade  # noqa: E402
 from invokeai_saas.mail.outbox import Outbox, enqueue, start_drainer  # noqa: E402
 from invokeai_saas.mail.templates import Templates  # noqa: E402
 from invokeai_saas.mail.transport import SmtpTransport  # noqa: E402
+from invokeai_saas.wiring.branding import load_brand  # noqa: E402
 from tenant_middleware.context import system_scope  # noqa: E402
 
 MARKER = "<!-- mail outbox runs: newest first; bench/mail_outbox.py --write inserts below -->"
 HEADER = f"## Mail outbox (bench/mail_outbox.py)\n\n{MARKER}\n"
-BRAND = {"name": "Pingvas Studio", "accent": "#3b82f6", "accent_text": "#ffffff", "support_email": "support@pingvas.test"}
 
 
 class Arrivals:
@@ -72,7 +73,7 @@ def run_case(writer: Database, arrivals: Arrivals, n: int) -> list[float]:
 def bench_backend(name: str, url: str, schema: str | None, role: str | None, smtp_url: str, arrivals: Arrivals, n: int) -> dict[str, common.Stats]:
     db = Database(url, schema=schema, app_role=role)
     upgrade(db)
-    outbox = Outbox(db, SmtpTransport(smtp_url), Templates(BRAND), "Pingvas <no-reply@pingvas.test>")
+    outbox = Outbox(db, SmtpTransport(smtp_url), Templates(dataclasses.asdict(load_brand("pingvas"))), "Pingvas <no-reply@pingvas.test>")
     stop = start_drainer(outbox, poll_s=2.0)
     other_pod = Database(url, schema=schema, app_role=role)  # another engine: its commits wake no drainer here
     try:

@@ -3,6 +3,7 @@ its transaction commits, never for one that rolls back, once per cause, retried 
 server refuses, once across two pods draining together, and once after a pod is killed (`kill -9`)
 between the commit and the send, or between claiming and sending."""
 
+import dataclasses
 import signal
 import subprocess
 import sys
@@ -38,8 +39,7 @@ def smtp() -> Iterator[SmtpServer]:
 
 
 def outbox(db: Database, smtp: SmtpServer, **kwargs: object) -> Outbox:
-    templates = Templates({"name": BRAND.name, "accent": BRAND.accent, "accent_text": BRAND.accent_text,
-                           "support_email": BRAND.support_email}, BRAND.folder)
+    templates = Templates(dataclasses.asdict(BRAND), BRAND.folder)  # as wiring/app.py builds them
     return Outbox(db, SmtpTransport(smtp.url, timeout_s=30), templates, SENDER, **kwargs)  # type: ignore[arg-type]
 
 
@@ -208,8 +208,7 @@ def test_with_no_smtp_url_messages_are_written_to_a_folder(database: Database, t
     assert isinstance(transport_for(None, folder), FolderTransport)
     to = address()
     write(database, to, title="Folder")
-    templates = Templates({"name": BRAND.name, "accent": BRAND.accent, "accent_text": BRAND.accent_text,
-                           "support_email": BRAND.support_email})
+    templates = Templates(dataclasses.asdict(BRAND))
     box = Outbox(database, FolderTransport(folder), templates, SENDER)
     drain_all(box)
     files = list(folder.glob("*.eml"))

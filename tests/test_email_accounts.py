@@ -21,9 +21,11 @@ from billing.credits import EntryKind
 from tenant_middleware.context import system_scope
 from tests import http
 from tests.conftest import running_studio, unique_email
+from tests.lemonsqueezy_server import Clock, LemonSqueezyStandIn, invoice_event, subscription_event
 from tests.payloads import upload_image
 from tests.smtp_server import Inbox, SmtpServer, running_smtp_server
 from tests.studio import Account, Studio
+from tests.test_billing_lemonsqueezy import PRO, deliver
 
 PUBLIC_URL = "https://studio.example.test"
 PASSWORD = "Passw0rd!x"
@@ -38,8 +40,10 @@ def smtp() -> Iterator[SmtpServer]:
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
-def studio(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, smtp: SmtpServer) -> Iterator[Studio]:
-    env = {"PINGVAS_EMAIL_VERIFICATION": "required", "PINGVAS_SMTP_URL": smtp.url, "PINGVAS_PUBLIC_URL": PUBLIC_URL,
+def studio(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, smtp: SmtpServer, lemonsqueezy: LemonSqueezyStandIn
+) -> Iterator[Studio]:
+    env = lemonsqueezy.env() | {"PINGVAS_EMAIL_VERIFICATION": "required", "PINGVAS_SMTP_URL": smtp.url, "PINGVAS_PUBLIC_URL": PUBLIC_URL,
            "PINGVAS_MAIL_RATE_LIMIT": f"{MAIL_LIMIT}/hour", "PINGVAS_TRIAL_CREDITS": "300"}
     with running_studio(request.param, tmp_path_factory.mktemp(f"email-{request.param}"), env) as studio:
         yield studio
@@ -272,6 +276,29 @@ def test_low_credits_are_told_once_per_period_to_those_who_want_it(studio: Studi
     time.sleep(1.5)
     assert len(mail_to(smtp.inbox, owner.email, "running low on credits")) == 1
     assert not [m for m in smtp.inbox.to(admin_email) if "running low" in m["Subject"]]
+
+
+def test_billing_changes_are_told_once_however_often_they_are_delivered(
+    studio: Studio, smtp: SmtpServer, lemonsqueezy: LemonSqueezyStandIn
+) -> None:
+    owner = verified(studio, smtp, unique_email("billing"))
+    tenant_id = owner.tenant_id or ""
+    with studio.client(owner) as c:
+        checkout = c.post("/api/v1/billing/checkout", json={"plan": "pro", "interval": "month"})
+    assert checkout.status_code == 200, checkout.text
+    custom, clock, sub_id = lemonsqueezy.custom_data[checkout.json()["url"]], Clock(), str(time.time_ns() % 10**9)
+    created = subscription_event("subscription_created", tenant_id, sub_id, PRO, "active", clock.tick(), None, custom)
+    paid = invoice_event("subscription_payment_success", tenant_id, f"{sub_id}1", sub_id, clock.tick(), "initial", custom)
+    failed = invoice_event("subscription_payment_failed", tenant_id, f"{sub_id}2", sub_id, clock.tick(), "renewal", custom)
+    cancelled = subscription_event("subscription_cancelled", tenant_id, sub_id, PRO, "cancelled", clock.tick(), clock.tick(), custom)
+    for event in (created, created, paid, failed, failed, cancelled, cancelled):  # each replayed: told once
+        deliver(studio, event)
+    assert "Pro subscription is active" in text_of(mail_to(smtp.inbox, owner.email, "is on the Pro plan")[0])
+    assert "Generation stops on" in text_of(mail_to(smtp.inbox, owner.email, "A payment for Mail Co failed")[0])
+    assert mail_to(smtp.inbox, owner.email, "subscription was cancelled")
+    time.sleep(1.5)
+    subjects = [m["Subject"] for m in smtp.inbox.to(owner.email) if "Verify" not in m["Subject"]]
+    assert len(subjects) == 3, subjects
 
 
 def test_a_suspension_is_told_to_owners(studio: Studio, smtp: SmtpServer) -> None:

@@ -20,10 +20,10 @@ from email.utils import parseaddr
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy import event
 from sqlalchemy.engine import Connection
 
 from invokeai_saas.core.running_claim import POD_ID
+from invokeai_saas.db.after_commit import notes, on_commit
 from invokeai_saas.db.database import Database, utcnow
 from invokeai_saas.db.dialect import insert_ignore
 from invokeai_saas.db.tables.mail import mail_outbox as mo
@@ -32,7 +32,7 @@ from invokeai_saas.mail.transport import Transport
 from tenant_middleware.context import system_scope
 
 logger = logging.getLogger("pingvas.mail")
-_WRITTEN = "pingvas_mail_written"  # conn.info flag: this transaction enqueued mail
+_NOTES = "mail_written"  # this transaction enqueued mail: wake the drainer once it commits
 _wake = threading.Event()
 
 
@@ -42,7 +42,7 @@ def enqueue(conn: Connection, key: str, recipient: str, template: str, context: 
     row = {"key": key, "recipient": recipient, "template": template, "context": json.dumps(context),
            "next_attempt_at": now, "created_at": now}
     added = insert_ignore(conn, mo, row, ["key"]) == 1
-    conn.info[_WRITTEN] = True
+    notes(conn, _NOTES)["written"] = True
     return added
 
 
@@ -119,22 +119,10 @@ class Outbox:
         return f"<outbox-{row.id}-{digest}@{domain}>"
 
 
-def _committed(conn: Connection) -> None:
-    if conn.info.pop(_WRITTEN, False):
-        _wake.set()
-
-
-def _rolled_back(conn: Connection) -> None:
-    conn.info.pop(_WRITTEN, None)
-
-
 def start_drainer(outbox: Outbox, poll_s: float = 2.0) -> threading.Event:
     """Drains `outbox` on a daemon thread: at once after a commit of this process that enqueued mail,
     and every `poll_s` for mail other pods enqueued or that is due again. Set the returned event to stop."""
-    engine = outbox._db.engine
-    if not event.contains(engine, "commit", _committed):
-        event.listen(engine, "commit", _committed)
-        event.listen(engine, "rollback", _rolled_back)
+    on_commit(outbox._db.engine, _NOTES, lambda _notes: _wake.set())
     stop = threading.Event()
 
     def run() -> None:

@@ -12,20 +12,18 @@ before it), the badge shows that balance until the next event or page load; the 
 
 from collections.abc import Callable
 from typing import Any, ClassVar
-from weakref import WeakKeyDictionary
 
 from pydantic import Field
-from sqlalchemy import event
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection
 
 from invokeai.app.services.events.events_common import EventBase, register_events
 
 from invokeai_saas.db import Database
+from invokeai_saas.db.after_commit import notes, on_commit
 
-_PENDING = "pingvas_credits_changed"  # in the pooled connection's info: tenant id -> balance after this transaction
+_NOTES = "credits_changed"  # this transaction's notes: tenant id -> balance after it
 
 Notify = Callable[[str, int], None]
-_notify_of: "WeakKeyDictionary[Engine, Notify]" = WeakKeyDictionary()
 
 
 class CreditsChangedEvent(EventBase):
@@ -38,28 +36,17 @@ class CreditsChangedEvent(EventBase):
 
 def note_balance(conn: Connection, tenant_id: str, credits: int) -> None:
     """Called by the ledger inside the transaction that moved `tenant_id`'s balance."""
-    conn.info.setdefault(_PENDING, {})[tenant_id] = credits
+    notes(conn, _NOTES)[tenant_id] = credits
 
 
 def raise_on_commit(db: Database, notify: Notify) -> None:
     """`notify(tenant_id, credits)` for each balance a commit on `db` moved (a second call replaces `notify`)."""
-    engine = db.engine
-    if engine not in _notify_of:
-        event.listen(engine, "commit", _committed)
-        event.listen(engine, "rollback", _rolled_back)
-    _notify_of[engine] = notify
 
-
-def _committed(conn: Connection) -> None:
-    pending = conn.info.pop(_PENDING, None)
-    notify = _notify_of.get(conn.engine)
-    for tenant_id, credits in (pending or {}).items():
-        if notify is not None:
+    def committed(balances: dict[str, Any]) -> None:
+        for tenant_id, credits in balances.items():
             notify(tenant_id, credits)
 
-
-def _rolled_back(conn: Connection) -> None:
-    conn.info.pop(_PENDING, None)
+    on_commit(db.engine, _NOTES, committed)
 
 
 def route_to_sockets(sio: Any) -> None:

@@ -6,7 +6,7 @@
 import { type AccountInfo, type Tenant, TOKEN_KEY, api, token } from "../shared/api";
 import { brand } from "../shared/brand";
 import { formatCredits, planLabel } from "../shared/format";
-import { ACCOUNT_PATHS, type Refusal } from "../shared/refusals";
+import { ACCOUNT_PATHS, RESEND_VERIFICATION, type Refusal } from "../shared/refusals";
 import { NOTICE_ID, refusalNotice } from "./refusalNotice";
 import { watchRefusals } from "./refusalWatch";
 import { tapSocketIO } from "./socketTap";
@@ -62,6 +62,7 @@ async function refresh(): Promise<void> {
 }
 
 function showRefusal(refusal: Refusal, url: string): void {
+  if (url.includes(RESEND_VERIFICATION)) return; // the banner or notice that asked shows the answer in place
   document.getElementById(NOTICE_ID)?.remove();
   const notice = refusalNotice(refusal, () => document.documentElement.classList.remove(HIDE_GENERIC_TOAST));
   document.body.appendChild(notice);

@@ -24,7 +24,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 run: setup
-	$(VENV)/bin/pingvas serve --host $(HOST) --port $(PORT) --data-dir $(DATA_DIR)
+	PINGVAS_PUBLIC_URL="$${PINGVAS_PUBLIC_URL:-http://$(HOST):$(PORT)}" $(VENV)/bin/pingvas serve --host $(HOST) --port $(PORT) --data-dir $(DATA_DIR)
 
 services:
 	bash scripts/ensure-services.sh

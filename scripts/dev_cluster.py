@@ -238,6 +238,7 @@ def start(launch: Launch) -> None:
         "PINGVAS_REDIS_URL": redis,
         "PINGVAS_STORAGE_URL": f"s3://{BUCKET}/studio",
         "PINGVAS_TRUSTED_PROXIES": os.environ.get("PINGVAS_TRUSTED_PROXIES", "127.0.0.1/32"),  # Nginx, as the ingress
+        "PINGVAS_PUBLIC_URL": os.environ.get("PINGVAS_PUBLIC_URL", f"http://{args.host}:{args.port}"),  # links in e-mails
         **weed.server.env(),
     }
     names = [f"api-{i + 1}" for i in range(args.api_pods)] + [f"worker-{i + 1}" for i in range(args.workers)]

@@ -30,6 +30,7 @@ class Principal:
     is_operator: bool = False
     api_key_id: str | None = None
     tenant_suspended: bool = False
+    email_verified: bool = True  # False until the user opens the link e-mailed to their address
 
 
 @dataclass(frozen=True)

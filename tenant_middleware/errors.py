@@ -15,6 +15,7 @@ class ErrorCode(str, Enum):
     NOT_FOUND = "not_found"
     CONFLICT = "conflict"
     EMAIL_TAKEN = "email_taken"
+    EMAIL_NOT_VERIFIED = "email_not_verified"
     LAST_OWNER = "last_owner"
     PAYLOAD_TOO_LARGE = "payload_too_large"
     INVALID_INPUT = "invalid_input"
@@ -32,6 +33,7 @@ STATUS_OF: dict[ErrorCode, int] = {
     ErrorCode.STORAGE_QUOTA_EXCEEDED: 403,
     ErrorCode.TENANT_SUSPENDED: 403,
     ErrorCode.FORBIDDEN: 403,
+    ErrorCode.EMAIL_NOT_VERIFIED: 403,
     ErrorCode.LAST_OWNER: 409,
     ErrorCode.NOT_FOUND: 404,
     ErrorCode.CONFLICT: 409,
@@ -61,11 +63,15 @@ CODE_FOR_STATUS: dict[int, ErrorCode] = {
 class ServiceError(Exception):
     """A refusal with a reason the user reads (`detail`) and a code a program reads."""
 
-    def __init__(self, code: ErrorCode, detail: str) -> None:
+    def __init__(self, code: ErrorCode, detail: str, retry_after: int | None = None) -> None:
         super().__init__(detail)
         self.code = code
         self.detail = detail
         self.status_code = STATUS_OF[code]
+        self.retry_after = retry_after  # seconds, sent as Retry-After (a 429's wait)
 
     def body(self) -> dict[str, str]:
         return {"detail": self.detail, "code": self.code.value}
+
+    def headers(self) -> dict[str, str] | None:
+        return {"Retry-After": str(self.retry_after)} if self.retry_after is not None else None

@@ -26,7 +26,9 @@ MEDIA_TOKEN_COOKIE = "invokeai_media_token"
 REFRESHED_TOKEN_HEADER = b"x-refreshed-token"
 
 # API routes that take no credential: a stale token sent along is ignored there, not refused.
-_PUBLIC_API = re.compile(r"^/api/v1/(auth/(login|logout|status)|signup|invitations/accept)$")
+_PUBLIC_API = re.compile(
+    r"^/api/v1/(auth/(login|logout|status|verify-email|password-reset|password-reset/confirm)|signup|invitations/accept)$"
+)
 
 # GET routes that return image/video bytes: the only ones the media cookie authenticates.
 _MEDIA_GET = re.compile(
@@ -47,7 +49,11 @@ _SUSPENDED_ALLOWED_WRITES = re.compile(
     r"|queue/[^/]+/(items_by_ids|item_summaries_by_ids|cancel_all_except_current|delete_all_except_current"
     r"|cancel_by_batch_ids|cancel_by_destination|clear|prune|i/[^/]+/cancel))$"
 )
+# What a user whose address is not verified may still write, beyond that: ask for a new link, their
+# account's settings, billing (paying proves nothing about the address, and harms no one).
+_UNVERIFIED_ALLOWED_WRITES = re.compile(r"^/api/v1/(auth/verify-email/resend|account(/[^/]+)*|billing/[^/]+(/[^/]+)*)$")
 _WRITES = ("POST", "PUT", "PATCH")
+RESEND_PATH = "/api/v1/auth/verify-email/resend"
 
 
 class PrincipalSource(Protocol):
@@ -112,6 +118,12 @@ def _refusal_for(principal: Principal, method: str, path: str) -> tuple[ErrorCod
         return ErrorCode.TENANT_SUSPENDED, (
             "This workspace is suspended: you can view, download and delete your data, but not generate, upload or change anything"
         )
+    if not principal.email_verified and method in _WRITES and not (
+        _SUSPENDED_ALLOWED_WRITES.match(path) or _UNVERIFIED_ALLOWED_WRITES.match(path)
+    ):
+        return ErrorCode.EMAIL_NOT_VERIFIED, (
+            "Verify your e-mail address to generate and upload: open the link we sent you, or send a new one"
+        )
     return None
 
 
@@ -152,7 +164,10 @@ async def _refuse(scope: Scope, send: Send, code: ErrorCode, detail: str) -> Non
     if scope["type"] != "http":
         await send({"type": "websocket.close", "code": 4401})
         return
-    body = json.dumps({"detail": detail, "code": code.value}).encode()
+    refusal = {"detail": detail, "code": code.value}
+    if code == ErrorCode.EMAIL_NOT_VERIFIED:
+        refusal["resend"] = RESEND_PATH  # the action that fixes it
+    body = json.dumps(refusal).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     if STATUS_OF[code] == 401:
         headers.append((b"www-authenticate", b"Bearer"))

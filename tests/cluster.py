@@ -10,7 +10,7 @@ from pathlib import Path
 
 from invokeai_saas.db import Database
 from scripts.local_servers import Nginx, RedisServer
-from tests.conftest import NO_RATE_LIMITS
+from tests.conftest import SUITE_ENV
 from tests.db_fixtures import APP_ROLE, create_pg_database, drop_pg_database, pg_url
 from tests.s3_server import S3Server, running_s3_server
 from tests.studio import Studio
@@ -45,7 +45,7 @@ class Cluster:
             "PINGVAS_STORAGE_URL": f"s3://{self.s3.bucket}/studio",
             "PINGVAS_LOG_FORMAT": "json",
             **self.s3.env(),
-            **NO_RATE_LIMITS,
+            **SUITE_ENV,
         }
 
     def database(self) -> Database:

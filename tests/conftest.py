@@ -14,8 +14,11 @@ from tests.studio import Studio, free_port
 
 pytest_plugins = ["tests.browser"]  # the browser fixtures: one Chromium per session, shared by the UI tests
 
-# The suite signs up hundreds of workspaces from 127.0.0.1; tests/test_rate_limits.py runs its own studio with small limits.
-NO_RATE_LIMITS = {"PINGVAS_SIGNUP_RATE_LIMIT": "100000/minute", "PINGVAS_LOGIN_RATE_LIMIT": "100000/minute"}
+# The suite signs up hundreds of workspaces from 127.0.0.1 (tests/test_rate_limits.py runs its own studio with small
+# limits), and its workspaces start with their trial at once: the e-mail tests (tests/test_email_accounts.py) turn
+# verification on for their own studios.
+SUITE_ENV = {"PINGVAS_SIGNUP_RATE_LIMIT": "100000/minute", "PINGVAS_LOGIN_RATE_LIMIT": "100000/minute",
+             "PINGVAS_EMAIL_VERIFICATION": "off"}
 
 
 @contextmanager
@@ -24,12 +27,12 @@ def running_studio(backend: str, data_dir: Path, extra_env: dict[str, str] | Non
     on `port` when its URL must be known before it starts (PINGVAS_PUBLIC_URL), else on a free one."""
     pg_name = None
     if backend == "sqlite":
-        env = {"PINGVAS_DATABASE_URL": "", **NO_RATE_LIMITS}
+        env = {"PINGVAS_DATABASE_URL": "", **SUITE_ENV}
         db = Database(f"sqlite:///{data_dir / 'databases' / 'pingvas.db'}")
     else:
         pg_name = create_pg_database()
         url = pg_url(pg_name)
-        env = {"PINGVAS_DATABASE_URL": url, "PINGVAS_DB_SCHEMA": "pingvas", "PINGVAS_DB_APP_ROLE": APP_ROLE, **NO_RATE_LIMITS}
+        env = {"PINGVAS_DATABASE_URL": url, "PINGVAS_DB_SCHEMA": "pingvas", "PINGVAS_DB_APP_ROLE": APP_ROLE, **SUITE_ENV}
         db = Database(url, schema="pingvas", app_role=APP_ROLE)
     studio = Studio(backend, data_dir, env | (extra_env or {}), db, port=port or free_port())
     try:

@@ -16,7 +16,7 @@ from invokeai_saas.db.tables.billing import credit_ledger
 from invokeai_saas.db.tables.session_queue import session_queue
 from tenant_middleware.context import system_scope
 from tests import http
-from tests.conftest import NO_RATE_LIMITS, unique_email
+from tests.conftest import SUITE_ENV, unique_email
 from tests.db_fixtures import APP_ROLE
 from tests.private_postgres import PrivatePostgres, private_postgres
 from tests.studio import Studio
@@ -36,7 +36,7 @@ def cluster() -> Iterator[PrivatePostgres]:
 def studio(cluster: PrivatePostgres, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Studio]:
     url = cluster.url("pingvas")
     env = {"PINGVAS_DATABASE_URL": url, "PINGVAS_DB_SCHEMA": "pingvas", "PINGVAS_DB_APP_ROLE": APP_ROLE, "PINGVAS_LEASE_SECONDS": "6"}
-    studio = Studio("postgres", Path(tmp_path_factory.mktemp("restart")), env | NO_RATE_LIMITS, Database(url, schema="pingvas"))
+    studio = Studio("postgres", Path(tmp_path_factory.mktemp("restart")), env | SUITE_ENV, Database(url, schema="pingvas"))
     studio.start()
     yield studio
     studio.stop()

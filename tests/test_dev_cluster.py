@@ -23,7 +23,7 @@ import pytest
 
 from scripts.local_servers import ROOT, S3Server, free_port, port_open
 from tests import http
-from tests.conftest import NO_RATE_LIMITS, unique_email
+from tests.conftest import SUITE_ENV, unique_email
 from tests.db_fixtures import PG_ADMIN_DSN, drop_pg_database
 
 UP_TIMEOUT_S = 240  # four pods importing InvokeAI at once on a busy 2-core machine: about a minute
@@ -43,7 +43,7 @@ class Launcher:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "scripts.dev_cluster", "--dir", str(folder), "--port", str(self.port),
              "--postgres", PG_ADMIN_DSN, "--database", database, *extra],
-            cwd=ROOT, env=env | NO_RATE_LIMITS, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            cwd=ROOT, env=env | SUITE_ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
             stdin=subprocess.DEVNULL,
         )
         self.lines: list[str] = []

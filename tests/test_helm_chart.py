@@ -31,7 +31,7 @@ CRDS = {
     ("karpenter.sh/v1", "NodePool"),
     ("karpenter.k8s.aws/v1", "EC2NodeClass"),
 }
-SECRET_NAME = re.compile(r"SECRET|PASSWORD|API_KEY|TOKEN|DSN|DATABASE_URL|REDIS_URL", re.I)
+SECRET_NAME = re.compile(r"SECRET|PASSWORD|API_KEY|TOKEN|DSN|DATABASE_URL|REDIS_URL|SMTP_URL", re.I)
 
 
 def env_values(env: str) -> dict[str, Any]:
@@ -146,7 +146,7 @@ def test_no_secret_is_in_plain_values_or_the_settings_configmap(rendered: tuple[
     config = one(docs, "ConfigMap", "pingvas-settings")["data"]
     assert not [k for k in config if SECRET_NAME.search(k)]
     keys = {d["secretKey"] for d in one(docs, "ExternalSecret", "pingvas-secrets")["spec"]["data"]}
-    assert {"PINGVAS_DATABASE_URL", "PINGVAS_REDIS_URL", "PINGVAS_LEMONSQUEEZY_WEBHOOK_SECRET"} <= keys
+    assert {"PINGVAS_DATABASE_URL", "PINGVAS_REDIS_URL", "PINGVAS_LEMONSQUEEZY_WEBHOOK_SECRET", "PINGVAS_SMTP_URL"} <= keys
     with pytest.raises(helm.HelmRenderError, match="is a secret"):
         render(env, {"settings": {**env_values(env)["settings"], "PINGVAS_DATABASE_URL": "postgresql://u:p@h/db"}})
 
@@ -277,3 +277,38 @@ def test_argo_cd_follows_the_chart_with_the_environments_values(env: str) -> Non
     assert source["helm"]["valueFiles"] == [f"values-{env}.yaml"] and (CHART / f"values-{env}.yaml").is_file()
     assert app["spec"]["destination"]["namespace"] == NAMESPACES[env]
     assert app["spec"]["syncPolicy"]["automated"]["selfHeal"] is True
+
+
+def test_links_in_e_mails_lead_to_the_studios_own_host_and_mail_comes_from_its_domain(
+    rendered: tuple[str, list[dict[str, Any]]],
+) -> None:
+    env, docs = rendered
+    host = env_values(env)["ingress"]["host"]
+    for name in ("pingvas-settings", "pingvas-settings-migrate"):
+        config = one(docs, "ConfigMap", name)["data"]
+        assert config["PINGVAS_PUBLIC_URL"] == f"https://{host}", name
+        # The SES identity Terraform creates is the ingress host's domain (mail_domain).
+        assert re.fullmatch(rf"[^<>]+ <no-reply@{re.escape(host)}>", config["PINGVAS_MAIL_FROM"]), config["PINGVAS_MAIL_FROM"]
+        assert config["PINGVAS_EMAIL_VERIFICATION"] == "required" and config["PINGVAS_MAIL_RATE_LIMIT"] == "5/hour"
+        assert "PINGVAS_SMTP_URL" not in config  # the SMTP password travels in the Secret only
+
+
+def test_a_public_url_set_in_values_wins_over_the_ingress_host() -> None:
+    settings = env_values("dev")["settings"] | {"PINGVAS_PUBLIC_URL": "https://studio.example.org"}
+    config = one(render("dev", {"settings": settings}), "ConfigMap", "pingvas-settings")["data"]
+    assert config["PINGVAS_PUBLIC_URL"] == "https://studio.example.org"
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("PINGVAS_EMAIL_VERIFICATION", "maybe"),
+        ("PINGVAS_PUBLIC_URL", "https://studio.pingvas.example/"),  # links would get a double slash
+        ("PINGVAS_PUBLIC_URL", "studio.pingvas.example"),
+        ("PINGVAS_MAIL_RATE_LIMIT", "five an hour"),
+        ("PINGVAS_MAIL_FROM", "Pingvas Studio"),
+    ],
+)
+def test_mail_settings_outside_the_schema_are_refused(name: str, value: str) -> None:
+    with pytest.raises(helm.HelmValuesError, match=name):
+        render("prod", {"settings": env_values("prod")["settings"] | {name: value}})

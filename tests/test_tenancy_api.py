@@ -119,11 +119,16 @@ def test_invitation_flow_and_roles(studio: Studio) -> None:
     assert [m["user_id"] for m in remaining] == [member["user_id"]]
 
 
-def test_inviting_an_existing_email_is_refused(studio: Studio) -> None:
+def test_an_invitation_to_an_address_with_an_account_is_answered_alike_and_fails_only_at_accept(studio: Studio) -> None:
     other = studio.signup(unique_email("taken"))
     owner = studio.signup(unique_email("owner"))
     with studio.client(owner) as c:
-        _refusal(c.post("/api/v1/tenant/invitations", json={"email": other.email}), 409, "email_taken")
+        taken = c.post("/api/v1/tenant/invitations", json={"email": other.email})
+        free = c.post("/api/v1/tenant/invitations", json={"email": unique_email("free")})
+    assert (taken.status_code, sorted(taken.json())) == (free.status_code, sorted(free.json())) == (201, sorted(free.json()))
+    # Only the address's owner, holding the link, learns it cannot join with it.
+    accepted = http.post(f"{studio.url}/api/v1/invitations/accept", json={"token": taken.json()["token"], "password": "Matey!pass1"})
+    _refusal(accepted, 409, "email_taken")
 
 
 def test_api_key_acts_as_its_creator_and_dies_when_revoked(studio: Studio) -> None:

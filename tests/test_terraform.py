@@ -5,8 +5,9 @@ filesystem mirror, so `terraform validate` and `terraform test` (plans against m
 terraform/envs/*/tests/) catch a wrong attribute, a type error or a broken module before anyone
 runs a real plan. The text checks hold the decisions a reviewer would otherwise re-check by eye:
 Aurora PostgreSQL 17.4, the EKS API and the admin API only from the VPN, data stores reachable
-only from the EKS nodes, no secret values in code, Redis failover in prod and a single node in dev,
-and dev and prod as two calls of one environment module (so a change lands in both).
+only from the EKS nodes, no secret values in code or state, Redis failover in prod and a single node
+in dev, dev and prod as two calls of one environment module (so a change lands in both), and mail
+through SES from a user that may only send from the environment's domain.
 """
 
 import json
@@ -18,13 +19,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 TF = ROOT / "terraform"
 ENVS = ("shared", "dev", "prod")
-# `environment` composes redis, media, secrets, irsa and alarms: dev and prod each call it once.
+# `environment` composes redis, media, secrets, irsa, ses and alarms: dev and prod each call it once.
 MODULES = (
-    *("vpc", "eks", "karpenter", "aurora", "redis", "media", "efs", "waf", "secrets", "irsa", "alarms"),
+    *("vpc", "eks", "karpenter", "aurora", "redis", "media", "efs", "waf", "secrets", "irsa", "ses", "alarms"),
     "environment",
 )
 MIRROR = Path(os.environ.get("TF_PROVIDER_MIRROR", "/opt/tf-plugins"))  # test-only: where the provider mirror lies
@@ -220,6 +222,10 @@ HELM_OUTPUTS = {
     "namespace", "service_account_role_arn", "secret_name", "storage_url", "media_base_url", "redis_url",
     "db_host", "db_schema", "efs_volume_handle", "admin_allowed_cidrs", "waf_regional_web_acl_arn",
 }
+# What an operator needs for the mail: the user to make SMTP credentials for, the host, DNS records.
+MAIL_OUTPUTS = {"smtp_user_name", "smtp_host", "mail_dns_records"}
+# The modules dev and prod called themselves before modules/environment existed: each keeps a moved block.
+FORMERLY_IN_THE_ROOTS = {"redis", "media", "secrets", "irsa", "alarms"}
 
 
 def top_level_blocks(text: str) -> list[str]:
@@ -231,7 +237,7 @@ def test_dev_and_prod_are_one_environment_module_called_twice() -> None:
     """Each env's main.tf calls only modules/environment, so a change there lands in both environments."""
     module_main = read("modules/environment/main.tf")
     inner = sorted(h.split('"')[1] for h in top_level_blocks(module_main) if h.startswith("module "))
-    assert set(inner) >= {"redis", "media", "secrets", "irsa", "alarms"}, inner
+    assert set(inner) >= FORMERLY_IN_THE_ROOTS | {"ses"}, inner
     calls = {}
     for name in ("dev", "prod"):
         main = read(f"envs/{name}/main.tf")
@@ -245,11 +251,11 @@ def test_dev_and_prod_are_one_environment_module_called_twice() -> None:
             (m.group(1), m.group(2))
             for m in re.finditer(r"moved\s*\{\s*from\s*=\s*(\S+)\s*to\s*=\s*(\S+)\s*\}", main)
         }
-        assert moved == {(f"module.{m}", f"module.environment.module.{m}") for m in inner}, f"{name}: {moved}"
-        # The outputs the Helm values use are still there, each forwarded from the module.
+        assert moved == {(f"module.{m}", f"module.environment.module.{m}") for m in FORMERLY_IN_THE_ROOTS}, f"{name}: {moved}"
+        # The outputs the Helm values and the operator use are there, each forwarded from the module.
         outputs = read(f"envs/{name}/outputs.tf")
         forwarded = dict(re.findall(r'output "(\w+)" \{\s*value\s*=\s*module\.environment\.(\w+)\s*\}', outputs))
-        assert len(forwarded) == outputs.count("output ") and set(forwarded) == HELM_OUTPUTS, f"{name}: {forwarded}"
+        assert len(forwarded) == outputs.count("output ") and set(forwarded) == HELM_OUTPUTS | MAIL_OUTPUTS, f"{name}: {forwarded}"
         assert all(k == v for k, v in forwarded.items()), f"{name}: {forwarded}"
         assert "data.terraform_remote_state.shared" not in main
     # Both set the same inputs: what tells them apart is a value, never a missing or extra setting.
@@ -257,7 +263,7 @@ def test_dev_and_prod_are_one_environment_module_called_twice() -> None:
     assert dev == prod, f"only dev: {dev - prod}, only prod: {prod - dev}"
     assert read("envs/dev/variables.tf") == read("envs/prod/variables.tf")
     module_outputs = set(re.findall(r'^output "(\w+)"', read("modules/environment/outputs.tf"), re.M))
-    assert HELM_OUTPUTS <= module_outputs
+    assert HELM_OUTPUTS | MAIL_OUTPUTS <= module_outputs
 
 
 def test_no_secret_values_anywhere_under_terraform() -> None:
@@ -281,6 +287,58 @@ def test_no_secret_values_anywhere_under_terraform() -> None:
     version = block(read("modules/secrets/main.tf"), 'resource "aws_secretsmanager_secret_version" "placeholder"')
     assert setting(version, "secret_string") == 'jsonencode({ for k in var.keys : k => "" })'
     assert "ignore_changes = [secret_string" in version
+    # An access key's secret (and the SMTP password derived from it) would be written to the state.
+    keys = [str(p.relative_to(ROOT)) for p in TF.rglob("*.tf") if 'resource "aws_iam_access_key"' in p.read_text()]
+    assert keys == []
+
+
+def secret_keys() -> list[str]:
+    """The keys of the placeholder version of every environment's secret (modules/secrets)."""
+    body = block(read("modules/secrets/variables.tf"), 'variable "keys"')
+    return re.findall(r'"([A-Z][A-Z0-9_]+)"', body)
+
+
+def test_every_key_the_chart_reads_is_one_the_secret_is_created_with() -> None:
+    """External Secrets refuses to sync a Secret when one property it reads is missing from the document."""
+    chart = yaml.safe_load((ROOT / "helm" / "pingvas" / "values.yaml").read_text())["secrets"]
+    read_by_chart = [*chart["keys"], chart["kedaConnectionProperty"]]
+    assert set(read_by_chart) <= set(secret_keys()), set(read_by_chart) - set(secret_keys())
+    assert "PINGVAS_SMTP_URL" in read_by_chart
+
+
+def studio_host(env: str) -> str:
+    """The studio's host in the environment's Helm values: its mail comes from that domain."""
+    return yaml.safe_load((ROOT / "helm" / "pingvas" / f"values-{env}.yaml").read_text())["ingress"]["host"]
+
+
+def test_mail_goes_through_ses_from_a_user_that_may_only_send_from_its_domain() -> None:
+    ses = read("modules/ses/main.tf")
+    identity = block(ses, 'resource "aws_sesv2_email_identity" "this"')
+    assert setting(identity, "email_identity") == "var.domain"
+    assert setting(identity, "next_signing_key_length") == '"RSA_2048_BIT"'
+    assert setting(identity, "configuration_set_name") == "aws_sesv2_configuration_set.this.configuration_set_name"
+    config = block(ses, 'resource "aws_sesv2_configuration_set" "this"')
+    assert setting(config, "tls_policy") == '"REQUIRE"'
+    assert setting(config, "suppressed_reasons") == '["BOUNCE", "COMPLAINT"]'
+    # The only permission of the SMTP user: raw mail from this identity (through its configuration set).
+    policy = block(ses, 'data "aws_iam_policy_document" "send"')
+    assert policy.count("statement {") == 1 and "condition" not in policy
+    assert setting(policy, "actions") == '["ses:SendRawEmail"]'
+    assert setting(policy, "resources") == "[aws_sesv2_email_identity.this.arn, aws_sesv2_configuration_set.this.arn]"
+    assert setting(block(ses, 'resource "aws_iam_user_policy" "send"'), "user") == "aws_iam_user.smtp.name"
+    assert len(re.findall(r'^resource "aws_iam_user_policy', ses, re.M)) == 1 and "aws_iam_policy_attachment" not in ses
+    # Records only in a zone the environment names; without one, the output lists them for any DNS.
+    records = block(ses, 'resource "aws_route53_record" "this"')
+    assert setting(records, "count") == "var.route53_zone_id == null ? 0 : length(local.dns_records)"
+    environment = block(read("modules/environment/main.tf"), 'module "ses"')
+    assert setting(environment, "domain") == "var.mail_domain"
+    assert setting(environment, "route53_zone_id") == "var.mail_route53_zone_id"
+    zone = block(read("modules/environment/variables.tf"), 'variable "mail_route53_zone_id"')
+    assert setting(zone, "default") == "null"
+    for name in ("dev", "prod"):
+        call = block(read(f"envs/{name}/main.tf"), 'module "environment"')
+        assert setting(call, "mail_domain") == f'"{studio_host(name)}"', name
+
 
 
 def test_no_terraform_state_or_working_dirs_in_the_repo() -> None:

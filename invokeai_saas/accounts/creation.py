@@ -62,8 +62,12 @@ def issue_token(user_id: str, email: str, is_admin: bool = False, token_epoch: i
     return create_access_token(TokenData(user_id=user_id, email=email, is_admin=is_admin, token_epoch=token_epoch))
 
 
+def user_with_email(conn: sa.Connection, email: str) -> str | None:
+    return conn.execute(sa.select(users.c.user_id).where(sa.func.lower(users.c.email) == email)).scalar_one_or_none()
+
+
 def assert_email_free(conn: sa.Connection, email: str) -> None:
-    if conn.execute(sa.select(users.c.user_id).where(sa.func.lower(users.c.email) == email)).first():
+    if user_with_email(conn, email) is not None:
         raise ServiceError(ErrorCode.EMAIL_TAKEN, EMAIL_TAKEN_DETAIL)
 
 
@@ -77,8 +81,10 @@ def insert_user(
     now: datetime,
     is_admin: bool = False,
     display_name: str | None = None,
+    verified: bool = True,
 ) -> None:
-    """Insert the user row; an e-mail taken meanwhile (a concurrent sign-up or accept) is a 409."""
+    """Insert the user row; an e-mail taken meanwhile (a concurrent sign-up or accept) is a 409.
+    `verified`: the address is proven already (an invitation's link, an operator); else a link must prove it."""
     try:
         with conn.begin_nested():
             conn.execute(
@@ -86,6 +92,7 @@ def insert_user(
                     user_id=user_id, email=email, display_name=display_name, password_hash=password_hash,
                     is_admin=is_admin, is_active=True, token_epoch=0, created_at=now, updated_at=now,
                     tenant_id=tenant_id, tenant_role=role.value if role else None,
+                    email_verified_at=now if verified else None,
                 )
             )
     except sa.exc.IntegrityError as e:

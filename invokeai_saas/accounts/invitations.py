@@ -23,10 +23,12 @@ from invokeai_saas.accounts.creation import (
     normalize_email,
     sha256,
     slow_hash,
+    user_with_email,
 )
 from invokeai_saas.db import Database, utcnow
 from invokeai_saas.db.tables.tenancy import tenant_invitations as inv_t
 from invokeai_saas.db.tables.tenancy import tenants, users
+from invokeai_saas.mail.notices import send
 from tenant_middleware.context import Principal, TenantRole, system_scope
 from tenant_middleware.errors import ErrorCode, ServiceError
 
@@ -74,12 +76,13 @@ class InvitationService:
         self._ttl = ttl
 
     def invite(self, actor: Principal, email: str, role: TenantRole) -> Invitation:
+        """The invitation, e-mailed to the invitee. Answered alike whether or not the address has an
+        account: only its owner is told (by that e-mail) that it cannot join with it."""
         _assert_may_invite(actor, role)
         email = normalize_email(email)
         token, now = secrets.token_urlsafe(32), utcnow()
         invitation_id, expires_at = str(uuid.uuid4()), now + self._ttl
         with system_scope(), self._db.begin() as conn:
-            assert_email_free(conn, email)
             conn.execute(
                 sa.insert(inv_t).values(
                     invitation_id=invitation_id, tenant_id=actor.tenant_id, email=email, role=role.value,
@@ -88,6 +91,7 @@ class InvitationService:
             )
             audit.record(conn, "created", "invitation", [(invitation_id, None)], {"email": email, "role": role.value},
                          tenant_id=actor.tenant_id)
+            _mail_invitation(conn, invitation_id, token, email, role, actor, expires_at)
         return Invitation(invitation_id=invitation_id, email=email, role=role, expires_at=expires_at, token=token)
 
     def list_pending(self, actor: Principal) -> list[PendingInvitation]:
@@ -148,3 +152,20 @@ class InvitationService:
         ).scalar_one_or_none()
         if not may_invite(TenantRole(inviter_role) if inviter_role else None, TenantRole(inv.role)):
             raise ServiceError(ErrorCode.FORBIDDEN, "This invitation is no longer valid: its sender can no longer invite this role")
+
+
+def _mail_invitation(conn: sa.Connection, invitation_id: str, token: str, email: str, role: TenantRole,
+                     actor: Principal, expires_at: datetime) -> None:
+    workspace = conn.execute(sa.select(tenants.c.name).where(tenants.c.tenant_id == actor.tenant_id)).scalar_one()
+    inviter = conn.execute(
+        sa.select(sa.func.coalesce(users.c.display_name, users.c.email)).where(users.c.user_id == actor.user_id)
+    ).scalar_one()
+    key, title = f"invitation:{invitation_id}", f"{inviter} invited you to {workspace}"
+    if user_with_email(conn, email) is not None:
+        send(conn, key, email, title,
+             f"{inviter} invited this address to join the workspace {workspace} as {role.value}. This address already "
+             "has an account, and an account belongs to one workspace: to join, ask them to invite another address of yours.")
+        return
+    send(conn, key, email, title,
+         f"{inviter} invited you to join the workspace {workspace} as {role.value}. Open the link to choose a password "
+         f"and join; it works until {expires_at:%Y-%m-%d %H:%M} UTC.", f"/invite?token={token}", "Join the workspace")

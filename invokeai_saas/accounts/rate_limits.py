@@ -79,16 +79,29 @@ class RateLimit:
 class AbuseLimits:
     """The sign-in and sign-up buckets and the proxies whose X-Forwarded-For is believed."""
 
-    def __init__(self, login: str, signup: str, storage: Storage, trusted_proxies: Sequence[Network] = ()) -> None:
+    def __init__(self, login: str, signup: str, storage: Storage, trusted_proxies: Sequence[Network] = (),
+                 mail: str = "5/hour") -> None:
         self.login_account = RateLimit(login, storage, "login-account")
         self.login_address = RateLimit(login, storage, "login-address")
         self.signup_address = RateLimit(signup, storage, "signup-address")
+        # Mail a caller makes us send: password resets per address and per client, verification resends per user.
+        self.reset_account = RateLimit(mail, storage, "reset-account")
+        self.reset_address = RateLimit(signup, storage, "reset-address")
+        self.resend_user = RateLimit(mail, storage, "resend-user")
         self.trusted_proxies = tuple(trusted_proxies)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "AbuseLimits":
         return cls(settings.login_rate_limit, settings.signup_rate_limit, open_storage(settings.redis_url),
-                   parse_networks(settings.trusted_proxies))
+                   parse_networks(settings.trusted_proxies), settings.mail_rate_limit)
+
+    def refuse_password_reset(self, address: str, email: str) -> int | None:
+        """Counts one reset request; seconds to wait when the client's or the address's are spent, else None.
+        Counted the same whether or not an account uses the address."""
+        return _first_spent([(self.reset_address, address_key(address)), (self.reset_account, account_key(email))])
+
+    def refuse_resend(self, user_id: str) -> int | None:
+        return _first_spent([(self.resend_user, user_id)])
 
     def refuse_login(self, address: str, email: str | None) -> int | None:
         """Seconds to wait when the account's or the address's failed sign-ins are spent, else None."""
@@ -109,6 +122,14 @@ class AbuseLimits:
         if email is not None and email.strip():
             buckets.append((self.login_account, account_key(email)))
         return buckets
+
+
+def _first_spent(buckets: list[tuple[RateLimit, str]]) -> int | None:
+    """Hits each bucket in turn; at the first one spent, the seconds to wait (the later ones are not counted)."""
+    for limit, key in buckets:
+        if not limit.hit(key):
+            return limit.retry_after(key)
+    return None
 
 
 def parse_networks(value: str) -> tuple[Network, ...]:

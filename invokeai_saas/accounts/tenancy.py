@@ -19,9 +19,10 @@ from pydantic import BaseModel
 
 from billing.entitlements import entitlements, parse_overrides
 from billing.plans import PLANS
-from invokeai_saas.accounts import audit
+from invokeai_saas.accounts import audit, email_links
 from invokeai_saas.accounts.account_cache import AccountCache
 from invokeai_saas.accounts.creation import (
+    EMAIL_TAKEN_DETAIL,
     SignedIn,
     assert_email_free,
     check_name,
@@ -31,9 +32,11 @@ from invokeai_saas.accounts.creation import (
     normalize_email,
     sha256,
     slow_hash,
+    user_with_email,
 )
 from invokeai_saas.db import Database, utcnow
 from invokeai_saas.db.tables.tenancy import api_keys, tenants, users
+from invokeai_saas.mail.notices import NoticeKind, notify_managers
 from invokeai_saas.money.ledger import CreditLedger
 from invokeai_saas.money.subscriptions import Subscription, latest_subscription
 from invokeai_saas.core.ttl_cache import TtlCache
@@ -44,7 +47,8 @@ API_KEY_PREFIX = "pvk_"
 MEMBERSHIP_TTL_S = 600.0  # bounded in size by TtlCache; a user's tenant never changes
 # Built once: read on every request whose principal is not cached (in system scope: no tenant is known yet).
 _PRINCIPAL = (
-    sa.select(users.c.user_id, users.c.is_admin, users.c.tenant_id, users.c.tenant_role, users.c.token_epoch, tenants.c.status)
+    sa.select(users.c.user_id, users.c.is_admin, users.c.tenant_id, users.c.tenant_role, users.c.token_epoch, tenants.c.status,
+              users.c.email_verified_at)
     .select_from(users.outerjoin(tenants, tenants.c.tenant_id == users.c.tenant_id))
     .where(users.c.user_id == sa.bindparam("user_id"), users.c.is_active)
 )
@@ -95,10 +99,12 @@ class CreatedApiKey(ApiKeyInfo):
 
 class TenancyService:
     def __init__(
-        self, db: Database, default_plan: str = "starter", cache: AccountCache | None = None, ledger: CreditLedger | None = None
+        self, db: Database, default_plan: str = "starter", cache: AccountCache | None = None, ledger: CreditLedger | None = None,
+        verify_email: bool = False,
     ) -> None:
         self._db = db
         self._ledger = ledger  # a new workspace's trial credits; None: no trial
+        self.verify_email = verify_email  # PINGVAS_EMAIL_VERIFICATION=required: the trial waits for the owner's link
         self._default_plan = default_plan
         self._cache = cache or AccountCache()
         self._membership: TtlCache[tuple[str | None, bool]] = TtlCache(MEMBERSHIP_TTL_S)
@@ -106,23 +112,37 @@ class TenancyService:
 
     # --- accounts -------------------------------------------------------------------------
 
-    def signup(self, email: str, password: str, workspace_name: str) -> SignedIn:
+    def signup(self, email: str, password: str, workspace_name: str) -> SignedIn | None:
+        """A new workspace and its owner, signed in. With e-mail verification: None whether or not the
+        address had an account (an existing one is told by e-mail instead), and the trial waits for the link."""
         email = normalize_email(email)
         check_password(password)
         name = check_name(workspace_name, "Workspace name")
         password_hash = slow_hash(password)
         tenant_id, user_id, now = str(uuid.uuid4()), str(uuid.uuid4()), utcnow()
-        with system_scope(), self._db.begin() as conn:
-            assert_email_free(conn, email)
-            conn.execute(
-                sa.insert(tenants).values(
-                    tenant_id=tenant_id, name=name, plan=self._default_plan, status="active", created_at=now, updated_at=now
+        try:
+            with system_scope(), self._db.begin() as conn:
+                existing = user_with_email(conn, email)
+                if existing is not None and self.verify_email:
+                    email_links.send_account_exists(conn, existing, email, now)
+                    return None
+                if existing is not None:
+                    raise ServiceError(ErrorCode.EMAIL_TAKEN, EMAIL_TAKEN_DETAIL)
+                conn.execute(
+                    sa.insert(tenants).values(
+                        tenant_id=tenant_id, name=name, plan=self._default_plan, status="active", created_at=now, updated_at=now
+                    )
                 )
-            )
-            insert_user(conn, user_id, email, password_hash, tenant_id, TenantRole.OWNER, now)
-            if self._ledger is not None:
-                self._ledger.start_trial(conn, tenant_id)
-        return SignedIn(issue_token(user_id, email), user_id, tenant_id)
+                insert_user(conn, user_id, email, password_hash, tenant_id, TenantRole.OWNER, now, verified=not self.verify_email)
+                if self.verify_email:
+                    email_links.send_verification(conn, user_id, email)
+                elif self._ledger is not None:
+                    self._ledger.start_trial(conn, tenant_id)
+        except ServiceError as e:
+            if e.code == ErrorCode.EMAIL_TAKEN and self.verify_email:
+                return None  # a concurrent sign-up of this address won: answered alike
+            raise
+        return None if self.verify_email else SignedIn(issue_token(user_id, email), user_id, tenant_id)
 
     def create_operator(self, email: str, password: str, display_name: str | None = None) -> str:
         """A platform operator: InvokeAI admin, member of no tenant."""
@@ -158,7 +178,8 @@ class TenancyService:
             return None  # neither a workspace member nor an operator: no scope to act in
         role = TenantRole(row.tenant_role) if row.tenant_role else None
         is_operator = bool(row.is_admin) and row.tenant_id is None
-        return Principal(row.user_id, row.tenant_id, role, is_operator, None, row.status == "suspended")
+        return Principal(row.user_id, row.tenant_id, role, is_operator, None, row.status == "suspended",
+                         email_verified=row.email_verified_at is not None)
 
     def membership_of_user(self, user_id: str) -> tuple[str | None, bool]:
         """(tenant, is platform operator) of a user. A user never changes tenant, so it is cached long."""
@@ -209,7 +230,10 @@ class TenancyService:
                 raise ServiceError(ErrorCode.INVALID_INPUT, f"Unknown plan '{plan}'; one of {', '.join(PLANS)}")
             values["plan"] = plan
         with system_scope(), self._db.begin() as conn:
+            before = conn.execute(sa.select(tenants.c.status).where(tenants.c.tenant_id == tenant_id)).scalar_one_or_none()
             done = conn.execute(sa.update(tenants).where(tenants.c.tenant_id == tenant_id).values(**values)).rowcount
+            if done and status == "suspended" and before != "suspended":
+                _notice_suspended(conn, tenant_id)
         if not done:
             raise ServiceError(ErrorCode.NOT_FOUND, "Workspace not found")
         self._cache.clear()  # members' cached principals carry the old status
@@ -364,3 +388,13 @@ class TenancyService:
             timedelta(minutes=5),
         )
         return replace(principal, api_key_id=row.api_key_id), token
+
+
+def _notice_suspended(conn: sa.Connection, tenant_id: str) -> None:
+    name = conn.execute(sa.select(tenants.c.name).where(tenants.c.tenant_id == tenant_id)).scalar_one()
+    notify_managers(
+        conn, tenant_id, NoticeKind.SUSPENSION, f"suspended:{tenant_id}:{utcnow():%Y%m%d%H%M%S}", f"{name} is suspended",
+        f"Your workspace {name} was suspended by the platform's operators. You can still sign in, view, download and "
+        "delete your images, but not generate or upload. Write to support to find out why and what to do.",
+        "/account", "Open your account",
+    )

@@ -30,6 +30,7 @@ from invokeai.app.services.users.users_common import (
 from sqlalchemy.engine import Connection
 
 from invokeai_saas.accounts.account_cache import AccountCache
+from invokeai_saas.accounts.email_links import security_notice
 from invokeai_saas.db import Database, tenant_clause, utcnow
 from invokeai_saas.db.tables.tenancy import users
 from tenant_middleware.context import system_scope
@@ -138,6 +139,7 @@ class SqlUserService(UserServiceBase):
                             token_epoch=0,
                             created_at=now,
                             updated_at=now,
+                            email_verified_at=now,  # made by an operator, who vouches for the address
                         )
                     )
             except sa.exc.IntegrityError as e:
@@ -207,6 +209,10 @@ class SqlUserService(UserServiceBase):
             self._assert_not_last_admin(conn, user_id, is_admin=changes.is_admin, is_active=changes.is_active)
             conn.execute(sa.update(users).where(users.c.user_id == user_id).values(**values, updated_at=utcnow()))
             updated = self._get_by_id(conn, user_id)
+            if changes.password is not None and updated is not None:
+                security_notice(conn, f"password-changed:{user_id}:{updated.token_epoch}", updated.email,
+                                "Your password was changed", "The password of your account was changed, and every "
+                                "other session signed in with the old one was signed out. API keys still work.")
         self._forget(user_id)
         if updated is None:
             raise RuntimeError("Failed to retrieve updated user")

@@ -6,10 +6,14 @@ acts for generation, gallery, boards and workflows only, so it can never mint or
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, status
+from fastapi import APIRouter, Depends, Query, Request, status
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from invokeai_saas.accounts.audit import AuditLog, AuditPage
+from invokeai_saas.accounts.creation import normalize_email
+from invokeai_saas.accounts.email_links import RESET_SENT, AccountInfo, EmailAccounts, NoticeChanges, NoticePrefs
+from invokeai_saas.accounts.rate_limits import client_address
 from invokeai_saas.accounts.invitations import InvitationService, PendingInvitation
 from invokeai_saas.accounts.tenancy import ApiKeyInfo, CreatedApiKey, Member, TenancyService, TenantSummary
 from tenant_middleware.context import Principal, TenantRole, current_principal
@@ -26,6 +30,38 @@ class SignedInResponse(BaseModel):
     token: str
     user_id: str
     tenant_id: str | None
+
+
+class CheckYourMail(BaseModel):
+    detail: str
+    email: str
+
+
+class TokenRequest(BaseModel):
+    token: str = Field(max_length=256)
+
+
+class Verified(BaseModel):
+    email: str
+    verified: bool = True
+
+
+class Sent(BaseModel):
+    detail: str
+
+
+class PasswordResetRequest(BaseModel):
+    email: str = Field(max_length=320)
+
+
+class PasswordResetConfirm(BaseModel):
+    token: str = Field(max_length=256)
+    password: str = Field(max_length=1024)
+
+
+class EmailChangeRequest(BaseModel):
+    email: str = Field(max_length=320)
+    password: str = Field(max_length=1024)
 
 
 class RoleChange(BaseModel):
@@ -96,7 +132,15 @@ def require_signed_in_member() -> Principal:
     return principal
 
 
+def require_session() -> Principal:
+    principal = require_principal()
+    if principal.api_key_id is not None:
+        raise ServiceError(ErrorCode.FORBIDDEN, "API keys cannot manage accounts; sign in to do this")
+    return principal
+
+
 Member_ = Annotated[Principal, Depends(require_member)]
+SignedIn_ = Annotated[Principal, Depends(require_session)]
 SignedInMember = Annotated[Principal, Depends(require_signed_in_member)]
 
 
@@ -116,13 +160,51 @@ def auth_overrides_router() -> APIRouter:
     return router
 
 
-def build_router(tenancy: TenancyService, invitations: InvitationService, audit_log: AuditLog) -> APIRouter:
+def build_router(tenancy: TenancyService, invitations: InvitationService, audit_log: AuditLog, emails: EmailAccounts) -> APIRouter:
     router = APIRouter(prefix="/api/v1", tags=["pingvas"])
 
-    @router.post("/signup", status_code=status.HTTP_201_CREATED, response_model=SignedInResponse)
-    def signup(body: SignupRequest) -> SignedInResponse:
+    @router.post(
+        "/signup", status_code=status.HTTP_201_CREATED, response_model=SignedInResponse,
+        responses={202: {"model": CheckYourMail, "description": "E-mail verification is on: check your e-mail, then sign in"}},
+    )
+    def signup(body: SignupRequest) -> SignedInResponse | JSONResponse:
         done = tenancy.signup(body.email, body.password, body.workspace_name)
+        if done is None:  # the same answer whether or not the address had an account
+            email = normalize_email(body.email)
+            detail = f"We sent a link to {email}. Open it to verify your address and start your trial."
+            return JSONResponse(CheckYourMail(detail=detail, email=email).model_dump(), status_code=status.HTTP_202_ACCEPTED)
         return SignedInResponse(token=done.token, user_id=done.user_id, tenant_id=done.tenant_id)
+
+    @router.post("/auth/verify-email", response_model=Verified)
+    def verify_email(body: TokenRequest) -> Verified:
+        return Verified(email=emails.verify(body.token))
+
+    @router.post("/auth/verify-email/resend", status_code=status.HTTP_202_ACCEPTED, response_model=Sent)
+    def resend_verification(me: SignedIn_) -> Sent:
+        return Sent(detail=f"We sent a new link to {emails.resend(me)}. It works for 24 hours.")
+
+    @router.post("/auth/password-reset", status_code=status.HTTP_202_ACCEPTED, response_model=Sent)
+    def request_password_reset(body: PasswordResetRequest, request: Request) -> Sent:
+        emails.request_password_reset(body.email, client_address(request.scope, emails.trusted_proxies))
+        return Sent(detail=RESET_SENT)
+
+    @router.post("/auth/password-reset/confirm", response_model=SignedInResponse)
+    def confirm_password_reset(body: PasswordResetConfirm) -> SignedInResponse:
+        done = emails.confirm_password_reset(body.token, body.password)
+        return SignedInResponse(token=done.token, user_id=done.user_id, tenant_id=done.tenant_id)
+
+    @router.get("/account", response_model=AccountInfo)
+    def read_account(me: SignedIn_) -> AccountInfo:
+        return emails.account(me)
+
+    @router.patch("/account/notices", response_model=NoticePrefs)
+    def change_notices(body: NoticeChanges, me: SignedIn_) -> NoticePrefs:
+        return emails.set_notices(me, body)
+
+    @router.post("/account/email", status_code=status.HTTP_202_ACCEPTED, response_model=Sent)
+    def change_email(body: EmailChangeRequest, me: SignedIn_) -> Sent:
+        email = emails.request_email_change(me, body.email, body.password)
+        return Sent(detail=f"We sent a link to {email}. Your address changes when you open it.")
 
     @router.get("/tenant", response_model=TenantSummary)
     def get_tenant(me: Member_) -> TenantSummary:

@@ -115,6 +115,17 @@ class Settings(BaseSettings):
         "unset: messages are written as .eml files to `<data_dir>/mail-outbox/` and the log says where.",
     )
     mail_from: str = Field(default="Pingvas Studio <no-reply@localhost>", description="The From of every message.")
+    public_url: str = Field(
+        default="http://127.0.0.1:9090", description="The studio's address as customers open it: the base of links in e-mails."
+    )
+    email_verification: Literal["required", "off"] = Field(
+        default="required",
+        description="`required`: a new owner verifies their address before the trial's credits, generating or uploading; "
+        "`off`: the trial is granted at sign-up (self-hosted studios).",
+    )
+    mail_rate_limit: str = Field(
+        default="5/hour", description="Password-reset requests per address and verification resends per user (`limits` notation)."
+    )
 
     admin_allowed_cidrs: str = Field(
         default="127.0.0.1/32,::1/128",
@@ -137,6 +148,13 @@ class Settings(BaseSettings):
             raise ValueError(f"PINGVAS_LEMONSQUEEZY_VARIANTS: {e}") from None
         return value
 
+    @field_validator("public_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if urlparse(value).scheme not in ("http", "https") or not urlparse(value).netloc:
+            raise ValueError(f"PINGVAS_PUBLIC_URL={value!r} is not an http(s):// address")
+        return value.rstrip("/")
+
     @field_validator("storage_url")
     @classmethod
     def _s3_url(cls, value: str | None) -> str | None:
@@ -147,7 +165,7 @@ class Settings(BaseSettings):
                 raise ValueError(f"PINGVAS_STORAGE_URL: {e}") from None
         return value or None
 
-    @field_validator("login_rate_limit", "signup_rate_limit")
+    @field_validator("login_rate_limit", "signup_rate_limit", "mail_rate_limit")
     @classmethod
     def _one_rate_limit(cls, value: str, info: ValidationInfo) -> str:
         try:

@@ -6,7 +6,8 @@ Never sent twice by the outbox: one row per cause (`key` is unique, a second enq
 nothing), and a row is claimed under a lease before it is sent, so two pods never send it at once.
 A pod killed after the SMTP server accepted a message but before the row was marked sent leaves it
 to be sent again when its lease lapses; it carries the same Message-ID, so mail systems that
-deduplicate see one message. Failures are retried with exponential backoff.
+deduplicate see one message. Failures are retried with exponential backoff. A sent row keeps its
+key, recipient and template but not its variables: they may hold a single-use link.
 """
 
 import hashlib
@@ -96,7 +97,7 @@ class Outbox:
             return False
         with system_scope(), self._db.begin() as conn:
             conn.execute(sa.update(mo).where(mo.c.id == row.id, mo.c.claimed_by == self._me)
-                         .values(status="sent", sent_at=utcnow(), claimed_by=None, lease_until=None))
+                         .values(status="sent", sent_at=utcnow(), claimed_by=None, lease_until=None, context="{}"))
         return True
 
     def _failed(self, row: Claimed, error: Exception) -> None:

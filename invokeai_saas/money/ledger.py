@@ -6,6 +6,7 @@ caused it (a queue item's status change, a webhook's subscription update). It lo
 row first: movements of one tenant are serialized, and a replayed key changes nothing.
 """
 
+import hashlib
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -32,6 +33,9 @@ from invokeai_saas.db import Database, utcnow
 from invokeai_saas.db.tables.billing import credit_ledger as ledger
 from invokeai_saas.db.tables.tenancy import tenants
 from invokeai_saas.core.metrics import LEDGER_ENTRIES
+from invokeai_saas.mail.notices import NoticeKind, notify_managers
+
+LOW_CREDITS_DIVISOR = 10  # owners are told when the balance falls under 1/10 of the period's allowance
 
 
 class Entry(BaseModel):
@@ -95,21 +99,29 @@ class CreditLedger:
         LEDGER_ENTRIES.labels(kind.value).inc()
         conn.execute(_SET_BALANCE, {"b_tenant": tenant_id, "b_period": after.period, "b_extra": after.extra})
         note_balance(conn, tenant_id, after.total)  # the studio's badge hears it once this commits
+        if amount < 0:
+            notice_if_low(conn, tenant_id, after.total, key)
         return after.total
 
     def reset_period(self, conn: Connection, tenant_id: str, allowance: int, key: str, reason: str) -> int | None:
         """A new period: the allowance becomes `allowance` (what was left of the last one goes; extra credits stay)."""
         amount = period_reset_amount(_locked_balance(conn, tenant_id), allowance)
-        return self.post(conn, tenant_id, EntryKind.PERIOD_RESET, amount, key, reason=reason)
+        balance = self.post(conn, tenant_id, EntryKind.PERIOD_RESET, amount, key, reason=reason)
+        if balance is not None:
+            _start_period(conn, tenant_id, allowance)
+        return balance
 
     def start_trial(self, conn: Connection, tenant_id: str) -> None:
         """A new workspace's trial: its credits fill the allowance until they lapse."""
         if self.trial_credits <= 0:
             return
         ends = utcnow() + timedelta(days=self.trial_days)
-        conn.execute(sa.update(tenants).where(tenants.c.tenant_id == tenant_id).values(trial_ends_at=ends))
         reason = f"Trial: {self.trial_credits} credits until {ends:%Y-%m-%d}"
-        self.post(conn, tenant_id, EntryKind.GRANT, self.trial_credits, trial_grant_key(tenant_id), to_period=True, reason=reason)
+        key = trial_grant_key(tenant_id)
+        if self.post(conn, tenant_id, EntryKind.GRANT, self.trial_credits, key, to_period=True, reason=reason) is None:
+            return  # granted before: a workspace has one trial
+        conn.execute(sa.update(tenants).where(tenants.c.tenant_id == tenant_id).values(trial_ends_at=ends))
+        _start_period(conn, tenant_id, self.trial_credits)
 
     def lapse_trial_if_over(self, conn: Connection, tenant_id: str) -> None:
         """Once its trial is over, what is left of a workspace's trial credits goes (once)."""
@@ -248,6 +260,31 @@ _INSERT_ENTRY = {  # INSERT … ON CONFLICT (idempotency_key) DO NOTHING, a row 
     name: dialect.insert(ledger).on_conflict_do_nothing(index_elements=["idempotency_key"]).returning(ledger.c.entry_id)
     for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
 }
+
+
+def _start_period(conn: Connection, tenant_id: str, allowance: int) -> None:
+    """A period (or trial) starts with `allowance`: its low-credits notice may be sent again."""
+    conn.execute(sa.update(tenants).where(tenants.c.tenant_id == tenant_id)
+                 .values(period_allowance=allowance, low_credits_noticed=False))
+
+
+def notice_if_low(conn: Connection, tenant_id: str, balance: int, key: str) -> None:
+    """Once per period, when a debit leaves the balance under 10 % of the period's allowance, its
+    owners and admins are told (the flag is set in the debit's transaction: one notice, whichever pod)."""
+    low = sa.and_(tenants.c.tenant_id == tenant_id, tenants.c.low_credits_noticed.is_(False),
+                  tenants.c.period_allowance > 0, tenants.c.period_allowance > balance * LOW_CREDITS_DIVISOR)
+    row = conn.execute(sa.update(tenants).where(low).values(low_credits_noticed=True)
+                       .returning(tenants.c.name, tenants.c.period_allowance)).first()
+    if row is None:
+        return
+    notify_managers(
+        conn, tenant_id, NoticeKind.LOW_CREDITS, f"low-credits:{tenant_id}:{hashlib.sha256(key.encode()).hexdigest()[:16]}",
+        f"{row.name} is running low on credits",
+        f"Your workspace {row.name} has {balance} credits left, under 10 % of the {row.period_allowance} this period "
+        "started with. When they run out, generation stops until the next period. Buy credits or change your plan "
+        "to keep generating.",
+        "/account/plan", "Get more credits",
+    )
 
 
 def _locked_balance(conn: Connection, tenant_id: str) -> Balance:

@@ -52,6 +52,7 @@ from invokeai_saas.db.tables.billing import subscriptions as subs
 from invokeai_saas.db.tables.billing import webhook_deliveries
 from invokeai_saas.db.tables.operators import operator_audit
 from invokeai_saas.db.tables.tenancy import tenants
+from invokeai_saas.money import billing_notices
 from invokeai_saas.money.ledger import CreditLedger
 from tenant_middleware.context import system_scope
 from tenant_middleware.errors import ErrorCode, ServiceError
@@ -135,7 +136,7 @@ class SubscriptionService:
             return f"ignored: variant {a.get('variant_id')} is not in PINGVAS_LEMONSQUEEZY_VARIANTS"
         updated = parse_time(a.get("updated_at")) or utcnow()
         seen = conn.execute(
-            sa.select(subs.c.tenant_id, subs.c.binding, subs.c.source_updated_at)
+            sa.select(subs.c.tenant_id, subs.c.binding, subs.c.source_updated_at, subs.c.status, subs.c.plan)
             .where(subs.c.subscription_id == event.object_id)
             .with_for_update()
         ).first()
@@ -184,6 +185,9 @@ class SubscriptionService:
         self._sync_workspace(conn, tenant_id)
         granted = self._start_paid_periods(conn, tenant_id)
         latest = conn.execute(sa.select(subs.c.status, subs.c.plan).where(subs.c.subscription_id == event.object_id)).one()
+        before = seen if seen is not None and seen.binding == BOUND else None
+        billing_notices.subscription_changed(conn, tenant_id, event.object_id, before, latest.status, latest.plan,
+                                             state["ends_at"], updated)
         return f"subscription {latest.status} on {latest.plan}" + (f", {granted} period(s) started" if granted else "")
 
     def _reference(self, conn: Connection, event: WebhookEvent, named_before: str | None) -> tuple[CheckoutRef | None, str]:
@@ -255,6 +259,7 @@ class SubscriptionService:
             return ("payment recorded" if status == "paid" else f"payment {status} recorded") + ", waiting for its subscription"
         if status == "failed":
             self._hold(conn, tenant_id, utcnow() + self._grace, only_if_clear=True)
+            billing_notices.payment_failed(conn, tenant_id, event.object_id, updated)
             return "payment failed: grace period started"
         if status == "refunded":
             if seen is not None and seen.applied:

@@ -31,6 +31,7 @@ from invokeai_saas.wiring.branding import (
 from invokeai_saas.db import Database
 from invokeai_saas.db.migrate import upgrade_if_empty
 from invokeai_saas.accounts.audit import AuditLog
+from invokeai_saas.accounts.email_links import EmailAccounts
 from invokeai_saas.accounts.invitations import InvitationService
 from invokeai_saas.mail.outbox import Outbox, start_drainer
 from invokeai_saas.mail.templates import Templates
@@ -109,8 +110,11 @@ def create_app(settings: Settings, run_processor: bool = True) -> tuple[FastAPI,
     watch_queue(db)
     accounts = AccountCache()
     ledger = ledger_for(settings, db)
-    tenancy = TenancyService(db, default_plan=settings.default_plan, cache=accounts, ledger=ledger)
+    tenancy = TenancyService(db, default_plan=settings.default_plan, cache=accounts, ledger=ledger,
+                             verify_email=settings.email_verification == "required")
     invitations = InvitationService(db, ttl=timedelta(hours=settings.invitation_ttl_hours))
+    limits = AbuseLimits.from_settings(settings)
+    emails = EmailAccounts(db, limits, ledger)
     start_mail(settings, db)
 
     from invokeai.app.api.dependencies import ApiDependencies
@@ -121,6 +125,7 @@ def create_app(settings: Settings, run_processor: bool = True) -> tuple[FastAPI,
     initializer = make_initializer(db, accounts, settings, run_processor, role=role)
     ApiDependencies.initialize = staticmethod(initializer)  # type: ignore[method-assign]
     tenancy.on_access_changed = _emit_user_access_changed
+    emails.on_user_changed = lambda user_id: _signed_in_anew(tenancy, user_id)
 
     from invokeai.app import api_app
     from patches.sockets_tenant_rooms import NO_SHARED_ROOMS, set_tenant_lookup
@@ -144,7 +149,7 @@ def create_app(settings: Settings, run_processor: bool = True) -> tuple[FastAPI,
         app,
         overrides=[auth_overrides_router(), media_router(settings.media_base_url, settings.media_url_ttl_seconds)],
         additions=[
-            build_router(tenancy, invitations, AuditLog(db)),
+            build_router(tenancy, invitations, AuditLog(db), emails),
             billing_router(ledger, subscriptions_for(settings, db, ledger), lemonsqueezy_client(settings), settings.lemonsqueezy_webhook_secret),
             admin_router(
                 OperatorService(db, ledger, tenancy, settings.lease_seconds),
@@ -158,7 +163,7 @@ def create_app(settings: Settings, run_processor: bool = True) -> tuple[FastAPI,
     _brand_the_ui(app, settings.brand)
     _install_error_handlers(app)
     app.add_middleware(TenantContextMiddleware, source=tenancy, api_key_prefix=API_KEY_PREFIX)
-    app.add_middleware(RateLimitMiddleware, limits=AbuseLimits.from_settings(settings))
+    app.add_middleware(RateLimitMiddleware, limits=limits)
     # Before the rate limiter: every sign-in it sees has a body it can read the account from.
     # app.openapi() is built once here (about 5 s), not by the first caller, and cached by FastAPI.
     app.add_middleware(BodyLimitMiddleware, max_body=settings.max_body_bytes, uploads=upload_routes(app.openapi()))
@@ -173,7 +178,7 @@ def start_mail(settings: Settings, db: Database) -> Outbox:
     folder = settings.data_dir / "mail-outbox"
     if not settings.smtp_url:
         logger.warning("No PINGVAS_SMTP_URL: mail is written to %s", folder.resolve())
-    templates = Templates(dataclasses.asdict(brand), brand.folder)
+    templates = Templates(dataclasses.asdict(brand), brand.folder, settings.public_url)
     outbox = Outbox(db, transport_for(settings.smtp_url, folder), templates, settings.mail_from)
     start_drainer(outbox)
     return outbox
@@ -183,6 +188,13 @@ def _socket_tenant(tenancy: TenancyService, user_id: str, no_rooms: str) -> str 
     """The socket layer's tenant of a user: theirs, None for an operator, no shared room for anyone else."""
     tenant_id, is_operator = tenancy.membership_of_user(user_id)
     return tenant_id if tenant_id is not None or is_operator else no_rooms
+
+
+def _signed_in_anew(tenancy: TenancyService, user_id: str) -> None:
+    """A user verified their address or reset their password: their principal is read again, and their
+    open sockets re-checked (a reset's new token epoch drops the old sessions' sockets)."""
+    tenancy.forget_principal(user_id)
+    _emit_user_access_changed(user_id, True)
 
 
 def _emit_user_access_changed(user_id: str, is_active: bool) -> None:
@@ -232,7 +244,7 @@ def _unknown_api_route() -> APIRouter:
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ServiceError)
     async def service_error(_request: Request, exc: ServiceError) -> JSONResponse:
-        return JSONResponse(exc.body(), status_code=exc.status_code)
+        return JSONResponse(exc.body(), status_code=exc.status_code, headers=exc.headers())
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -14,6 +14,15 @@ app.kubernetes.io/instance: {{ .root.Release.Name }}
 app.kubernetes.io/component: {{ .component }}
 {{- end }}
 
+{{/* The settings' ConfigMap data (the release's and the migration hook's): values.settings, and the public URL
+of the links in e-mails from the ingress host unless settings sets it. */}}
+{{- define "pingvas.settingsData" -}}
+{{- $settings := merge (dict) .Values.settings (dict "PINGVAS_PUBLIC_URL" (printf "https://%s" .Values.ingress.host)) }}
+{{- range $key, $value := $settings }}
+{{ $key }}: {{ $value | quote }}
+{{- end }}
+{{- end }}
+
 {{/* Settings (ConfigMap) and secrets (External Secrets' Secret) as the environment of every role. */}}
 {{- define "pingvas.env" -}}
 envFrom:

@@ -21,6 +21,9 @@ tenants = sa.Table(
     sa.Column("billing_hold_at", sa.DateTime, nullable=True),  # a payment failed: generation refused from then
     sa.Column("storage_bytes", sa.BigInteger, nullable=False, server_default="0"),  # invokeai_saas/money/storage_usage.py
     sa.Column("overrides", sa.Text, nullable=True),  # an enterprise contract's overrides (JSON, billing/entitlements.py)
+    # What the current period (or trial) started with, and whether its owners were told credits ran below 10 % of it.
+    sa.Column("period_allowance", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("low_credits_noticed", sa.Boolean, nullable=False, server_default=sa.false()),
 )
 
 # InvokeAI's users table plus the one tenant a user belongs to and their role in it.
@@ -40,6 +43,23 @@ users = sa.Table(
     sa.Column("last_login_at", sa.DateTime, nullable=True),
     sa.Column("tenant_id", sa.String(36), sa.ForeignKey("tenants.tenant_id", ondelete="CASCADE"), nullable=True, index=True),
     sa.Column("tenant_role", sa.String(16), nullable=True),
+    sa.Column("email_verified_at", sa.DateTime, nullable=True),  # None: the address is not verified yet
+    sa.Column("muted_notices", sa.Text, nullable=True),  # JSON list of the notice kinds this user turned off
+)
+
+# Single-use links sent by e-mail (`accounts/email_links.py`): verify an address, reset a password.
+# Stored hashed; `email` is the address the link proves (a changed address is written only once proven).
+# A platform table: only system scope reads or writes it.
+account_tokens = sa.Table(
+    "account_tokens",
+    metadata,
+    sa.Column("token_hash", sa.String(64), primary_key=True),
+    sa.Column("user_id", sa.String(36), sa.ForeignKey("users.user_id", ondelete="CASCADE"), nullable=False, index=True),
+    sa.Column("purpose", sa.String(16), nullable=False),  # verify_email, reset_password
+    sa.Column("email", sa.String(320), nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("expires_at", sa.DateTime, nullable=False),
+    sa.Column("used_at", sa.DateTime, nullable=True),
 )
 
 tenant_invitations = sa.Table(

@@ -44,3 +44,15 @@ output "admin_allowed_cidrs" {
 output "waf_regional_web_acl_arn" {
   value = module.environment.waf_regional_web_acl_arn
 }
+
+output "smtp_user_name" {
+  value = module.environment.smtp_user_name
+}
+
+output "smtp_host" {
+  value = module.environment.smtp_host
+}
+
+output "mail_dns_records" {
+  value = module.environment.mail_dns_records
+}

@@ -1,8 +1,9 @@
 # The prod environment: one call of modules/environment, with what sets prod apart. Everything
 # both environments have in common (and the reading of the shared stack's state) is in the module.
 # Custom media domains (media_aliases + media_acm_certificate_arn), the studio's CORS origins
-# (media_cors_allowed_origins) and alarm_email_addresses are further inputs of the module: add
-# them here (see modules/environment/variables.tf).
+# (media_cors_allowed_origins), the Route 53 zone of the mail domain (mail_route53_zone_id) and
+# alarm_email_addresses are further inputs of the module: add them here (see
+# modules/environment/variables.tf).
 
 locals {
   environment = "prod"
@@ -28,6 +29,9 @@ module "environment" {
   redis_watch_replication_lag      = true
 
   media_bucket_name = "pingvas-prod-media"
+
+  # The SES identity the studio's mail comes from (the ingress host's domain).
+  mail_domain = "studio.pingvas.example"
 
   # A deleted secret can be restored for 30 days.
   secret_recovery_window_in_days = 30

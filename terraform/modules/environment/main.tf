@@ -1,5 +1,5 @@
 # One environment (dev or prod): what belongs to it alone (Redis, media bucket + CloudFront, its
-# secret, the IAM role of its namespace, its alarms). The cluster, database, file system and WAF are
+# secret, the IAM role of its namespace, its mail domain in SES, its alarms). The cluster, database, file system and WAF are
 # the shared stack's, read from its state. envs/dev and envs/prod each call this module once and
 # pass only what differs between them (the Redis shape, sizes, names, how long deleted data is
 # kept), so a change here lands in both.
@@ -53,6 +53,15 @@ module "secrets" {
   name                    = "${var.project}/${var.environment}/app"
   environment             = var.environment
   recovery_window_in_days = var.secret_recovery_window_in_days
+}
+
+# The studio's mail (sign-up verification, password resets, invitations, notices) through SES SMTP.
+module "ses" {
+  source = "../ses"
+
+  name            = local.name
+  domain          = var.mail_domain
+  route53_zone_id = var.mail_route53_zone_id
 }
 
 module "irsa" {

@@ -1,4 +1,4 @@
-# What the Helm values of an environment need (envs/dev and envs/prod forward these under the same
+# What the Helm values and the environment's secret need (envs/dev and envs/prod forward these under the same
 # names), and the Redis node IDs its plan test checks.
 
 output "namespace" {
@@ -59,4 +59,19 @@ output "admin_allowed_cidrs" {
 output "waf_regional_web_acl_arn" {
   description = "Annotation alb.ingress.kubernetes.io/wafv2-acl-arn of the ingress."
   value       = local.shared.waf_regional_web_acl_arn
+}
+
+output "smtp_user_name" {
+  description = "IAM user whose access key, converted to an SMTP password, goes into PINGVAS_SMTP_URL in the secret."
+  value       = module.ses.smtp_user_name
+}
+
+output "smtp_host" {
+  description = "Host of PINGVAS_SMTP_URL (smtps://<key id>:<smtp password>@<host>:465)."
+  value       = module.ses.smtp_host
+}
+
+output "mail_dns_records" {
+  description = "DKIM and MAIL FROM records of mail_domain (created in Route 53 only with mail_route53_zone_id)."
+  value       = module.ses.dns_records
 }

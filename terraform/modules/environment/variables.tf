@@ -92,6 +92,17 @@ variable "secret_recovery_window_in_days" {
   type        = number
 }
 
+variable "mail_domain" {
+  description = "Domain the environment's mail comes from: its SES identity (PINGVAS_MAIL_FROM's address is at it)."
+  type        = string
+}
+
+variable "mail_route53_zone_id" {
+  description = "Route 53 hosted zone of mail_domain; null: create the mail_dns_records output at the domain's DNS provider."
+  type        = string
+  default     = null
+}
+
 variable "alarm_email_addresses" {
   description = "Addresses notified of this environment's alarms."
   type        = list(string)

@@ -46,3 +46,106 @@ run "plan" {
     error_message = "dev Redis is a single node"
   }
 }
+
+run "mail_is_sent_through_ses_in_the_region" {
+  command = plan
+
+  assert {
+    condition     = output.smtp_host == "email-smtp.eu-central-1.amazonaws.com"
+    error_message = "the SMTP endpoint is SES's in the stack's region"
+  }
+
+  assert {
+    condition     = output.smtp_user_name == "pingvas-dev-ses-smtp"
+    error_message = "each environment has its own SMTP user"
+  }
+
+  assert {
+    condition     = length(output.mail_dns_records) == 5
+    error_message = "three DKIM CNAMEs, the MAIL FROM MX and its SPF record"
+  }
+}
+
+# The ses module on its own, given a Route 53 zone: it creates every record it lists, DKIM
+# included, and its SMTP user may send only from the domain's identity.
+run "mail_records_are_created_in_a_given_zone" {
+  command = apply
+
+  module {
+    source = "../../modules/ses"
+  }
+
+  variables {
+    name            = "pingvas-dev"
+    domain          = "dev.studio.pingvas.example"
+    route53_zone_id = "Z0123456789EXAMPLE"
+  }
+
+  override_resource {
+    target = aws_sesv2_email_identity.this
+    values = {
+      arn = "arn:aws:ses:eu-central-1:111122223333:identity/dev.studio.pingvas.example"
+      dkim_signing_attributes = {
+        tokens = ["tokena", "tokenb", "tokenc"]
+      }
+    }
+  }
+
+  assert {
+    condition     = length(aws_route53_record.this) == 5
+    error_message = "every DKIM and MAIL FROM record is in the zone"
+  }
+
+  assert {
+    condition     = aws_route53_record.this[0].name == "tokena._domainkey.dev.studio.pingvas.example" && aws_route53_record.this[0].records == toset(["tokena.dkim.amazonses.com"])
+    error_message = "DKIM CNAMEs point at SES's keys"
+  }
+
+  assert {
+    condition     = aws_route53_record.this[4].name == "mail.dev.studio.pingvas.example" && aws_route53_record.this[4].records == toset(["v=spf1 include:amazonses.com ~all"])
+    error_message = "the MAIL FROM domain's SPF allows SES"
+  }
+
+  assert {
+    condition     = aws_sesv2_email_identity_mail_from_attributes.this.mail_from_domain == "mail.dev.studio.pingvas.example"
+    error_message = "SES uses the custom MAIL FROM domain"
+  }
+
+  assert {
+    condition     = aws_sesv2_email_identity.this.configuration_set_name == aws_sesv2_configuration_set.this.configuration_set_name
+    error_message = "the identity sends through the configuration set that suppresses bounces and complaints"
+  }
+}
+
+run "mail_without_a_zone_creates_no_records" {
+  command = plan
+
+  module {
+    source = "../../modules/ses"
+  }
+
+  variables {
+    name   = "pingvas-dev"
+    domain = "dev.studio.pingvas.example"
+  }
+
+  assert {
+    condition     = length(aws_route53_record.this) == 0
+    error_message = "without a zone the records are left to the domain's DNS provider"
+  }
+}
+
+run "a_mail_domain_that_is_not_a_domain_is_refused" {
+  command = plan
+
+  module {
+    source = "../../modules/ses"
+  }
+
+  variables {
+    name   = "pingvas-dev"
+    domain = "https://dev.studio.pingvas.example"
+  }
+
+  expect_failures = [var.domain]
+}

@@ -45,4 +45,9 @@ run "plan" {
     condition     = length(module.environment.redis_member_cluster_ids) == 2
     error_message = "prod Redis is a primary and a replica"
   }
+
+  assert {
+    condition     = output.smtp_user_name == "pingvas-prod-ses-smtp" && output.smtp_host == "email-smtp.eu-central-1.amazonaws.com"
+    error_message = "prod sends through its own SMTP user at SES in the stack's region"
+  }
 }

@@ -43,6 +43,13 @@ describe("refusalFor", () => {
     expect(refusalFor("rate_limited", "Slow down.", 30)!.message).toBe("Slow down. Try again in 30 seconds.");
   });
 
+  it("puts the wait in words in place of the service's count of seconds", () => {
+    expect(refusalFor("rate_limited", "Too many reset requests; try again in 3600 seconds", 3600)!.message).toBe(
+      "Too many reset requests. Try again in 60 minutes.",
+    );
+    expect(refusalFor("rate_limited", "Slow down; try again in 1 second.", 1)!.message).toBe("Slow down. Try again in 1 second.");
+  });
+
   it("adds no wait without Retry-After, nor to other codes", () => {
     expect(refusalFor("rate_limited", "Slow down.")!.message).toBe("Slow down.");
     expect(refusalFor("insufficient_credits", "Top up.", 120)!.message).toBe("Top up.");
@@ -125,6 +132,10 @@ describe("runAction", () => {
     vi.stubGlobal("fetch", fetchMock);
     fetchMock.mockResolvedValueOnce(json({ detail: "Too many links sent.", code: "rate_limited" }, 429, { "Retry-After": "600" }));
     expect(await runAction(RESEND_VERIFICATION)).toEqual({ ok: false, message: "Too many links sent. Try again in 10 minutes." });
+    fetchMock.mockResolvedValueOnce(
+      json({ detail: "We sent several links already; try again in 3599 seconds", code: "rate_limited" }, 429, { "Retry-After": "3599" }),
+    );
+    expect(await runAction(RESEND_VERIFICATION)).toEqual({ ok: false, message: "We sent several links already. Try again in 60 minutes." });
   });
 
   it("gives any other refusal's detail", async () => {

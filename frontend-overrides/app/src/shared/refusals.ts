@@ -35,9 +35,8 @@ const FIXES: Record<string, Omit<Refusal, "message">> = {
 export function refusalFor(code: string, detail: string, retryAfter: number | null = null): Refusal | null {
   if (!Object.hasOwn(FIXES, code)) return null;
   const known = FIXES[code];
-  const wait = code === "rate_limited" && retryAfter ? ` Try again in ${humanSeconds(retryAfter)}.` : "";
   const fix = known.fix?.href === "mailto:" ? { ...known.fix, href: `mailto:${brand().support_email}` } : known.fix;
-  return { ...known, fix, message: `${detail}${wait}` };
+  return { ...known, fix, message: code === "rate_limited" ? withWait(detail, retryAfter) : detail };
 }
 
 export type ActionOutcome = { ok: boolean; message: string };
@@ -49,9 +48,18 @@ export async function runAction(href: string): Promise<ActionOutcome> {
     return { ok: true, message: detail };
   } catch (e) {
     if (!(e instanceof ApiError)) return { ok: false, message: "The studio could not be reached; try again" };
-    const wait = e.retryAfter ? ` Try again in ${humanSeconds(e.retryAfter)}.` : "";
-    return { ok: false, message: `${e.detail}${wait}` };
+    return { ok: false, message: withWait(e.detail, e.retryAfter) };
   }
+}
+
+// The service's own "…; try again in 3600 seconds" at the end of a rate limit's detail.
+const SERVICE_WAIT = /[;,.]?\s*try again in \d+ seconds?\.?$/i;
+
+/** A rate limit's detail with the wait from Retry-After, in words, in place of the service's count of seconds. */
+function withWait(detail: string, retryAfter: number | null): string {
+  if (!retryAfter) return detail;
+  const reason = detail.replace(SERVICE_WAIT, "").replace(/[\s.;,]+$/, "");
+  return `${reason}${/[!?]$/.test(reason) ? "" : "."} Try again in ${humanSeconds(retryAfter)}.`;
 }
 
 export function humanSeconds(seconds: number): string {

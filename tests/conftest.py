@@ -10,7 +10,7 @@ from tests.db_fixtures import APP_ROLE, create_pg_database, database, drop_pg_da
 from tests.gemini_server import GeminiStandIn, gemini  # noqa: F401
 from tests.generation import install_tiny_model
 from tests.lemonsqueezy_server import LemonSqueezyStandIn, lemonsqueezy  # noqa: F401
-from tests.studio import Studio
+from tests.studio import Studio, free_port
 
 pytest_plugins = ["tests.browser"]  # the browser fixtures: one Chromium per session, shared by the UI tests
 
@@ -22,8 +22,9 @@ SUITE_ENV = {"PINGVAS_SIGNUP_RATE_LIMIT": "100000/minute", "PINGVAS_LOGIN_RATE_L
 
 
 @contextmanager
-def running_studio(backend: str, data_dir: Path, extra_env: dict[str, str] | None = None) -> Iterator[Studio]:
-    """A `pingvas serve` on its own database of `backend` (sqlite or postgres), stopped and dropped afterwards."""
+def running_studio(backend: str, data_dir: Path, extra_env: dict[str, str] | None = None, port: int | None = None) -> Iterator[Studio]:
+    """A `pingvas serve` on its own database of `backend` (sqlite or postgres), stopped and dropped afterwards;
+    on `port` when its URL must be known before it starts (PINGVAS_PUBLIC_URL), else on a free one."""
     pg_name = None
     if backend == "sqlite":
         env = {"PINGVAS_DATABASE_URL": "", **SUITE_ENV}
@@ -33,7 +34,7 @@ def running_studio(backend: str, data_dir: Path, extra_env: dict[str, str] | Non
         url = pg_url(pg_name)
         env = {"PINGVAS_DATABASE_URL": url, "PINGVAS_DB_SCHEMA": "pingvas", "PINGVAS_DB_APP_ROLE": APP_ROLE, **SUITE_ENV}
         db = Database(url, schema="pingvas", app_role=APP_ROLE)
-    studio = Studio(backend, data_dir, env | (extra_env or {}), db)
+    studio = Studio(backend, data_dir, env | (extra_env or {}), db, port=port or free_port())
     try:
         studio.start()
         yield studio

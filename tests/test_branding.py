@@ -46,7 +46,11 @@ def test_every_path_of_the_ui_serves_the_branded_entry_page(studio: Studio, path
     assert 'id="pingvas-brand"' in page.text and "/assets/studio-" in page.text
 
 
-@pytest.mark.parametrize("path", ["/account", "/account/usage", "/account/members", "/signup", "/invite?token=x"])
+@pytest.mark.parametrize(
+    "path",
+    ["/account", "/account/usage", "/account/members", "/account/notices", "/signup", "/invite?token=x",
+     "/account/forgot", "/account/reset?token=x", "/account/verify?token=x"],
+)
 def test_the_account_app_is_served_on_its_routes(studio: Studio, path: str) -> None:
     page = http.get(f"{studio.url}{path}")
     assert page.status_code == 200 and f'src="{APP_PREFIX}/assets/account-' in page.text
@@ -103,6 +107,9 @@ def test_in_the_browser_the_dev_brand_has_its_own_accent_and_name(browser: Brows
         link = page.locator("#pingvas-signup-link")
         link.wait_for(timeout=10_000)
         assert link.inner_text() == f"New to {brand.name}? Create a workspace"
+        forgot = page.locator("#pingvas-forgot-link")
+        assert forgot.inner_text() == "Forgot password?"
+        assert forgot.locator("a").get_attribute("href") == "/account/forgot"
         themed = page.evaluate("getComputedStyle(document.documentElement).getPropertyValue('--pingvas-accent').trim()")
         assert themed == brand.accent
     finally:

@@ -1,4 +1,6 @@
-// The account area (/account/…) and the sign-up and invitation pages (/signup, /invite?token=…).
+// The account area (/account/…) and the pages open to a visitor signed out: sign-up, invitation,
+// forgotten password, password reset and address verification (/signup, /invite?token=…, /account/forgot,
+// /account/reset?token=…, /account/verify?token=…).
 
 import { type ReactNode, useCallback, useEffect, useState } from "react";
 
@@ -9,8 +11,10 @@ import {
   type CreatedInvitation,
   type Interval,
   type Invitation,
+  type AccountInfo,
   type Me,
   type Member,
+  type Notices,
   type Plan,
   type Receipt,
   type Role,
@@ -21,13 +25,14 @@ import {
 } from "../shared/api";
 import { brand } from "../shared/brand";
 import { fillDays, formatCredits, planLabel } from "../shared/format";
-import { ACCOUNT_PATHS, refusalFor } from "../shared/refusals";
+import { ACCOUNT_PATHS, refusalFor, runAction } from "../shared/refusals";
 import {
   ApiKeys,
   DailyTable,
   EntriesTable,
   ErrorLine,
   Members,
+  NoticePrefs,
   PlanPicker,
   PlanSummary,
   ReceiptView,
@@ -35,7 +40,7 @@ import {
   SubscriptionCard,
   UsageChart,
 } from "./components";
-import { InviteForm, SignupForm } from "./forms";
+import { AUTH_PATHS, ForgotPasswordForm, InviteForm, ResetPasswordForm, SignupForm, VerifyEmail } from "./forms";
 
 const TABS: { path: string; label: string }[] = [
   { path: ACCOUNT_PATHS.overview, label: "Overview" },
@@ -43,17 +48,37 @@ const TABS: { path: string; label: string }[] = [
   { path: ACCOUNT_PATHS.plan, label: "Plan & billing" },
   { path: ACCOUNT_PATHS.keys, label: "API keys" },
   { path: ACCOUNT_PATHS.members, label: "Members" },
+  { path: ACCOUNT_PATHS.notices, label: "Notices" },
 ];
+
+/** The pages open signed out, each given the `token` (or `email`) of the link that opened it. */
+function visitorPage(path: string, query: URLSearchParams, productName: string): ReactNode {
+  const link = query.get("token") ?? "";
+  switch (path) {
+    case "/signup":
+      return <SignupForm productName={productName} />;
+    case "/invite":
+      return <InviteForm token={link} productName={productName} />;
+    case AUTH_PATHS.forgot:
+      return <ForgotPasswordForm initialEmail={query.get("email") ?? ""} />;
+    case AUTH_PATHS.reset:
+      return <ResetPasswordForm token={link} />;
+    case AUTH_PATHS.verify:
+      return <VerifyEmail token={link} />;
+    default:
+      return null;
+  }
+}
 
 export function App() {
   const path = window.location.pathname.replace(/\/+$/, "") || "/";
   const { name, logo } = brand();
-  if (path === "/signup" || path === "/invite") {
-    const invitation = new URLSearchParams(window.location.search).get("token") ?? "";
+  const visitor = visitorPage(path, new URLSearchParams(window.location.search), name);
+  if (visitor) {
     return (
       <main className="auth-page">
         <img src={logo} alt={name} className="auth-logo" />
-        {path === "/signup" ? <SignupForm productName={name} /> : <InviteForm token={invitation} productName={name} />}
+        {visitor}
       </main>
     );
   }
@@ -72,7 +97,7 @@ function describe(error: unknown): ReactNode {
     return null;
   }
   const refusal = refusalFor(error.code, error.detail, error.retryAfter);
-  return refusal ? <RefusalNotice refusal={refusal} /> : <ErrorLine error={error.detail} />;
+  return refusal ? <RefusalNotice refusal={refusal} onAction={(fix) => runAction(fix.href)} /> : <ErrorLine error={error.detail} />;
 }
 
 function Account({ path }: { path: string }) {
@@ -131,6 +156,7 @@ function Account({ path }: { path: string }) {
             {page.path === ACCOUNT_PATHS.plan && <Billing tenant={tenant} canManage={myRole !== "member"} />}
             {page.path === ACCOUNT_PATHS.keys && <Keys myUserId={me.user_id} canManage={myRole !== "member"} />}
             {page.path === ACCOUNT_PATHS.members && <Team members={members} myRole={myRole} me={me} reload={reload} />}
+            {page.path === ACCOUNT_PATHS.notices && <NoticeSettings />}
           </>
         )}
       </main>
@@ -327,6 +353,37 @@ function Team({ members, myRole, me, reload }: { members: Member[]; myRole: Role
         onRoleChange={(userId, role) => act(() => api(`/api/v1/tenant/members/${userId}`, { method: "PATCH", body: { role } }))}
         onRemove={(userId) => act(() => api(`/api/v1/tenant/members/${userId}`, { method: "DELETE" }))}
       />
+    </>
+  );
+}
+
+function NoticeSettings() {
+  const [account, setAccount] = useState<AccountInfo | null>(null);
+  const [saving, setSaving] = useState(false);
+  const [note, setNote] = useState<string | null>(null);
+  const [failure, setFailure] = useState<ReactNode>(null);
+  useEffect(() => {
+    api<AccountInfo>("/api/v1/account").then(setAccount, (e) => setFailure(describe(e)));
+  }, []);
+  const change = async (notice: keyof Notices, on: boolean) => {
+    setSaving(true);
+    setFailure(null);
+    setNote(null);
+    try {
+      const notices = await api<Notices>("/api/v1/account/notices", { method: "PATCH", body: { [notice]: on } });
+      setAccount((a) => a && { ...a, notices });
+      setNote("Saved.");
+    } catch (e) {
+      setFailure(describe(e));
+    }
+    setSaving(false);
+  };
+  if (!account) return <>{failure}</>;
+  return (
+    <>
+      {failure}
+      <NoticePrefs email={account.email} notices={account.notices} saving={saving} onChange={(n, on) => void change(n, on)} />
+      {note && <p role="status">{note}</p>}
     </>
   );
 }

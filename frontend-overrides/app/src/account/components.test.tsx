@@ -2,7 +2,19 @@ import { render, screen, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { describe, expect, it, vi } from "vitest";
 
-import { ApiKeys, DailyTable, EntriesTable, Members, PlanPicker, PlanSummary, StorageMeter, SubscriptionCard, UsageChart } from "./components";
+import {
+  ApiKeys,
+  DailyTable,
+  EntriesTable,
+  Members,
+  NoticePrefs,
+  PlanPicker,
+  PlanSummary,
+  RefusalNotice,
+  StorageMeter,
+  SubscriptionCard,
+  UsageChart,
+} from "./components";
 import {
   admin,
   apiKeys,
@@ -10,10 +22,13 @@ import {
   cancelledSubscription,
   createdApiKey,
   days,
+  emailNotVerified,
   entries,
   invitations,
   member,
   members,
+  notices,
+  outOfCredits,
   owner,
   plans,
   subscription,
@@ -455,5 +470,71 @@ describe("EntriesTable", () => {
     expect(screen.getByText("Generation · item 4821")).toBeInTheDocument();
     expect(screen.getByText("New period")).toBeInTheDocument();
     expect(screen.queryAllByRole("button")).toHaveLength(0);
+  });
+});
+
+describe("RefusalNotice", () => {
+  it("links to a fix that is a page", () => {
+    const onAction = vi.fn();
+    render(<RefusalNotice refusal={outOfCredits} onAction={onAction} />);
+    expect(screen.getByRole("alert")).toHaveTextContent("Out of credits");
+    expect(screen.getByRole("link", { name: "Get more credits" })).toHaveAttribute("href", "/account/plan");
+    expect(screen.queryByRole("button")).toBeNull();
+  });
+
+  it("runs a fix that is an action from a button, then says what happened in its place", async () => {
+    const onAction = vi.fn(async () => ({ ok: true, message: "We sent a new link to ada@northwind.example" }));
+    render(<RefusalNotice refusal={emailNotVerified} onAction={onAction} />);
+    expect(screen.getByRole("alert")).toHaveTextContent("Verify your e-mail");
+    expect(screen.queryByRole("link")).toBeNull(); // a POST route is never a link to follow
+    await userEvent.setup().click(screen.getByRole("button", { name: "Resend the link" }));
+
+    expect(onAction).toHaveBeenCalledWith({ label: "Resend the link", href: "/api/v1/auth/verify-email/resend", method: "POST" });
+    expect(await screen.findByRole("status")).toHaveTextContent("We sent a new link to ada@northwind.example");
+    expect(screen.queryByRole("button", { name: "Resend the link" })).toBeNull();
+  });
+
+  it("keeps the action to try again when it failed", async () => {
+    const onAction = vi.fn(async () => ({ ok: false, message: "Too many links sent. Try again in 10 minutes." }));
+    render(<RefusalNotice refusal={emailNotVerified} onAction={onAction} />);
+    await userEvent.setup().click(screen.getByRole("button", { name: "Resend the link" }));
+    expect(await screen.findByRole("status")).toHaveTextContent("Try again in 10 minutes.");
+    expect(screen.getByRole("button", { name: "Resend the link" })).toBeEnabled();
+  });
+});
+
+describe("NoticePrefs", () => {
+  const setup = (saving = false) => {
+    const onChange = vi.fn();
+    render(<NoticePrefs email="ada@northwind.example" notices={notices} saving={saving} onChange={onChange} />);
+    return { onChange, user: userEvent.setup() };
+  };
+
+  it("shows each of the four notices as a switch in its current state", () => {
+    setup();
+    expect(screen.getAllByRole("switch")).toHaveLength(4);
+    expect(screen.getByRole("switch", { name: "Credits running low" })).toBeChecked();
+    expect(screen.getByRole("switch", { name: "A payment failed" })).toBeChecked();
+    expect(screen.getByRole("switch", { name: "Subscription renewed, changed or ending" })).not.toBeChecked();
+    expect(screen.getByRole("switch", { name: "Workspace suspended or restored" })).toBeChecked();
+    expect(screen.getByText("Sent to ada@northwind.example.")).toBeInTheDocument();
+  });
+
+  it("says security notices are always sent", () => {
+    setup();
+    expect(screen.getByText(/Security notices \(your password or e-mail address changed\) are always sent/)).toBeInTheDocument();
+  });
+
+  it("reports the switched notice and its new state", async () => {
+    const { onChange, user } = setup();
+    await user.click(screen.getByRole("switch", { name: "Subscription renewed, changed or ending" }));
+    expect(onChange).toHaveBeenCalledWith("subscription", true);
+    await user.click(screen.getByRole("switch", { name: "Credits running low" }));
+    expect(onChange).toHaveBeenLastCalledWith("low_credits", false);
+  });
+
+  it("holds the switches while a change is being saved", () => {
+    setup(true);
+    for (const toggle of screen.getAllByRole("switch")) expect(toggle).toBeDisabled();
   });
 });

@@ -3,9 +3,23 @@
 
 import { type FormEvent, type ReactNode, useState } from "react";
 
-import type { ApiKey, CreatedApiKey, DayTotal, Entry, Interval, Invitation, Member, Plan, Receipt, Role, Subscription, Tenant } from "../shared/api";
+import type {
+  ApiKey,
+  CreatedApiKey,
+  DayTotal,
+  Entry,
+  Interval,
+  Invitation,
+  Member,
+  Notices,
+  Plan,
+  Receipt,
+  Role,
+  Subscription,
+  Tenant,
+} from "../shared/api";
 import { brand } from "../shared/brand";
-import { ACCOUNT_PATHS, type Refusal } from "../shared/refusals";
+import { ACCOUNT_PATHS, type ActionOutcome, type Fix, type Refusal } from "../shared/refusals";
 import { KIND_LABELS, formatBytes, formatCredits, formatDate, planLabel } from "../shared/format";
 
 export function Card({ title, children, actions }: { title: string; children: ReactNode; actions?: ReactNode }) {
@@ -20,12 +34,27 @@ export function Card({ title, children, actions }: { title: string; children: Re
   );
 }
 
-export function RefusalNotice({ refusal }: { refusal: Refusal }) {
+/** A refusal and its fix: a link, or an action (a button; `onAction` runs it and says what happened). */
+export function RefusalNotice({ refusal, onAction }: { refusal: Refusal; onAction: (fix: Fix) => Promise<ActionOutcome> }) {
+  const [busy, setBusy] = useState(false);
+  const [outcome, setOutcome] = useState<ActionOutcome | null>(null);
+  const { fix } = refusal;
+  const act = async (action: Fix) => {
+    setBusy(true);
+    setOutcome(await onAction(action));
+    setBusy(false);
+  };
   return (
     <div className="refusal" role="alert">
       <strong>{refusal.title}</strong>
       <p>{refusal.message}</p>
-      {refusal.fix && <a href={refusal.fix.href}>{refusal.fix.label}</a>}
+      {fix && fix.method !== "POST" && <a href={fix.href}>{fix.label}</a>}
+      {fix?.method === "POST" && !outcome?.ok && (
+        <button type="button" onClick={() => void act(fix)} disabled={busy}>
+          {fix.label}
+        </button>
+      )}
+      {outcome && <p role="status">{outcome.message}</p>}
     </div>
   );
 }
@@ -589,5 +618,40 @@ export function Members({
         </Card>
       )}
     </>
+  );
+}
+
+const NOTICE_LABELS: Record<keyof Notices, string> = {
+  low_credits: "Credits running low",
+  payment_failed: "A payment failed",
+  subscription: "Subscription renewed, changed or ending",
+  suspension: "Workspace suspended or restored",
+};
+
+/** The e-mails a user may turn off, each saved as it is switched (`saving` while a change is on its way). */
+export function NoticePrefs({
+  email,
+  notices,
+  saving,
+  onChange,
+}: {
+  email: string;
+  notices: Notices;
+  saving: boolean;
+  onChange: (notice: keyof Notices, on: boolean) => void;
+}) {
+  return (
+    <Card title="E-mail notices">
+      <p className="hint">Sent to {email}.</p>
+      <div className="toggles">
+        {(Object.keys(NOTICE_LABELS) as (keyof Notices)[]).map((key) => (
+          <label key={key} className="toggle">
+            <input type="checkbox" role="switch" checked={notices[key]} disabled={saving} onChange={(e) => onChange(key, e.target.checked)} />
+            {NOTICE_LABELS[key]}
+          </label>
+        ))}
+      </div>
+      <p className="hint">Security notices (your password or e-mail address changed) are always sent.</p>
+    </Card>
   );
 }

@@ -8,6 +8,7 @@ import type {
   Entry,
   Invitation,
   Member,
+  Notices,
   Plan,
   Receipt,
   Subscription,
@@ -311,3 +312,10 @@ export const outOfCredits = refusalFor(
 export const rateLimited = refusalFor("rate_limited", "Too many sign-up attempts from this address.", 120) as Refusal;
 
 export const suspended = refusalFor("tenant_suspended", "This workspace is suspended.") as Refusal;
+
+export const emailNotVerified = refusalFor(
+  "email_not_verified",
+  "Verify your e-mail address to generate and upload: open the link we sent to ada@northwind.example, or send a new one.",
+) as Refusal;
+
+export const notices: Notices = { low_credits: true, payment_failed: true, subscription: false, suspension: true };

@@ -1,35 +1,49 @@
-// Signing up and accepting an invitation: both sign the new user in and take them to the studio.
+// The pages a visitor reaches signed out, most of them from a link in an e-mail: sign up, accept an
+// invitation, ask for a new password and choose it, verify an address. Those that end signed in
+// store the token as InvokeAI's UI does and go to the studio.
 
-import { type FormEvent, useState } from "react";
+import { type FormEvent, useEffect, useRef, useState } from "react";
 
-import { ApiError, api, type SignedIn, signIn } from "../shared/api";
-import { refusalFor } from "../shared/refusals";
+import { ApiError, type Detail, type SignedIn, type SignupPending, api, signIn, token } from "../shared/api";
+import { type ActionOutcome, RESEND_VERIFICATION, refusalFor, runAction } from "../shared/refusals";
 import { RefusalNotice } from "./components";
 
-function useSubmit(send: () => Promise<SignedIn>) {
+export const AUTH_PATHS = { forgot: "/account/forgot", reset: "/account/reset", verify: "/account/verify" } as const;
+
+const UNREACHABLE = "The studio could not be reached; try again";
+
+/** What a form's request ends in: signed in (to the studio), or a sentence to read (check your e-mail). */
+type Outcome = { token: string } | { notice: string };
+
+function useSubmit(send: () => Promise<Outcome>) {
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<ApiError | null>(null);
+  const [notice, setNotice] = useState<string | null>(null);
   const submit = async (event: FormEvent) => {
     event.preventDefault();
     setBusy(true);
     setError(null);
     try {
       const done = await send();
-      signIn(done.token);
-      window.location.assign("/");
+      if ("token" in done) {
+        signIn(done.token);
+        window.location.assign("/");
+        return;
+      }
+      setNotice(done.notice);
     } catch (e) {
-      setError(e instanceof ApiError ? e : new ApiError(0, "network", "The studio could not be reached; try again"));
-      setBusy(false);
+      setError(e instanceof ApiError ? e : new ApiError(0, "network", UNREACHABLE));
     }
+    setBusy(false);
   };
-  return { busy, error, submit };
+  return { busy, error, notice, submit };
 }
 
 function Failure({ error }: { error: ApiError | null }) {
   if (!error) return null;
   const refusal = refusalFor(error.code, error.detail, error.retryAfter);
   return refusal ? (
-    <RefusalNotice refusal={refusal} />
+    <RefusalNotice refusal={refusal} onAction={(fix) => runAction(fix.href)} />
   ) : (
     <p className="error" role="alert" id="message">
       {error.detail}
@@ -37,13 +51,34 @@ function Failure({ error }: { error: ApiError | null }) {
   );
 }
 
+function CheckMail({ notice }: { notice: string }) {
+  return (
+    <section className="auth-form" aria-label="Check your e-mail">
+      <h1>Check your e-mail</h1>
+      <p role="status">{notice}</p>
+      <p className="hint">
+        <a href="/login">Back to sign in</a>
+      </p>
+    </section>
+  );
+}
+
 export function SignupForm({ productName }: { productName: string }) {
   const [workspace, setWorkspace] = useState("");
   const [email, setEmail] = useState("");
   const [password, setPassword] = useState("");
-  const { busy, error, submit } = useSubmit(() =>
-    api<SignedIn>("/api/v1/signup", { method: "POST", body: { workspace_name: workspace, email, password } }),
-  );
+  const { busy, error, notice, submit } = useSubmit(async () => {
+    const answer = await api<SignedIn | SignupPending>("/api/v1/signup", { method: "POST", body: { workspace_name: workspace, email, password } });
+    if ("token" in answer) return answer;
+    // The address must be verified (202): a new account may already sign in and look around. An
+    // address that had an account is told so by e-mail; signing in then fails like a wrong password.
+    try {
+      return await api<{ token: string }>("/api/v1/auth/login", { method: "POST", body: { email, password }, anonymous: true });
+    } catch {
+      return { notice: answer.detail };
+    }
+  });
+  if (notice) return <CheckMail notice={notice} />;
   return (
     <form className="auth-form" onSubmit={submit}>
       <h1>Create your {productName} workspace</h1>
@@ -100,5 +135,125 @@ export function InviteForm({ token, productName }: { token: string; productName:
         Already a member? <a href="/login">Sign in</a>
       </p>
     </form>
+  );
+}
+
+/** Asks for a link to choose a new password; the answer is the same for every address. */
+export function ForgotPasswordForm({ initialEmail = "" }: { initialEmail?: string }) {
+  const [email, setEmail] = useState(initialEmail);
+  const { busy, error, notice, submit } = useSubmit(async () => {
+    const { detail } = await api<Detail>("/api/v1/auth/password-reset", { method: "POST", body: { email }, anonymous: true });
+    return { notice: detail };
+  });
+  if (notice) return <CheckMail notice={notice} />;
+  return (
+    <form className="auth-form" onSubmit={submit}>
+      <h1>Forgot your password?</h1>
+      <p className="hint">Give the address you sign in with: we send it a link to choose a new password.</p>
+      <label>
+        Email
+        <input type="email" value={email} onChange={(e) => setEmail(e.target.value)} required autoComplete="email" />
+      </label>
+      <button type="submit" disabled={busy}>
+        {busy ? "Sending…" : "Send me a link"}
+      </button>
+      <Failure error={error} />
+      <p className="hint">
+        Remembered it? <a href="/login">Sign in</a>
+      </p>
+    </form>
+  );
+}
+
+/** The page of a password-reset link: a new password, twice; signs in anew (older sessions end). */
+export function ResetPasswordForm({ token }: { token: string }) {
+  const [password, setPassword] = useState("");
+  const [again, setAgain] = useState("");
+  const { busy, error, submit } = useSubmit(() => {
+    if (password !== again) throw new ApiError(422, "invalid_input", "The two passwords differ; type the same one twice.");
+    return api<SignedIn>("/api/v1/auth/password-reset/confirm", { method: "POST", body: { token, password }, anonymous: true });
+  });
+  const expired = error?.status === 404 || !token;
+  return (
+    <form className="auth-form" onSubmit={submit}>
+      <h1>Choose a new password</h1>
+      <label>
+        New password (8+ characters)
+        <input type="password" value={password} onChange={(e) => setPassword(e.target.value)} required minLength={8} autoComplete="new-password" />
+      </label>
+      <label>
+        The same password again
+        <input type="password" value={again} onChange={(e) => setAgain(e.target.value)} required minLength={8} autoComplete="new-password" />
+      </label>
+      <button type="submit" disabled={busy || !token}>
+        {busy ? "Saving…" : "Save and sign in"}
+      </button>
+      {expired ? (
+        <p className="error" role="alert">
+          {token ? "This link has expired or was already used." : "This link has no reset token in it."}{" "}
+          <a href={AUTH_PATHS.forgot}>Ask for a new link</a>
+        </p>
+      ) : (
+        <Failure error={error} />
+      )}
+      <p className="hint">
+        <a href="/login">Back to sign in</a>
+      </p>
+    </form>
+  );
+}
+
+type Verification = { state: "checking" } | { state: "verified"; email: string } | { state: "failed"; detail: string };
+
+/** The page of a verification link: verifies on load, once (React's strict mode runs effects twice). */
+export function VerifyEmail({ token: link }: { token: string }) {
+  const [result, setResult] = useState<Verification>({ state: "checking" });
+  const [resent, setResent] = useState<ActionOutcome | null>(null);
+  const sent = useRef(false);
+  useEffect(() => {
+    if (sent.current) return;
+    sent.current = true;
+    if (!link) {
+      setResult({ state: "failed", detail: "This link has no verification token in it." });
+      return;
+    }
+    api<{ email: string; verified: boolean }>("/api/v1/auth/verify-email", { method: "POST", body: { token: link }, anonymous: true }).then(
+      ({ email }) => setResult({ state: "verified", email }),
+      (e) => setResult({ state: "failed", detail: e instanceof ApiError ? e.detail : UNREACHABLE }),
+    );
+  }, [link]);
+  return (
+    <section className="auth-form" aria-label="Verify your e-mail">
+      <h1>Verify your e-mail</h1>
+      {result.state === "checking" && <p role="status">Checking the link…</p>}
+      {result.state === "verified" && (
+        <>
+          <p role="status">Your address is verified; your trial credits are in your workspace.</p>
+          <p className="hint">{result.email}</p>
+          <a className="button" href="/">
+            Go to the studio
+          </a>
+        </>
+      )}
+      {result.state === "failed" && (
+        <>
+          <p className="error" role="alert">
+            {result.detail}
+          </p>
+          {token() ? (
+            <>
+              <button type="button" onClick={() => void runAction(RESEND_VERIFICATION).then(setResent)} disabled={resent?.ok}>
+                Resend the link
+              </button>
+              {resent && <p className={resent.ok ? "hint" : "error"}>{resent.message}</p>}
+            </>
+          ) : (
+            <p className="hint">
+              <a href="/login">Sign in</a> to have a new link sent.
+            </p>
+          )}
+        </>
+      )}
+    </section>
   );
 }

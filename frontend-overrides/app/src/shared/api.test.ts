@@ -93,6 +93,13 @@ describe("api", () => {
     expect(init?.headers).toEqual({ Authorization: "Bearer eyJhbGciOi.test.token" });
   });
 
+  it("sends no credential on an anonymous call, even when signed in", async () => {
+    localStorage.setItem("auth_token", "eyJhbGciOi.stale.token");
+    fetchMock.mockResolvedValueOnce(json({ email: "ada@northwind.example", verified: true }));
+    await api("/api/v1/auth/verify-email", { method: "POST", body: { token: "link" }, anonymous: true });
+    expect(fetchMock.mock.calls[0][1]?.headers).toEqual({ "Content-Type": "application/json" });
+  });
+
   it("sends no Authorization header when signed out", async () => {
     fetchMock.mockResolvedValueOnce(json([]));
     await api("/api/v1/billing/plans");

@@ -34,9 +34,10 @@ export async function errorOf(response: Response): Promise<ApiError> {
   return new ApiError(response.status, body.code ?? "unknown", detail, Number.isFinite(retry) && retry > 0 ? retry : null);
 }
 
-export async function api<T>(path: string, init: { method?: string; body?: unknown } = {}): Promise<T> {
+/** A call to the API as the signed-in user; `anonymous` sends no credential (the routes a link in an e-mail opens). */
+export async function api<T>(path: string, init: { method?: string; body?: unknown; anonymous?: boolean } = {}): Promise<T> {
   const headers: Record<string, string> = {};
-  const bearer = token();
+  const bearer = init.anonymous ? null : token();
   if (bearer) headers.Authorization = `Bearer ${bearer}`;
   if (init.body !== undefined) headers["Content-Type"] = "application/json";
   const response = await fetch(path, {
@@ -135,3 +136,15 @@ export type CreatedApiKey = ApiKey & { secret: string };
 export type Me = { user_id: string; email: string; display_name: string | null };
 
 export type SignedIn = { token: string; user_id: string; tenant_id: string | null };
+
+/** POST /api/v1/signup when the address must be verified first (202): no token, a "check your e-mail" detail. */
+export type SignupPending = { detail: string; email: string };
+
+/** The e-mails a user may turn off (security notices, such as a changed password, are always sent). */
+export type Notices = { low_credits: boolean; payment_failed: boolean; subscription: boolean; suspension: boolean };
+
+/** GET /api/v1/account: the signed-in user's address and notice preferences. */
+export type AccountInfo = { user_id: string; email: string; email_verified: boolean; notices: Notices };
+
+/** An answer that is only a sentence for the user (202s of the e-mail routes). */
+export type Detail = { detail: string };

@@ -1,21 +1,23 @@
 // Added to InvokeAI's own page (the studio): the account button with the plan and a live credit
-// badge in the studio's top bar, and a notice that explains a refusal and links to its fix in place
-// of InvokeAI's generic error toast. Nothing of InvokeAI's is changed; our elements are re-added
+// badge in the studio's top bar, a notice that explains a refusal and offers its fix in place
+// of InvokeAI's generic error toast, and a banner while the user's e-mail address is not verified. Nothing of InvokeAI's is changed; our elements are re-added
 // if the UI's re-renders remove them.
 
-import { type Tenant, TOKEN_KEY, api, token } from "../shared/api";
+import { type AccountInfo, type Tenant, TOKEN_KEY, api, token } from "../shared/api";
 import { brand } from "../shared/brand";
 import { formatCredits, planLabel } from "../shared/format";
-import { ACCOUNT_PATHS, type Refusal } from "../shared/refusals";
+import { ACCOUNT_PATHS, RESEND_VERIFICATION, type Refusal } from "../shared/refusals";
+import { NOTICE_ID, refusalNotice } from "./refusalNotice";
 import { watchRefusals } from "./refusalWatch";
 import { tapSocketIO } from "./socketTap";
+import { BANNER_ID, renderVerifyBanner } from "./verifyBanner";
 import "./studio.css";
 
 const BAR_ID = "pingvas-account-bar";
-const NOTICE_ID = "pingvas-refusal";
 const HIDE_GENERIC_TOAST = "pingvas-refusal-open"; // on <html> while our notice stands in for the UI's toast
 
-type State = { plan: string; credits: number } | null;
+// `unverified`: the user's address while it awaits verification, else null.
+type State = { plan: string; credits: number; unverified: string | null } | null;
 let state: State = null;
 
 function signedIn(): boolean {
@@ -24,6 +26,7 @@ function signedIn(): boolean {
 
 function renderBar(): void {
   let bar = document.getElementById(BAR_ID);
+  renderVerifyBanner(signedIn() && state ? state.unverified : null);
   if (!signedIn() || !state) {
     bar?.remove();
     return;
@@ -50,8 +53,8 @@ async function refresh(): Promise<void> {
     return;
   }
   try {
-    const tenant = await api<Tenant>("/api/v1/tenant");
-    state = { plan: tenant.plan, credits: tenant.credits };
+    const [tenant, account] = await Promise.all([api<Tenant>("/api/v1/tenant"), api<AccountInfo>("/api/v1/account").catch(() => null)]);
+    state = { plan: tenant.plan, credits: tenant.credits, unverified: account && !account.email_verified ? account.email : null };
   } catch {
     state = null; // an operator (no workspace) or a lost session: no badge
   }
@@ -59,30 +62,9 @@ async function refresh(): Promise<void> {
 }
 
 function showRefusal(refusal: Refusal, url: string): void {
+  if (url.includes(RESEND_VERIFICATION)) return; // the banner or notice that asked shows the answer in place
   document.getElementById(NOTICE_ID)?.remove();
-  const notice = document.createElement("div");
-  notice.id = NOTICE_ID;
-  notice.setAttribute("role", "alert");
-  const title = document.createElement("strong");
-  title.textContent = refusal.title;
-  const message = document.createElement("p");
-  message.textContent = refusal.message;
-  notice.append(title, message);
-  if (refusal.fix) {
-    const fix = document.createElement("a");
-    fix.href = refusal.fix.href;
-    fix.textContent = refusal.fix.label;
-    notice.append(fix);
-  }
-  const close = document.createElement("button");
-  close.type = "button";
-  close.setAttribute("aria-label", "Dismiss");
-  close.textContent = "×";
-  close.addEventListener("click", () => {
-    notice.remove();
-    document.documentElement.classList.remove(HIDE_GENERIC_TOAST);
-  });
-  notice.append(close);
+  const notice = refusalNotice(refusal, () => document.documentElement.classList.remove(HIDE_GENERIC_TOAST));
   document.body.appendChild(notice);
   if (url.includes("/enqueue_batch")) document.documentElement.classList.add(HIDE_GENERIC_TOAST);
   if (/insufficient|credits/i.test(refusal.title)) void refresh();
@@ -96,6 +78,7 @@ function start(): void {
       if (event.name === "credits_changed" && state) {
         state = { ...state, credits: (event.data as { credits: number }).credits };
         renderBar();
+        if (state.unverified) void refresh(); // verified in another tab: the trial's credits just arrived
       }
     },
     () => void refresh(), // a (re)connection: whatever was missed meanwhile is in the balance now
@@ -109,7 +92,7 @@ function start(): void {
     if (window.location.pathname !== lastPath) {
       lastPath = window.location.pathname;
       void refresh(); // signed in or out through the UI's own routes
-    } else if (state && signedIn() && !document.getElementById(BAR_ID)) {
+    } else if (state && signedIn() && (!document.getElementById(BAR_ID) || (state.unverified && !document.getElementById(BANNER_ID)))) {
       renderBar();
     }
   };

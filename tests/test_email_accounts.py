@@ -135,7 +135,7 @@ def test_a_new_owner_verifies_by_link_before_the_trial_generating_or_uploading(s
     assert message["From"] and "Pingvas" in message["Subject"] + text_of(message)
     token = link_token(message, "/account/verify")
     done = http.post(f"{studio.url}/api/v1/auth/verify-email", json={"token": token})
-    assert done.status_code == 200 and done.json() == {"email": email, "verified": True}
+    assert done.status_code == 200 and done.json() == {"email": email, "verified": True, "trial_started": True}
 
     assert credits(studio, owner) == 300  # the trial, granted once verified
     with studio.client(owner) as c:
@@ -318,7 +318,8 @@ def test_changing_the_address_takes_effect_at_its_link_and_tells_the_old_one(stu
         assert c.post("/api/v1/account/email", json={"email": new, "password": PASSWORD}).status_code == 202
         assert c.get("/api/v1/account").json()["email"] == owner.email  # not until the link is opened
     token = link_token(mail_to(smtp.inbox, new, "Verify your e-mail address")[0], "/account/verify")
-    assert http.post(f"{studio.url}/api/v1/auth/verify-email", json={"token": token}).json() == {"email": new, "verified": True}
+    changed = {"email": new, "verified": True, "trial_started": False}  # the workspace had its trial
+    assert http.post(f"{studio.url}/api/v1/auth/verify-email", json={"token": token}).json() == changed
     assert mail_to(smtp.inbox, owner.email, "Your e-mail address was changed")
     assert studio.login(new, PASSWORD)
 

@@ -128,8 +128,9 @@ class EmailAccounts:
 
     # --- verification -----------------------------------------------------------------------
 
-    def verify(self, token: str) -> str:
-        """Opens a verification link; returns the address it verified."""
+    def verify(self, token: str) -> tuple[str, bool]:
+        """Opens a verification link; returns the address it verified, and whether a trial started."""
+        trial_started = False
         with system_scope(), self._db.begin() as conn:
             link = use_link(conn, token, VERIFY)
             user = conn.execute(sa.select(users).where(users.c.user_id == link.user_id)).one()
@@ -140,9 +141,9 @@ class EmailAccounts:
             conn.execute(sa.update(users).where(users.c.user_id == user.user_id).values(**values))
             retire_links(conn, user.user_id, VERIFY)
             if user.tenant_role == TenantRole.OWNER.value and user.tenant_id and self._ledger is not None:
-                self._ledger.start_trial(conn, user.tenant_id)  # once per workspace: the grant's key
+                trial_started = self._ledger.start_trial(conn, user.tenant_id)  # once per workspace: the grant's key
         self.on_user_changed(link.user_id)
-        return str(link.email)
+        return str(link.email), trial_started
 
     @staticmethod
     def _change_address(conn: sa.Connection, user: sa.Row, new_email: str) -> None:

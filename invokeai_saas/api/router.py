@@ -44,6 +44,7 @@ class TokenRequest(BaseModel):
 class Verified(BaseModel):
     email: str
     verified: bool = True
+    trial_started: bool  # this link started the workspace's trial (a new owner's first verification)
 
 
 class Sent(BaseModel):
@@ -177,7 +178,8 @@ def build_router(tenancy: TenancyService, invitations: InvitationService, audit_
 
     @router.post("/auth/verify-email", response_model=Verified)
     def verify_email(body: TokenRequest) -> Verified:
-        return Verified(email=emails.verify(body.token))
+        email, trial_started = emails.verify(body.token)
+        return Verified(email=email, trial_started=trial_started)
 
     @router.post("/auth/verify-email/resend", status_code=status.HTTP_202_ACCEPTED, response_model=Sent)
     def resend_verification(me: SignedIn_) -> Sent:

@@ -111,17 +111,19 @@ class CreditLedger:
             _start_period(conn, tenant_id, allowance)
         return balance
 
-    def start_trial(self, conn: Connection, tenant_id: str) -> None:
-        """A new workspace's trial: its credits fill the allowance until they lapse."""
+    def start_trial(self, conn: Connection, tenant_id: str) -> bool:
+        """A new workspace's trial: its credits fill the allowance until they lapse. False when there is
+        no trial, or the workspace had it before (once per workspace: the grant's key)."""
         if self.trial_credits <= 0:
-            return
+            return False
         ends = utcnow() + timedelta(days=self.trial_days)
         reason = f"Trial: {self.trial_credits} credits until {ends:%Y-%m-%d}"
         key = trial_grant_key(tenant_id)
         if self.post(conn, tenant_id, EntryKind.GRANT, self.trial_credits, key, to_period=True, reason=reason) is None:
-            return  # granted before: a workspace has one trial
+            return False  # granted before: a workspace has one trial
         conn.execute(sa.update(tenants).where(tenants.c.tenant_id == tenant_id).values(trial_ends_at=ends))
         _start_period(conn, tenant_id, self.trial_credits)
+        return True
 
     def lapse_trial_if_over(self, conn: Connection, tenant_id: str) -> None:
         """Once its trial is over, what is left of a workspace's trial credits goes (once)."""

@@ -311,7 +311,7 @@ describe("VerifyEmail", () => {
   const used = { detail: "This link is invalid, already used or expired", code: "not_found" };
 
   it("verifies once on load, even under strict mode, and leads to the studio", async () => {
-    fetchMock.mockResolvedValue(json({ email: "ada@northwind.example", verified: true }));
+    fetchMock.mockResolvedValue(json({ email: "ada@northwind.example", verified: true, trial_started: true }));
     render(
       <StrictMode>
         <VerifyEmail token="vE7pLq2XcN9sKd0R" />
@@ -324,6 +324,13 @@ describe("VerifyEmail", () => {
     expect(request.url).toBe("/api/v1/auth/verify-email");
     expect(request.method).toBe("POST");
     expect(request.body).toEqual({ token: "vE7pLq2XcN9sKd0R" });
+  });
+
+  it("does not promise trial credits when the link started none (a changed address, an invited member)", async () => {
+    fetchMock.mockResolvedValue(json({ email: "ada@northwind.example", verified: true, trial_started: false }));
+    render(<VerifyEmail token="vE7pLq2XcN9sKd0R" />);
+    expect(await screen.findByText("Your address is verified.")).toBeInTheDocument();
+    expect(screen.queryByText(/trial credits/)).not.toBeInTheDocument();
   });
 
   it("says the link failed and, signed out, to sign in for a new one", async () => {

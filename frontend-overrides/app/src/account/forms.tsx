@@ -203,7 +203,10 @@ export function ResetPasswordForm({ token }: { token: string }) {
   );
 }
 
-type Verification = { state: "checking" } | { state: "verified"; email: string } | { state: "failed"; detail: string };
+type Verification =
+  | { state: "checking" }
+  | { state: "verified"; email: string; trialStarted: boolean }
+  | { state: "failed"; detail: string };
 
 /** The page of a verification link: verifies on load, once (React's strict mode runs effects twice). */
 export function VerifyEmail({ token: link }: { token: string }) {
@@ -217,8 +220,9 @@ export function VerifyEmail({ token: link }: { token: string }) {
       setResult({ state: "failed", detail: "This link has no verification token in it." });
       return;
     }
-    api<{ email: string; verified: boolean }>("/api/v1/auth/verify-email", { method: "POST", body: { token: link }, anonymous: true }).then(
-      ({ email }) => setResult({ state: "verified", email }),
+    const body = { token: link };
+    api<{ email: string; verified: boolean; trial_started: boolean }>("/api/v1/auth/verify-email", { method: "POST", body, anonymous: true }).then(
+      ({ email, trial_started }) => setResult({ state: "verified", email, trialStarted: trial_started }),
       (e) => setResult({ state: "failed", detail: e instanceof ApiError ? e.detail : UNREACHABLE }),
     );
   }, [link]);
@@ -228,7 +232,9 @@ export function VerifyEmail({ token: link }: { token: string }) {
       {result.state === "checking" && <p role="status">Checking the link…</p>}
       {result.state === "verified" && (
         <>
-          <p role="status">Your address is verified; your trial credits are in your workspace.</p>
+          <p role="status">
+            {result.trialStarted ? "Your address is verified; your trial credits are in your workspace." : "Your address is verified."}
+          </p>
           <p className="hint">{result.email}</p>
           <a className="button" href="/">
             Go to the studio

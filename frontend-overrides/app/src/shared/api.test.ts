@@ -95,7 +95,7 @@ describe("api", () => {
 
   it("sends no credential on an anonymous call, even when signed in", async () => {
     localStorage.setItem("auth_token", "eyJhbGciOi.stale.token");
-    fetchMock.mockResolvedValueOnce(json({ email: "ada@northwind.example", verified: true }));
+    fetchMock.mockResolvedValueOnce(json({ email: "ada@northwind.example", verified: true, trial_started: true }));
     await api("/api/v1/auth/verify-email", { method: "POST", body: { token: "link" }, anonymous: true });
     expect(fetchMock.mock.calls[0][1]?.headers).toEqual({ "Content-Type": "application/json" });
   });

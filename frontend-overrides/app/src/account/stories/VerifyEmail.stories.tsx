@@ -27,7 +27,7 @@ function answering(status: number, body: unknown, signedIn: boolean) {
 }
 
 export const Verified: Story = {
-  beforeEach: answering(200, { email: "ada@northwind.example", verified: true }, false),
+  beforeEach: answering(200, { email: "ada@northwind.example", verified: true, trial_started: true }, false),
   play: async ({ canvasElement }) => {
     const canvas = within(canvasElement);
     await expect(await canvas.findByText(/Your address is verified/)).toBeInTheDocument();

@@ -31,6 +31,7 @@ PUBLIC_URL = "https://studio.example.test"
 PASSWORD = "Passw0rd!x"
 MAIL_TIMEOUT_S = 60
 MAIL_LIMIT = 3  # PINGVAS_MAIL_RATE_LIMIT of these studios, per hour
+INVITE_LIMIT = 4  # PINGVAS_INVITATION_RATE_LIMIT, per workspace and day
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +45,8 @@ def studio(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, smtp: SmtpServer, lemonsqueezy: LemonSqueezyStandIn
 ) -> Iterator[Studio]:
     env = lemonsqueezy.env() | {"PINGVAS_EMAIL_VERIFICATION": "required", "PINGVAS_SMTP_URL": smtp.url, "PINGVAS_PUBLIC_URL": PUBLIC_URL,
-           "PINGVAS_MAIL_RATE_LIMIT": f"{MAIL_LIMIT}/hour", "PINGVAS_TRIAL_CREDITS": "300"}
+           "PINGVAS_MAIL_RATE_LIMIT": f"{MAIL_LIMIT}/hour", "PINGVAS_INVITATION_RATE_LIMIT": f"{INVITE_LIMIT}/day",
+           "PINGVAS_TRIAL_CREDITS": "300"}
     with running_studio(request.param, tmp_path_factory.mktemp(f"email-{request.param}"), env) as studio:
         yield studio
 
@@ -125,6 +127,7 @@ def test_a_new_owner_verifies_by_link_before_the_trial_generating_or_uploading(s
             c.post("/api/v1/queue/default/enqueue_batch", json={"batch": {}}),
             upload_image(c),
             c.post("/api/v1/boards/", params={"board_name": "mine"}),
+            c.post("/api/v1/tenant/invitations", json={"email": unique_email("spam")}),  # no mail from unverified owners
         ]
         for refused in refusals:
             assert refused.status_code == 403, refused.text
@@ -254,6 +257,17 @@ def test_invitations_are_emailed_and_accepting_verifies(studio: Studio, smtp: Sm
         assert c.get("/api/v1/account").json()["email_verified"] is True
     elsewhere = text_of(mail_to(smtp.inbox, taken.email, "invited you to Mail Co")[0])
     assert "already has an account" in elsewhere and "/invite?token=" not in elsewhere
+
+
+def test_a_workspace_cannot_flood_addresses_with_invitations(studio: Studio, smtp: SmtpServer) -> None:
+    owner = verified(studio, smtp, unique_email("flooder"))
+    with studio.client(owner) as c:
+        answers = [c.post("/api/v1/tenant/invitations", json={"email": unique_email("target")}) for _ in range(INVITE_LIMIT + 1)]
+    assert [a.status_code for a in answers] == [201] * INVITE_LIMIT + [429]
+    assert answers[-1].json()["code"] == "rate_limited" and int(answers[-1].headers["retry-after"]) > 0
+    other = verified(studio, smtp, unique_email("neighbour"))  # another workspace's invitations are its own
+    with studio.client(other) as c:
+        assert c.post("/api/v1/tenant/invitations", json={"email": unique_email("friend")}).status_code == 201
 
 
 # --- notices --------------------------------------------------------------------------------------

@@ -80,7 +80,7 @@ class AbuseLimits:
     """The sign-in and sign-up buckets and the proxies whose X-Forwarded-For is believed."""
 
     def __init__(self, login: str, signup: str, storage: Storage, trusted_proxies: Sequence[Network] = (),
-                 mail: str = "5/hour") -> None:
+                 mail: str = "5/hour", invitations: str = "50/day") -> None:
         self.login_account = RateLimit(login, storage, "login-account")
         self.login_address = RateLimit(login, storage, "login-address")
         self.signup_address = RateLimit(signup, storage, "signup-address")
@@ -88,12 +88,13 @@ class AbuseLimits:
         self.reset_account = RateLimit(mail, storage, "reset-account")
         self.reset_address = RateLimit(signup, storage, "reset-address")
         self.resend_user = RateLimit(mail, storage, "resend-user")
+        self.invite_tenant = RateLimit(invitations, storage, "invite-tenant")
         self.trusted_proxies = tuple(trusted_proxies)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "AbuseLimits":
         return cls(settings.login_rate_limit, settings.signup_rate_limit, open_storage(settings.redis_url),
-                   parse_networks(settings.trusted_proxies), settings.mail_rate_limit)
+                   parse_networks(settings.trusted_proxies), settings.mail_rate_limit, settings.invitation_rate_limit)
 
     def refuse_password_reset(self, address: str, email: str) -> int | None:
         """Counts one reset request; seconds to wait when the client's or the address's are spent, else None.
@@ -102,6 +103,9 @@ class AbuseLimits:
 
     def refuse_resend(self, user_id: str) -> int | None:
         return _first_spent([(self.resend_user, user_id)])
+
+    def refuse_invitation(self, tenant_id: str) -> int | None:
+        return _first_spent([(self.invite_tenant, tenant_id)])
 
     def refuse_login(self, address: str, email: str | None) -> int | None:
         """Seconds to wait when the account's or the address's failed sign-ins are spent, else None."""

@@ -126,6 +126,9 @@ class Settings(BaseSettings):
     mail_rate_limit: str = Field(
         default="5/hour", description="Password-reset requests per address and verification resends per user (`limits` notation)."
     )
+    invitation_rate_limit: str = Field(
+        default="50/day", description="Invitations a workspace may send (each is an e-mail), per workspace (`limits` notation)."
+    )
 
     admin_allowed_cidrs: str = Field(
         default="127.0.0.1/32,::1/128",
@@ -165,7 +168,7 @@ class Settings(BaseSettings):
                 raise ValueError(f"PINGVAS_STORAGE_URL: {e}") from None
         return value or None
 
-    @field_validator("login_rate_limit", "signup_rate_limit", "mail_rate_limit")
+    @field_validator("login_rate_limit", "signup_rate_limit", "mail_rate_limit", "invitation_rate_limit")
     @classmethod
     def _one_rate_limit(cls, value: str, info: ValidationInfo) -> str:
         try:

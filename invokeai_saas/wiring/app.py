@@ -112,8 +112,8 @@ def create_app(settings: Settings, run_processor: bool = True) -> tuple[FastAPI,
     ledger = ledger_for(settings, db)
     tenancy = TenancyService(db, default_plan=settings.default_plan, cache=accounts, ledger=ledger,
                              verify_email=settings.email_verification == "required")
-    invitations = InvitationService(db, ttl=timedelta(hours=settings.invitation_ttl_hours))
     limits = AbuseLimits.from_settings(settings)
+    invitations = InvitationService(db, ttl=timedelta(hours=settings.invitation_ttl_hours), limits=limits)
     emails = EmailAccounts(db, limits, ledger)
     start_mail(settings, db)
 

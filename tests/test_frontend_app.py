@@ -54,6 +54,6 @@ def test_storybook_builds_a_story_for_each_account_component(tmp_path: Path) -> 
     stories = json.loads((out / "index.json").read_text())["entries"]
     titles = {entry["title"].split("/")[-1] for entry in stories.values()}
     expected = {"ApiKeys", "Members", "PlanPicker", "PlanSummary", "UsageChart", "EntriesTable", "ReceiptView", "RefusalNotice", "SignupForm", "InviteForm", "StorageMeter",
-                "ForgotPasswordForm", "ResetPasswordForm", "VerifyEmail", "NoticePrefs"}
+                "ForgotPasswordForm", "ResetPasswordForm", "VerifyEmail", "NoticePrefs", "EmailChangeForm"}
     assert expected <= titles, sorted(titles)
     shutil.rmtree(out)

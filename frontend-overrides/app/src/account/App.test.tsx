@@ -1,7 +1,7 @@
-// The app's routes: the pages an e-mail's link opens are served signed out, and the notice
-// preferences page loads and saves the user's choices.
+// The app's routes: the pages an e-mail's link opens are served signed out, and the e-mail page
+// shows the user's address and loads and saves their notice choices.
 
-import { render, screen } from "@testing-library/react";
+import { render, screen, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 
@@ -66,7 +66,7 @@ describe("the pages a link in an e-mail opens", () => {
   });
 });
 
-describe("the notices page", () => {
+describe("the e-mail page (/account/notices)", () => {
   const account = { user_id: "u-ada", email: "ada@northwind.example", email_verified: true, notices };
 
   function answer(patched: typeof notices | Response = notices) {
@@ -86,9 +86,21 @@ describe("the notices page", () => {
     answer();
     at("/account/notices");
     render(<App />);
-    expect(screen.getByRole("link", { name: "Notices" })).toHaveAttribute("aria-current", "page");
+    expect(screen.getByRole("link", { name: "E-mail" })).toHaveAttribute("aria-current", "page");
     expect(await screen.findByRole("switch", { name: "Subscription renewed, changed or ending" })).not.toBeChecked();
     expect(screen.getByRole("switch", { name: "Credits running low" })).toBeChecked();
+  });
+
+  it("shows the address from the account, whether it is verified, and the form to change it", async () => {
+    localStorage.setItem("auth_token", "tok-ada");
+    answer();
+    at("/account/notices");
+    render(<App />);
+    const card = await screen.findByRole("region", { name: "Your e-mail address" });
+    expect(within(card).getByTestId("current-email")).toHaveTextContent(account.email);
+    expect(within(card).getByText("Yes")).toBeInTheDocument();
+    expect(within(card).getByLabelText("New e-mail address")).toBeInTheDocument();
+    expect(within(card).getByLabelText("Current password")).toBeInTheDocument();
   });
 
   it("saves a switched notice alone and shows the service's answer", async () => {

@@ -40,7 +40,7 @@ import {
   SubscriptionCard,
   UsageChart,
 } from "./components";
-import { AUTH_PATHS, ForgotPasswordForm, InviteForm, ResetPasswordForm, SignupForm, VerifyEmail } from "./forms";
+import { AUTH_PATHS, EmailChangeForm, ForgotPasswordForm, InviteForm, ResetPasswordForm, SignupForm, VerifyEmail } from "./forms";
 
 const TABS: { path: string; label: string }[] = [
   { path: ACCOUNT_PATHS.overview, label: "Overview" },
@@ -48,7 +48,7 @@ const TABS: { path: string; label: string }[] = [
   { path: ACCOUNT_PATHS.plan, label: "Plan & billing" },
   { path: ACCOUNT_PATHS.keys, label: "API keys" },
   { path: ACCOUNT_PATHS.members, label: "Members" },
-  { path: ACCOUNT_PATHS.notices, label: "Notices" },
+  { path: ACCOUNT_PATHS.notices, label: "E-mail" },
 ];
 
 /** The pages open signed out, each given the `token` (or `email`) of the link that opened it. */
@@ -156,7 +156,7 @@ function Account({ path }: { path: string }) {
             {page.path === ACCOUNT_PATHS.plan && <Billing tenant={tenant} canManage={myRole !== "member"} />}
             {page.path === ACCOUNT_PATHS.keys && <Keys myUserId={me.user_id} canManage={myRole !== "member"} />}
             {page.path === ACCOUNT_PATHS.members && <Team members={members} myRole={myRole} me={me} reload={reload} />}
-            {page.path === ACCOUNT_PATHS.notices && <NoticeSettings />}
+            {page.path === ACCOUNT_PATHS.notices && <EmailSettings />}
           </>
         )}
       </main>
@@ -357,7 +357,8 @@ function Team({ members, myRole, me, reload }: { members: Member[]; myRole: Role
   );
 }
 
-function NoticeSettings() {
+/** The user's address (and changing it) and the e-mails they get; at /account/notices, where e-mails link. */
+function EmailSettings() {
   const [account, setAccount] = useState<AccountInfo | null>(null);
   const [saving, setSaving] = useState(false);
   const [note, setNote] = useState<string | null>(null);
@@ -382,6 +383,7 @@ function NoticeSettings() {
   return (
     <>
       {failure}
+      <EmailChangeForm email={account.email} verified={account.email_verified} />
       <NoticePrefs email={account.email} notices={account.notices} saving={saving} onChange={(n, on) => void change(n, on)} />
       {note && <p role="status">{note}</p>}
     </>

@@ -3,7 +3,7 @@ import { render, screen } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 
-import { ForgotPasswordForm, InviteForm, ResetPasswordForm, SignupForm, VerifyEmail } from "./forms";
+import { EmailChangeForm, ForgotPasswordForm, InviteForm, ResetPasswordForm, SignupForm, VerifyEmail } from "./forms";
 
 function json(body: unknown, status = 200, headers: Record<string, string> = {}): Response {
   return new Response(JSON.stringify(body), { status, headers: { "Content-Type": "application/json", ...headers } });
@@ -372,5 +372,109 @@ describe("VerifyEmail", () => {
     render(<VerifyEmail token="" />);
     expect(await screen.findByRole("alert")).toHaveTextContent("This link has no verification token in it.");
     expect(fetchMock).not.toHaveBeenCalled();
+  });
+});
+
+describe("EmailChangeForm", () => {
+  const sentLink = { detail: "We sent a link to ada@lovelace.example. Your address changes when you open it." };
+
+  async function change(address = "ada@lovelace.example", password = "correct horse battery") {
+    const user = userEvent.setup();
+    await user.type(screen.getByLabelText("New e-mail address"), address);
+    await user.type(screen.getByLabelText("Current password"), password);
+    await user.click(screen.getByRole("button", { name: "Change address" }));
+    return user;
+  }
+
+  it("shows the current address and whether it is verified", () => {
+    render(<EmailChangeForm email="ada@northwind.example" verified />);
+    expect(screen.getByRole("region", { name: "Your e-mail address" })).toBeInTheDocument();
+    expect(screen.getByTestId("current-email")).toHaveTextContent("ada@northwind.example");
+    expect(screen.getByText("Yes")).toBeInTheDocument();
+    expect(screen.queryByRole("button", { name: "Resend the link" })).toBeNull();
+  });
+
+  it("sends the new address with the current password as the signed-in user, shows the answer and clears the form", async () => {
+    localStorage.setItem("auth_token", "tok-ada");
+    fetchMock.mockResolvedValueOnce(json(sentLink, 202));
+    render(<EmailChangeForm email="ada@northwind.example" verified />);
+    await change();
+
+    expect(await screen.findByRole("status")).toHaveTextContent(sentLink.detail);
+    const request = sent();
+    expect(request.url).toBe("/api/v1/account/email");
+    expect(request.method).toBe("POST");
+    expect(request.headers).toMatchObject({ Authorization: "Bearer tok-ada" });
+    expect(request.body).toEqual({ email: "ada@lovelace.example", password: "correct horse battery" });
+    expect(screen.getByLabelText("New e-mail address")).toHaveValue("");
+    expect(screen.getByLabelText("Current password")).toHaveValue("");
+    expect(screen.getByTestId("current-email")).toHaveTextContent("ada@northwind.example"); // until the link is opened
+    expect(screen.queryByRole("alert")).toBeNull();
+    expect(assign).not.toHaveBeenCalled();
+  });
+
+  it("is busy while the request is in flight", async () => {
+    let answer!: (response: Response) => void;
+    fetchMock.mockReturnValueOnce(new Promise<Response>((resolve) => (answer = resolve)));
+    render(<EmailChangeForm email="ada@northwind.example" verified />);
+    await change();
+    expect(await screen.findByRole("button", { name: "Sending…" })).toBeDisabled();
+    answer(json(sentLink, 202));
+    expect(await screen.findByRole("button", { name: "Change address" })).toBeEnabled();
+  });
+
+  it("says the password is wrong and keeps what was typed (403)", async () => {
+    fetchMock.mockResolvedValueOnce(json({ detail: "Your current password is not right", code: "forbidden" }, 403));
+    render(<EmailChangeForm email="ada@northwind.example" verified />);
+    await change("ada@lovelace.example", "not it");
+
+    expect(await screen.findByRole("alert")).toHaveTextContent("Your current password is not right");
+    expect(screen.queryByRole("status")).toBeNull();
+    expect(screen.getByLabelText("New e-mail address")).toHaveValue("ada@lovelace.example");
+    expect(screen.getByRole("button", { name: "Change address" })).toBeEnabled();
+  });
+
+  it("shows why the address was refused (422)", async () => {
+    fetchMock.mockResolvedValueOnce(json({ detail: "That is your address already", code: "invalid_input" }, 422));
+    render(<EmailChangeForm email="ada@northwind.example" verified />);
+    await change("ada@northwind.example");
+    expect(await screen.findByRole("alert")).toHaveTextContent("That is your address already");
+  });
+
+  it("says when to try again after too many links (429)", async () => {
+    fetchMock.mockResolvedValueOnce(
+      json({ detail: "We sent several links already; try again in 3600 seconds", code: "rate_limited" }, 429, { "Retry-After": "3600" }),
+    );
+    render(<EmailChangeForm email="ada@northwind.example" verified />);
+    await change();
+
+    const alert = await screen.findByRole("alert");
+    expect(alert).toHaveTextContent("Too many attempts");
+    expect(alert).toHaveTextContent("We sent several links already. Try again in 60 minutes.");
+    expect(screen.getByRole("button", { name: "Change address" })).toBeEnabled();
+  });
+
+  it("replaces an earlier answer with the next attempt's failure", async () => {
+    fetchMock
+      .mockResolvedValueOnce(json(sentLink, 202))
+      .mockResolvedValueOnce(json({ detail: "Your current password is not right", code: "forbidden" }, 403));
+    render(<EmailChangeForm email="ada@northwind.example" verified />);
+    await change();
+    await screen.findByRole("status");
+    await change("ada@babbage.example", "not it");
+    expect(await screen.findByRole("alert")).toHaveTextContent("Your current password is not right");
+    expect(screen.queryByRole("status")).toBeNull();
+  });
+
+  it("offers a new verification link while the address is not verified", async () => {
+    localStorage.setItem("auth_token", "tok-ada");
+    fetchMock.mockResolvedValueOnce(json({ detail: "We sent a new link to ada@northwind.example. It works for 24 hours." }, 202));
+    render(<EmailChangeForm email="ada@northwind.example" verified={false} />);
+    expect(screen.getByText("Not yet: open the link we sent to it")).toBeInTheDocument();
+    await userEvent.setup().click(screen.getByRole("button", { name: "Resend the link" }));
+
+    expect(await screen.findByText("We sent a new link to ada@northwind.example. It works for 24 hours.")).toBeInTheDocument();
+    expect(fetchMock.mock.calls[0][0]).toBe("/api/v1/auth/verify-email/resend");
+    expect(screen.getByRole("button", { name: "Resend the link" })).toBeDisabled();
   });
 });

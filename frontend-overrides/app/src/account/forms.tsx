@@ -1,12 +1,13 @@
-// The pages a visitor reaches signed out, most of them from a link in an e-mail: sign up, accept an
-// invitation, ask for a new password and choose it, verify an address. Those that end signed in
-// store the token as InvokeAI's UI does and go to the studio.
+// The forms that send themselves: the pages a visitor reaches signed out, most of them from a link
+// in an e-mail (sign up, accept an invitation, ask for a new password and choose it, verify an
+// address), and the signed-in user's change of address. Those that end signed in store the token as
+// InvokeAI's UI does and go to the studio.
 
 import { type FormEvent, useEffect, useRef, useState } from "react";
 
 import { ApiError, type Detail, type SignedIn, type SignupPending, api, signIn, token } from "../shared/api";
 import { type ActionOutcome, RESEND_VERIFICATION, refusalFor, runAction } from "../shared/refusals";
-import { RefusalNotice } from "./components";
+import { Card, RefusalNotice } from "./components";
 
 export const AUTH_PATHS = { forgot: "/account/forgot", reset: "/account/reset", verify: "/account/verify" } as const;
 
@@ -23,6 +24,7 @@ function useSubmit(send: () => Promise<Outcome>) {
     event.preventDefault();
     setBusy(true);
     setError(null);
+    setNotice(null);
     try {
       const done = await send();
       if ("token" in done) {
@@ -261,5 +263,53 @@ export function VerifyEmail({ token: link }: { token: string }) {
         </>
       )}
     </section>
+  );
+}
+
+/** The signed-in user's address and a form to change it: the current password proves it is them, and
+ * the address changes only when the link sent to the new one is opened (the old one is told). */
+export function EmailChangeForm({ email, verified }: { email: string; verified: boolean }) {
+  const [address, setAddress] = useState("");
+  const [password, setPassword] = useState("");
+  const [resent, setResent] = useState<ActionOutcome | null>(null);
+  const { busy, error, notice, submit } = useSubmit(async () => {
+    const { detail } = await api<Detail>("/api/v1/account/email", { method: "POST", body: { email: address, password } });
+    setAddress("");
+    setPassword("");
+    return { notice: detail };
+  });
+  return (
+    <Card title="Your e-mail address">
+      <dl className="facts">
+        <dt>Address</dt>
+        <dd data-testid="current-email">{email}</dd>
+        <dt>Verified</dt>
+        <dd>{verified ? "Yes" : "Not yet: open the link we sent to it"}</dd>
+      </dl>
+      {!verified && (
+        <>
+          <button type="button" onClick={() => void runAction(RESEND_VERIFICATION).then(setResent)} disabled={resent?.ok}>
+            Resend the link
+          </button>
+          {resent && <p className={resent.ok ? "hint" : "error"}>{resent.message}</p>}
+        </>
+      )}
+      <form className="inline-form" onSubmit={submit}>
+        <label>
+          New e-mail address
+          <input type="email" value={address} onChange={(e) => setAddress(e.target.value)} required autoComplete="email" />
+        </label>
+        <label>
+          Current password
+          <input type="password" value={password} onChange={(e) => setPassword(e.target.value)} required autoComplete="current-password" />
+        </label>
+        <button type="submit" disabled={busy}>
+          {busy ? "Sending…" : "Change address"}
+        </button>
+      </form>
+      <p className="hint">We send a link to the new address; it becomes yours when you open it, and we tell the old one.</p>
+      {notice && <p role="status">{notice}</p>}
+      <Failure error={error} />
+    </Card>
   );
 }

@@ -10,15 +10,14 @@ from tests.db_fixtures import APP_ROLE, create_pg_database, database, drop_pg_da
 from tests.gemini_server import GeminiStandIn, gemini  # noqa: F401
 from tests.generation import install_tiny_model
 from tests.lemonsqueezy_server import LemonSqueezyStandIn, lemonsqueezy  # noqa: F401
-from tests.studio import Studio, free_port
+from tests.studio import TRIAL_AT_SIGNUP, Studio, free_port
 
 pytest_plugins = ["tests.browser"]  # the browser fixtures: one Chromium per session, shared by the UI tests
 
 # The suite signs up hundreds of workspaces from 127.0.0.1 (tests/test_rate_limits.py runs its own studio with small
 # limits), and its workspaces start with their trial at once: the e-mail tests (tests/test_email_accounts.py) turn
 # verification on for their own studios.
-SUITE_ENV = {"PINGVAS_SIGNUP_RATE_LIMIT": "100000/minute", "PINGVAS_LOGIN_RATE_LIMIT": "100000/minute",
-             "PINGVAS_EMAIL_VERIFICATION": "off"}
+SUITE_ENV = {"PINGVAS_SIGNUP_RATE_LIMIT": "100000/minute", "PINGVAS_LOGIN_RATE_LIMIT": "100000/minute", **TRIAL_AT_SIGNUP}
 
 
 @contextmanager

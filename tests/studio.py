@@ -15,6 +15,9 @@ from tests import http
 
 __all__ = ["ROOT", "Account", "Studio", "free_port"]
 BOOT_TIMEOUT_S = 120
+# Tests not about e-mail sign up and generate at once: their pods grant the trial at sign-up unless their env says
+# otherwise (tests/test_email_accounts.py and tests/test_ui_email.py turn verification on).
+TRIAL_AT_SIGNUP = {"PINGVAS_EMAIL_VERIFICATION": "off"}
 
 
 @dataclass
@@ -48,7 +51,7 @@ class Studio:
 
     def start(self, wait: bool = True) -> None:
         self.log_path = self.data_dir / self.log_name
-        self.process = start_pod(self.command, self.port, self.data_dir, self.env, self.log_path)
+        self.process = start_pod(self.command, self.port, self.data_dir, TRIAL_AT_SIGNUP | self.env, self.log_path)
         if wait:
             self.wait_started()
 

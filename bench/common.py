@@ -51,6 +51,21 @@ def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
+class SmtpArrivals:
+    """An aiosmtpd handler that notes when a message for each recipient arrived (time.monotonic)."""
+
+    def __init__(self) -> None:
+        self.at: dict[str, float] = {}
+        self.lock = threading.Lock()
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        now = time.monotonic()
+        with self.lock:
+            for rcpt in envelope.rcpt_tos:
+                self.at[rcpt] = now
+        return "250 OK"
+
+
 def clean_env(**extra: str) -> dict[str, str]:
     """This process's environment without PINGVAS_*/INVOKEAI_* variables, plus `extra`."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PINGVAS_", "INVOKEAI_"))}

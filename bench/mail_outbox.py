@@ -15,12 +15,10 @@ import argparse
 import dataclasses
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
 
 import common
 from aiosmtpd.controller import Controller
@@ -39,20 +37,7 @@ MARKER = "<!-- mail outbox runs: newest first; bench/mail_outbox.py --write inse
 HEADER = f"## Mail outbox (bench/mail_outbox.py)\n\n{MARKER}\n"
 
 
-class Arrivals:
-    def __init__(self) -> None:
-        self.at: dict[str, float] = {}
-        self.lock = threading.Lock()
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        now = time.monotonic()
-        with self.lock:
-            for rcpt in envelope.rcpt_tos:
-                self.at[rcpt] = now
-        return "250 OK"
-
-
-def run_case(writer: Database, arrivals: Arrivals, n: int) -> list[float]:
+def run_case(writer: Database, arrivals: common.SmtpArrivals, n: int) -> list[float]:
     """Writes n messages, one transaction each; returns commit→arrival delays in ms."""
     committed: dict[str, float] = {}
     run = uuid.uuid4().hex[:8]
@@ -70,7 +55,7 @@ def run_case(writer: Database, arrivals: Arrivals, n: int) -> list[float]:
     return [(arrivals.at[to] - committed[to]) * 1000 for to in committed]
 
 
-def bench_backend(name: str, url: str, schema: str | None, role: str | None, smtp_url: str, arrivals: Arrivals, n: int) -> dict[str, common.Stats]:
+def bench_backend(name: str, url: str, schema: str | None, role: str | None, smtp_url: str, arrivals: common.SmtpArrivals, n: int) -> dict[str, common.Stats]:
     db = Database(url, schema=schema, app_role=role)
     upgrade(db)
     outbox = Outbox(db, SmtpTransport(smtp_url), Templates(dataclasses.asdict(load_brand("pingvas"))), "Pingvas <no-reply@pingvas.test>")
@@ -92,7 +77,7 @@ def main() -> None:
     parser.add_argument("--write", action="store_true")
     parser.add_argument("--keep", action="store_true")
     args = parser.parse_args()
-    arrivals = Arrivals()
+    arrivals = common.SmtpArrivals()
     port = common.free_port()
     controller = Controller(arrivals, hostname="127.0.0.1", port=port, ready_timeout=30)
     controller.start()

@@ -13,13 +13,11 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
 
 import common
 import httpx
@@ -29,19 +27,6 @@ MARKER = "<!-- sign-up mail runs: newest first; bench/signup_mail.py --write ins
 HEADER = f"## Sign-up to verification e-mail (bench/signup_mail.py)\n\n{MARKER}\n"
 
 
-class Arrivals:
-    def __init__(self) -> None:
-        self.at: dict[str, float] = {}
-        self.lock = threading.Lock()
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        now = time.monotonic()
-        with self.lock:
-            for rcpt in envelope.rcpt_tos:
-                self.at[rcpt] = now
-        return "250 OK"
-
-
 def sign_up(url: str, email: str) -> float:
     r = httpx.post(f"{url}/api/v1/signup", json={"email": email, "password": "Passw0rd!x", "workspace_name": "Bench"}, timeout=120)
     if r.status_code != 202:
@@ -49,7 +34,7 @@ def sign_up(url: str, email: str) -> float:
     return time.monotonic()
 
 
-def run(url: str, arrivals: Arrivals, n: int, clients: int) -> common.Stats:
+def run(url: str, arrivals: common.SmtpArrivals, n: int, clients: int) -> common.Stats:
     run_id = uuid.uuid4().hex[:8]
     emails = [f"owner{i:03d}-{run_id}@bench.example" for i in range(n)]
     with ThreadPoolExecutor(clients) as pool:
@@ -70,7 +55,7 @@ def main() -> None:
     parser.add_argument("--write", action="store_true")
     parser.add_argument("--keep", action="store_true")
     args = parser.parse_args()
-    arrivals = Arrivals()
+    arrivals = common.SmtpArrivals()
     port = common.free_port()
     controller = Controller(arrivals, hostname="127.0.0.1", port=port, ready_timeout=30)
     controller.start()

@@ -312,6 +312,10 @@ def _stock_sign_in(url: str) -> tuple[dict[str, str], str]:
     return {"Authorization": f"Bearer {r.json()['token']}"}, r.json()["user"]["user_id"]
 
 
+# Every signup comes from 127.0.0.1, and a benchmark's workspaces generate at once (no e-mail link to open).
+PINGVAS_BENCH_ENV = {"PINGVAS_SIGNUP_RATE_LIMIT": "100000/minute", "PINGVAS_EMAIL_VERIFICATION": "off"}
+
+
 def start_pingvas(work: Path, stack: ExitStack, name: str = "pingvas", **env: str) -> Server:
     """`python -m invokeai_saas.wiring.cli serve --data-dir work/<name>` with a clean environment plus `env`
     (a signup rate limit high enough for a benchmark is set, and the trial granted at sign-up unless `env`
@@ -320,8 +324,7 @@ def start_pingvas(work: Path, stack: ExitStack, name: str = "pingvas", **env: st
     data_dir.mkdir()
     port = free_port()
     argv = [sys.executable, "-m", "invokeai_saas.wiring.cli", "serve", "--port", str(port), "--data-dir", str(data_dir)]
-    # Every signup comes from 127.0.0.1.
-    server_env = clean_env(**{"PINGVAS_SIGNUP_RATE_LIMIT": "100000/minute", "PINGVAS_EMAIL_VERIFICATION": "off", **env})
+    server_env = clean_env(**{**PINGVAS_BENCH_ENV, **env})
     server = Server(name, argv, server_env, work / f"{name}.log", port, "/api/v1/auth/status")
     stack.callback(server.stop)
     server.start()

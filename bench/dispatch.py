@@ -224,7 +224,7 @@ def measure_claims(url: str, total: int, workers: int) -> tuple[float, int, int]
 
 
 def start_pingvas_cluster(work: Path, stack: ExitStack, url: str) -> Side:
-    env = clean_env(PINGVAS_SIGNUP_RATE_LIMIT="100000/minute", **common.pingvas_postgres_env(url))
+    env = clean_env(**common.PINGVAS_BENCH_ENV, **common.pingvas_postgres_env(url))
     data_dir = work / "pingvas"
     data_dir.mkdir()
     servers = []

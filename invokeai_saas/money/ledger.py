@@ -79,7 +79,8 @@ class CreditLedger:
     ) -> int | None:
         """Writes the entry and moves the balance in `conn`'s transaction; returns the new balance,
         or None when an entry with `key` was already written (nothing changes)."""
-        before = _locked_balance(conn, tenant_id)
+        row = conn.execute(_LOCK_BALANCE, {"tenant_id": tenant_id}).one()
+        before = Balance(row.credits_period, row.credits_extra)
         after = apply(before, kind, amount, to_period)
         entry = {
             "tenant_id": tenant_id,
@@ -99,7 +100,7 @@ class CreditLedger:
         LEDGER_ENTRIES.labels(kind.value).inc()
         conn.execute(_SET_BALANCE, {"b_tenant": tenant_id, "b_period": after.period, "b_extra": after.extra})
         note_balance(conn, tenant_id, after.total)  # the studio's badge hears it once this commits
-        if amount < 0:
+        if amount < 0 and not row.low_credits_noticed and after.total * LOW_CREDITS_DIVISOR < row.period_allowance:
             notice_if_low(conn, tenant_id, after.total, key)
         return after.total
 
@@ -243,7 +244,7 @@ _ENTRY_COLUMNS = [
 
 # Built once (a worker posts one with every attempt it ends): statements with bind parameters.
 _LOCK_BALANCE = (
-    sa.select(tenants.c.credits_period, tenants.c.credits_extra)
+    sa.select(tenants.c.credits_period, tenants.c.credits_extra, tenants.c.period_allowance, tenants.c.low_credits_noticed)
     .where(tenants.c.tenant_id == sa.bindparam("tenant_id"))
     .with_for_update()
 )
@@ -272,7 +273,8 @@ def _start_period(conn: Connection, tenant_id: str, allowance: int) -> None:
 
 def notice_if_low(conn: Connection, tenant_id: str, balance: int, key: str) -> None:
     """Once per period, when a debit leaves the balance under 10 % of the period's allowance, its
-    owners and admins are told (the flag is set in the debit's transaction: one notice, whichever pod)."""
+    owners and admins are told (the flag is set in the debit's transaction: one notice, whichever pod).
+    `post` calls it only when the row it locked says so: most debits cost no statement more."""
     low = sa.and_(tenants.c.tenant_id == tenant_id, tenants.c.low_credits_noticed.is_(False),
                   tenants.c.period_allowance > 0, tenants.c.period_allowance > balance * LOW_CREDITS_DIVISOR)
     row = conn.execute(sa.update(tenants).where(low).values(low_credits_noticed=True)

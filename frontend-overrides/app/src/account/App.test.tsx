@@ -7,10 +7,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 
 import { App } from "./App";
 import { notices, tenant } from "./fixtures";
-
-function json(body: unknown, status = 200): Response {
-  return new Response(JSON.stringify(body), { status, headers: { "Content-Type": "application/json" } });
-}
+import { json } from "../testing";
 
 const fetchMock = vi.fn<typeof fetch>();
 const replace = vi.fn<(url: string | URL) => void>();

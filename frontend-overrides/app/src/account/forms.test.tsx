@@ -4,10 +4,7 @@ import userEvent from "@testing-library/user-event";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 
 import { EmailChangeForm, ForgotPasswordForm, InviteForm, ResetPasswordForm, SignupForm, VerifyEmail } from "./forms";
-
-function json(body: unknown, status = 200, headers: Record<string, string> = {}): Response {
-  return new Response(JSON.stringify(body), { status, headers: { "Content-Type": "application/json", ...headers } });
-}
+import { json } from "../testing";
 
 const signedIn = { token: "eyJhbGciOiJIUzI1NiJ9.new-user.sig", user_id: "u-ada", tenant_id: "7c1e4a52" };
 

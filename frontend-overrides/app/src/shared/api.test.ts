@@ -1,10 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 
 import { ApiError, TOKEN_KEY, api, errorOf, signIn, token } from "./api";
-
-function json(body: unknown, status = 200, headers: Record<string, string> = {}): Response {
-  return new Response(JSON.stringify(body), { status, headers: { "Content-Type": "application/json", ...headers } });
-}
+import { json } from "../testing";
 
 describe("errorOf", () => {
   it("reads the service's detail and code", async () => {

@@ -2,10 +2,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 
 import { refusalFor } from "../shared/refusals";
 import { refusalNotice } from "./refusalNotice";
-
-function json(body: unknown, status: number, headers: Record<string, string> = {}): Response {
-  return new Response(JSON.stringify(body), { status, headers: { "Content-Type": "application/json", ...headers } });
-}
+import { json } from "../testing";
 
 const fetchMock = vi.fn<typeof fetch>();
 const UNVERIFIED = "Verify your e-mail address to generate and upload: open the link we sent to ada@northwind.example, or send a new one.";

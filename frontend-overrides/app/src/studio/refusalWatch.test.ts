@@ -1,10 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 
 import { watchRefusals } from "./refusalWatch";
-
-function json(body: unknown, status: number, headers: Record<string, string> = {}): Response {
-  return new Response(JSON.stringify(body), { status, headers: { "Content-Type": "application/json", ...headers } });
-}
+import { json } from "../testing";
 
 /** Lets the watcher's clone-and-parse (a few promise hops, a body read) run to the end. */
 async function settle(): Promise<void> {

@@ -1,10 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 
 import { BANNER_ID, renderVerifyBanner } from "./verifyBanner";
-
-function json(body: unknown, status: number, headers: Record<string, string> = {}): Response {
-  return new Response(JSON.stringify(body), { status, headers: { "Content-Type": "application/json", ...headers } });
-}
+import { json } from "../testing";
 
 const fetchMock = vi.fn<typeof fetch>();
 const banner = () => document.getElementById(BANNER_ID);

@@ -5,13 +5,11 @@ everything that could have changed since it was sent: the workspace is still act
 inviter is still a member with the right to invite that role (an admin never makes an owner).
 """
 
-import logging
 import secrets
 import uuid
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from limits.errors import StorageError
 from pydantic import BaseModel
 
 from invokeai_saas.accounts import audit
@@ -35,7 +33,6 @@ from invokeai_saas.mail.notices import send
 from tenant_middleware.context import Principal, TenantRole, system_scope
 from tenant_middleware.errors import ErrorCode, ServiceError
 
-logger = logging.getLogger("pingvas.accounts")
 NOT_FOUND_DETAIL = "Invitation not found, already used, revoked or expired"
 MANAGERS = (TenantRole.OWNER, TenantRole.ADMIN)
 
@@ -85,7 +82,8 @@ class InvitationService:
         account: only its owner is told (by that e-mail) that it cannot join with it."""
         _assert_may_invite(actor, role)
         email = normalize_email(email)
-        self._assert_within_limit(actor.tenant_id or "")
+        if self._limits is not None:
+            self._limits.check_invitation(actor.tenant_id or "")
         token, now = secrets.token_urlsafe(32), utcnow()
         invitation_id, expires_at = str(uuid.uuid4()), now + self._ttl
         with system_scope(), self._db.begin() as conn:
@@ -99,16 +97,6 @@ class InvitationService:
                          tenant_id=actor.tenant_id)
             _mail_invitation(conn, invitation_id, token, email, role, actor, expires_at)
         return Invitation(invitation_id=invitation_id, email=email, role=role, expires_at=expires_at, token=token)
-
-    def _assert_within_limit(self, tenant_id: str) -> None:
-        try:
-            wait = self._limits.refuse_invitation(tenant_id) if self._limits is not None else None
-        except StorageError:
-            logger.warning("Rate-limit storage unavailable; invitation let through", exc_info=True)
-            return
-        if wait is not None:
-            raise ServiceError(ErrorCode.RATE_LIMITED, f"This workspace sent many invitations lately; try again in {wait} seconds",
-                               retry_after=wait)
 
     def list_pending(self, actor: Principal) -> list[PendingInvitation]:
         if actor.role not in MANAGERS:

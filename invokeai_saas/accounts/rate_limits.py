@@ -34,7 +34,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from invokeai_saas.core.body_limits import AUTH_BODY_LIMIT, BodyTooLarge, read_body, refuse_too_large, replay
 from invokeai_saas.core.settings import Settings
-from tenant_middleware.errors import STATUS_OF, ErrorCode
+from tenant_middleware.errors import STATUS_OF, ErrorCode, ServiceError
 
 logger = logging.getLogger("pingvas.rate_limits")
 
@@ -96,16 +96,18 @@ class AbuseLimits:
         return cls(settings.login_rate_limit, settings.signup_rate_limit, open_storage(settings.redis_url),
                    parse_networks(settings.trusted_proxies), settings.mail_rate_limit, settings.invitation_rate_limit)
 
-    def refuse_password_reset(self, address: str, email: str) -> int | None:
-        """Counts one reset request; seconds to wait when the client's or the address's are spent, else None.
-        Counted the same whether or not an account uses the address."""
-        return _first_spent([(self.reset_address, address_key(address)), (self.reset_account, account_key(email))])
+    def check_password_reset(self, address: str, email: str) -> None:
+        """Counts one reset request; 429 when the client's or the address's are spent. Counted the same
+        whether or not an account uses the address."""
+        _check([(self.reset_address, address_key(address)), (self.reset_account, account_key(email))],
+               "Too many reset requests")
 
-    def refuse_resend(self, user_id: str) -> int | None:
-        return _first_spent([(self.resend_user, user_id)])
+    def check_mail_to_self(self, user_id: str) -> None:
+        """Counts one link a user asks us to send them (a verification resend, a change of address)."""
+        _check([(self.resend_user, user_id)], "We sent several links already")
 
-    def refuse_invitation(self, tenant_id: str) -> int | None:
-        return _first_spent([(self.invite_tenant, tenant_id)])
+    def check_invitation(self, tenant_id: str) -> None:
+        _check([(self.invite_tenant, tenant_id)], "This workspace sent many invitations lately")
 
     def refuse_login(self, address: str, email: str | None) -> int | None:
         """Seconds to wait when the account's or the address's failed sign-ins are spent, else None."""
@@ -128,12 +130,16 @@ class AbuseLimits:
         return buckets
 
 
-def _first_spent(buckets: list[tuple[RateLimit, str]]) -> int | None:
-    """Hits each bucket in turn; at the first one spent, the seconds to wait (the later ones are not counted)."""
-    for limit, key in buckets:
-        if not limit.hit(key):
-            return limit.retry_after(key)
-    return None
+def _check(buckets: list[tuple[RateLimit, str]], reason: str) -> None:
+    """Hits each bucket in turn; at the first one spent, a 429 with its wait (the later ones are not
+    counted). A counter storage that is down lets the request through, as the middleware does."""
+    try:
+        for limit, key in buckets:
+            if not limit.hit(key):
+                wait = limit.retry_after(key)
+                raise ServiceError(ErrorCode.RATE_LIMITED, f"{reason}; try again in {wait} seconds", retry_after=wait)
+    except StorageError:
+        logger.warning("Rate-limit storage unavailable; request let through", exc_info=True)
 
 
 def parse_networks(value: str) -> tuple[Network, ...]:

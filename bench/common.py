@@ -16,10 +16,10 @@ import sys
 import threading
 import time
 import uuid
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, TextIO
+from typing import Any, Callable, Iterator, TextIO
 
 import httpx
 
@@ -57,6 +57,7 @@ class SmtpArrivals:
     def __init__(self) -> None:
         self.at: dict[str, float] = {}
         self.lock = threading.Lock()
+        self.url = ""  # smtp://127.0.0.1:<port> while `smtp_arrivals()` serves it
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         now = time.monotonic()
@@ -64,6 +65,32 @@ class SmtpArrivals:
             for rcpt in envelope.rcpt_tos:
                 self.at[rcpt] = now
         return "250 OK"
+
+    def wait_for(self, recipients: list[str], timeout: float) -> dict[str, float]:
+        """When each recipient's message arrived, once all have; exits the benchmark if some never do."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and any(r not in self.at for r in recipients):
+            time.sleep(0.02)
+        missing = [r for r in recipients if r not in self.at]
+        if missing:
+            raise SystemExit(f"{len(missing)} of {len(recipients)} messages never arrived")
+        return {r: self.at[r] for r in recipients}
+
+
+@contextmanager
+def smtp_arrivals() -> Iterator[SmtpArrivals]:
+    """A real SMTP server (aiosmtpd) on a free loopback port in this process, noting arrivals."""
+    from aiosmtpd.controller import Controller
+
+    arrivals = SmtpArrivals()
+    port = free_port()
+    controller = Controller(arrivals, hostname="127.0.0.1", port=port, ready_timeout=30)
+    controller.start()
+    arrivals.url = f"smtp://127.0.0.1:{port}"
+    try:
+        yield arrivals
+    finally:
+        controller.stop()
 
 
 def clean_env(**extra: str) -> dict[str, str]:

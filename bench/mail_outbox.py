@@ -21,7 +21,6 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import common
-from aiosmtpd.controller import Controller
 
 sys.path.insert(0, str(common.ROOT))
 
@@ -46,13 +45,8 @@ def run_case(writer: Database, arrivals: common.SmtpArrivals, n: int) -> list[fl
         with system_scope(), writer.begin() as conn:
             enqueue(conn, f"bench:{run}:{i}", to, "notice", {"title": "Verify your e-mail", "text": "x", "link": None})
         committed[to] = time.monotonic()
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and any(to not in arrivals.at for to in committed):
-        time.sleep(0.02)
-    missing = [to for to in committed if to not in arrivals.at]
-    if missing:
-        raise SystemExit(f"{len(missing)} messages never arrived")
-    return [(arrivals.at[to] - committed[to]) * 1000 for to in committed]
+    arrived = arrivals.wait_for(list(committed), timeout=120)
+    return [(arrived[to] - committed[to]) * 1000 for to in committed]
 
 
 def bench_backend(name: str, url: str, schema: str | None, role: str | None, smtp_url: str, arrivals: common.SmtpArrivals, n: int) -> dict[str, common.Stats]:
@@ -77,19 +71,12 @@ def main() -> None:
     parser.add_argument("--write", action="store_true")
     parser.add_argument("--keep", action="store_true")
     args = parser.parse_args()
-    arrivals = common.SmtpArrivals()
-    port = common.free_port()
-    controller = Controller(arrivals, hostname="127.0.0.1", port=port, ready_timeout=30)
-    controller.start()
     results: dict[str, dict[str, common.Stats]] = {}
-    try:
-        with ExitStack() as stack, tempfile.TemporaryDirectory() as tmp:
-            url, _ = common.create_database(stack, args.keep)
-            results["Postgres"] = bench_backend("Postgres", url, common.SCHEMA, common.APP_ROLE, f"smtp://127.0.0.1:{port}", arrivals, args.n)
-            sqlite_url = f"sqlite:///{Path(tmp) / 'pingvas.db'}"
-            results["SQLite"] = bench_backend("SQLite", sqlite_url, None, None, f"smtp://127.0.0.1:{port}", arrivals, args.n)
-    finally:
-        controller.stop()
+    with common.smtp_arrivals() as arrivals, ExitStack() as stack, tempfile.TemporaryDirectory() as tmp:
+        url, _ = common.create_database(stack, args.keep)
+        results["Postgres"] = bench_backend("Postgres", url, common.SCHEMA, common.APP_ROLE, arrivals.url, arrivals, args.n)
+        sqlite_url = f"sqlite:///{Path(tmp) / 'pingvas.db'}"
+        results["SQLite"] = bench_backend("SQLite", sqlite_url, None, None, arrivals.url, arrivals, args.n)
     lines = ["| database | writer | messages | p50 | p90 | p99 | mean |", "|---|---|---|---|---|---|---|"]
     for backend, cases in results.items():
         for case, s in cases.items():

@@ -21,7 +21,6 @@ from pathlib import Path
 
 import common
 import httpx
-from aiosmtpd.controller import Controller
 
 MARKER = "<!-- sign-up mail runs: newest first; bench/signup_mail.py --write inserts below -->"
 HEADER = f"## Sign-up to verification e-mail (bench/signup_mail.py)\n\n{MARKER}\n"
@@ -39,13 +38,8 @@ def run(url: str, arrivals: common.SmtpArrivals, n: int, clients: int) -> common
     emails = [f"owner{i:03d}-{run_id}@bench.example" for i in range(n)]
     with ThreadPoolExecutor(clients) as pool:
         answered = dict(zip(emails, pool.map(lambda e: sign_up(url, e), emails)))
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline and any(e not in arrivals.at for e in emails):
-        time.sleep(0.02)
-    missing = [e for e in emails if e not in arrivals.at]
-    if missing:
-        raise SystemExit(f"{len(missing)} verification messages never arrived")
-    return common.Stats.of([max(0.0, arrivals.at[e] - answered[e]) * 1000 for e in emails])
+    arrived = arrivals.wait_for(emails, timeout=180)
+    return common.Stats.of([max(0.0, arrived[e] - answered[e]) * 1000 for e in emails])
 
 
 def main() -> None:
@@ -55,23 +49,16 @@ def main() -> None:
     parser.add_argument("--write", action="store_true")
     parser.add_argument("--keep", action="store_true")
     args = parser.parse_args()
-    arrivals = common.SmtpArrivals()
-    port = common.free_port()
-    controller = Controller(arrivals, hostname="127.0.0.1", port=port, ready_timeout=30)
-    controller.start()
-    mail_env = {"PINGVAS_EMAIL_VERIFICATION": "required", "PINGVAS_SMTP_URL": f"smtp://127.0.0.1:{port}"}
     results: dict[str, common.Stats] = {}
-    try:
-        with ExitStack() as stack, tempfile.TemporaryDirectory() as tmp:
-            url, _ = common.create_database(stack, args.keep)
-            pg = common.start_pingvas(Path(tmp), stack, "pingvas-pg", **common.pingvas_postgres_env(url), **mail_env)
-            results["Postgres"] = run(pg.url, arrivals, args.n, args.clients)
-            common.log("Postgres: done")
-            lite = common.start_pingvas(Path(tmp), stack, "pingvas-sqlite", **mail_env)
-            results["SQLite"] = run(lite.url, arrivals, args.n, args.clients)
-            common.log("SQLite: done")
-    finally:
-        controller.stop()
+    with common.smtp_arrivals() as arrivals, ExitStack() as stack, tempfile.TemporaryDirectory() as tmp:
+        mail_env = {"PINGVAS_EMAIL_VERIFICATION": "required", "PINGVAS_SMTP_URL": arrivals.url}
+        url, _ = common.create_database(stack, args.keep)
+        pg = common.start_pingvas(Path(tmp), stack, "pingvas-pg", **common.pingvas_postgres_env(url), **mail_env)
+        results["Postgres"] = run(pg.url, arrivals, args.n, args.clients)
+        common.log("Postgres: done")
+        lite = common.start_pingvas(Path(tmp), stack, "pingvas-sqlite", **mail_env)
+        results["SQLite"] = run(lite.url, arrivals, args.n, args.clients)
+        common.log("SQLite: done")
     lines = ["| database | sign-ups | clients | p50 | p90 | p99 | mean |", "|---|---|---|---|---|---|---|"]
     for backend, s in results.items():
         lines.append(f"| {backend} | {s.n} | {args.clients} | {s.p50:.0f} ms | {s.p90:.0f} ms | {s.p99:.0f} ms | {s.mean:.0f} ms |")

@@ -4,11 +4,9 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from billing.plans import PLANS, Feature, Plan
+from billing.plans import PLANS, UNKNOWN_PLAN, Feature
 
 GB = 1024**3
-# A plan name this code does not know (an older or newer catalog): generation only, one at a time.
-_UNKNOWN = Plan("unknown", None, 0, 0, 1, 0, frozenset({Feature.GENERATE}))
 _OVERRIDABLE = {"credits_per_period", "storage_gb", "concurrent_queues", "features"}
 
 
@@ -49,7 +47,7 @@ def check_overrides(overrides: dict[str, Any]) -> dict[str, Any]:
 def entitlements(plan_name: str, overrides: dict[str, Any] | None = None) -> Entitlements:
     """The plan's entitlements; a contract's overrides replace credits, storage and concurrency
     (a null concurrency is unlimited) and add features."""
-    plan = PLANS.get(plan_name, _UNKNOWN)
+    plan = PLANS.get(plan_name, UNKNOWN_PLAN)
     overrides = overrides or {}
     storage_gb = overrides.get("storage_gb", plan.storage_gb)
     return Entitlements(

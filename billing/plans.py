@@ -43,6 +43,8 @@ PLANS: dict[str, Plan] = {
         Plan("enterprise", None, None, None, None, 4, _ENTERPRISE),
     )
 }
+# A plan name this code does not know (an older or newer catalog): generation only, one at a time.
+UNKNOWN_PLAN = Plan("unknown", None, 0, 0, 1, 0, frozenset({Feature.GENERATE}))
 
 CREDITS_PER_GPU_SECOND = 1
 CREDITS_PER_NANO_BANANA_REQUEST = 20

@@ -152,6 +152,13 @@ class Database:
             yield conn
 
     @contextmanager
+    def self_scoped(self) -> Iterator[Connection]:
+        """A Postgres connection for ONE statement that sets its own scope (a server-side function
+        such as `pingvas_claim`): autocommit, and no scope bound, so no round trip to switch it."""
+        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            yield conn
+
+    @contextmanager
     def cluster_lock(self, name: str, wait: bool = False, engine: Engine | None = None) -> Iterator[bool]:
         """A lock across every pod on one database (a Postgres advisory lock held by a connection of
         its own, from `engine` if given): yields whether this pod holds it; `wait` blocks until it

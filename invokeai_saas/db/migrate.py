@@ -106,18 +106,18 @@ def current_revision(db: Database) -> str | None:
         return MigrationContext.configure(conn, opts=opts).get_current_revision()
 
 
-def upgrade_if_empty(db: Database) -> None:
+def upgrade_if_empty(db: Database) -> bool:
     """`serve` brings an embedded (SQLite) database to head itself, and migrates an empty Postgres
     database; a Postgres database at an older revision is upgraded with `pingvas migrate` (one
     migration job, not every pod at once), and a pod refuses to start on it."""
     if db.is_sqlite:
         upgrade(db)
-        return
+        return True
     with owner_engine(db) as engine:
         tables = set(sa.inspect(engine).get_table_names(schema=db.schema))
     if VERSION_TABLE not in tables or "tenants" not in tables:
         upgrade(db)
-        return
+        return True
     current, head = current_revision(db), head_revision()
     if current != head:
         raise RuntimeError(f"The database is at revision {current}, the code needs {head}: run `pingvas migrate` first")

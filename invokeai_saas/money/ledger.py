@@ -13,7 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Row
 
 from billing.credits import (
     Balance,
@@ -76,10 +76,12 @@ class CreditLedger:
         seconds: float | None = None,
         reason: str | None = None,
         actor_user_id: str | None = None,
+        locked: Row | None = None,
     ) -> int | None:
         """Writes the entry and moves the balance in `conn`'s transaction; returns the new balance,
-        or None when an entry with `key` was already written (nothing changes)."""
-        row = conn.execute(_LOCK_BALANCE, {"tenant_id": tenant_id}).one()
+        or None when an entry with `key` was already written (nothing changes). `locked`: the
+        workspace's row as this transaction already locked it (`_LOCK_BALANCE`)."""
+        row = locked if locked is not None else conn.execute(_LOCK_BALANCE, {"tenant_id": tenant_id}).one()
         before = Balance(row.credits_period, row.credits_extra)
         after = apply(before, kind, amount, to_period)
         entry = {
@@ -144,50 +146,51 @@ class CreditLedger:
     ) -> int | None:
         """An attempt of a queue item ends: ceil(seconds) of device time in all, less the slices its
         heartbeats charged while it ran, once per (item, attempt)."""
-        cost = gpu_seconds_cost(seconds) - self._charged(conn, tenant_id, item_id, attempt)
+        locked, charged = self._charged(conn, tenant_id, item_id, attempt)
+        cost = gpu_seconds_cost(seconds) - charged
         if cost <= 0:
             return None
         reason = f"Queue item {item_id}, attempt {attempt}: {seconds:.2f} s on a generation device ({outcome})"
         return self.post(
             conn, tenant_id, EntryKind.USAGE, -cost, usage_key(item_id, attempt),
-            item_id=item_id, attempt=attempt, seconds=round(seconds, 3), reason=reason,
+            item_id=item_id, attempt=attempt, seconds=round(seconds, 3), reason=reason, locked=locked,
         )  # fmt: skip
 
     def charge_running(self, conn: Connection, tenant_id: str, item_id: int, attempt: int, seconds: float) -> int:
         """A heartbeat of a running attempt: the whole seconds used so far, less what was charged
         already. Returns the workspace's balance after it (charged or not)."""
-        charged = self._charged(conn, tenant_id, item_id, attempt)
+        locked, charged = self._charged(conn, tenant_id, item_id, attempt)
         cost = running_cost(seconds) - charged
         if cost > 0:
             reason = f"Queue item {item_id}, attempt {attempt}: {seconds:.2f} s on a generation device so far (running)"
             after = self.post(
                 conn, tenant_id, EntryKind.USAGE, -cost, usage_slice_key(item_id, attempt, charged + cost),
-                item_id=item_id, attempt=attempt, seconds=round(seconds, 3), reason=reason,
+                item_id=item_id, attempt=attempt, seconds=round(seconds, 3), reason=reason, locked=locked,
             )  # fmt: skip
             if after is not None:
                 return after
-        return _locked_balance(conn, tenant_id).total
+        return locked.credits_period + locked.credits_extra
 
     def refund_lost_attempt(self, conn: Connection, tenant_id: str | None, item_id: int, attempt: int) -> None:
         """A lost attempt (its worker died, or stopped) is the platform's failure: what its heartbeats
         charged while it ran comes back, once."""
         if tenant_id is None:
             return
-        charged = self._charged(conn, tenant_id, item_id, attempt)
+        locked, charged = self._charged(conn, tenant_id, item_id, attempt)
         if charged > 0:
             reason = f"Queue item {item_id}, attempt {attempt}: its worker was lost; the time charged while it ran is refunded"
             self.post(
                 conn, tenant_id, EntryKind.REFUND, charged, lost_attempt_refund_key(item_id, attempt),
-                item_id=item_id, attempt=attempt, reason=reason,
+                item_id=item_id, attempt=attempt, reason=reason, locked=locked,
             )  # fmt: skip
 
     @staticmethod
-    def _charged(conn: Connection, tenant_id: str, item_id: int, attempt: int) -> int:
-        """Device time already charged to an attempt, with the workspace's row locked (so a heartbeat's
-        slice and the attempt's end are serialized)."""
-        _locked_balance(conn, tenant_id)
+    def _charged(conn: Connection, tenant_id: str, item_id: int, attempt: int) -> tuple[Row, int]:
+        """The workspace's row, locked (so a heartbeat's slice and the attempt's end are serialized),
+        and the device time already charged to the attempt, read after the lock is held."""
+        locked = conn.execute(_LOCK_BALANCE, {"tenant_id": tenant_id}).one()
         spent = conn.execute(_CHARGED, {"c_tenant": tenant_id, "c_item": item_id, "c_attempt": attempt}).scalar_one()
-        return -int(spent or 0)
+        return locked, -int(spent or 0)
 
     # endregion
 

@@ -10,9 +10,13 @@ Dispatch order: tier (the plan's `priority` in `billing/plans.py`; the platform'
 every plan), then round-robin between the tenants of a tier (the one whose last claim is oldest
 goes first, `queue_turns`), then the tenant's own order (priority, then item id), so a prepend
 reorders only its own tenant's items. A tenant never has more items in progress than its plan's
-concurrent queues, across every worker. On Postgres a claim holds its tenant's advisory lock
-while it re-reads the tenant's turn, counts its running items and claims (a worker racing for the
-same tenant moves on to the next); on SQLite the Database lock serializes claims.
+concurrent queues, across every worker.
+
+On Postgres a claim is one statement: the server-side function `pingvas_claim` (migration 0012)
+walks the tenants marked ready in dispatch order, holds a tenant's advisory lock while it re-reads
+its turn, counts its running items and claims (a worker racing for the same tenant moves on to the
+next), and returns the claimed item with what its status-changed event carries. On SQLite (one
+process) the Python below does the same under the Database lock.
 
 All of it runs in system scope and never decides for a caller's tenant: route-facing reads and
 writes stay in `queue/session_queue_sql.py`.
@@ -30,11 +34,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from billing.entitlements import entitlements, parse_overrides
-from billing.plans import PLANS
+from billing.plans import PLANS, UNKNOWN_PLAN
 from invokeai.app.services.shared.graph import GraphExecutionState
 from invokeai_saas.db.database import Database, utcnow
 from invokeai_saas.db.dialect import insert_ignore, upsert
-from invokeai_saas.db.tables.dispatch import queue_turns, queue_workers
+from invokeai_saas.db.tables.dispatch import dispatch_plans, queue_turns, queue_workers
 from invokeai_saas.db.tables.session_queue import parse_keys, session_queue as sq
 from invokeai_saas.db.tables.tenancy import tenants
 from invokeai_saas.queue.warm import warm_order
@@ -48,6 +52,7 @@ _EPOCH = datetime(1970, 1, 1)
 WORKER_LOST = "WorkerLost"
 
 CLAIM_ROUNDS = 5
+CLAIM_WINDOW = 64  # ready tenants a Postgres claim reads at a time
 
 LostAttempt = Callable[[Connection, int, "str | None", int], None]  # (conn, item_id, tenant_id, attempt)
 
@@ -65,6 +70,15 @@ class Deferred:
 
     seconds: float
     passed: tuple[PassedTurn, ...] = ()  # for `Dispatcher.pass_over`
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A Postgres claim: the claim, the item's row as the claim left it, and its event's statuses."""
+
+    claim: Claim
+    row: dict[str, Any]  # session_queue's columns but tenant_id, plus the owner's display name and e-mail
+    statuses: dict[str, Any]  # see `pingvas_event_statuses` in migration 0012
 
 
 @dataclass(frozen=True)
@@ -115,6 +129,36 @@ class Dispatcher:
         self._recorded_models: dict[str, frozenset[str]] = {}
 
     # region claim
+
+    def claim_postgres(
+        self, worker_id: str, device: str | None = None, warm: frozenset[str] | None = None
+    ) -> "Claimed | None | Raced | Deferred":
+        """Claims the next item in dispatch order in one statement of its own (autocommit); see `claim`."""
+        warm = warm if warm is not None and self.warm_wait > timedelta(0) else None
+        params = {
+            "worker": worker_id,
+            "device": device,
+            "lease": self.lease.total_seconds(),
+            "warm": sorted(warm) if warm is not None else None,
+            "wait": self.warm_wait.total_seconds(),
+            "window": CLAIM_WINDOW,
+        }
+        with self._db.self_scoped() as conn:
+            row = conn.execute(_CLAIM_PG, params).one()
+        if row.outcome == "raced":
+            return RACED
+        if row.outcome == "deferred":
+            return Deferred(row.retry_in)
+        if row.outcome != "claimed":
+            return None
+        item = {k: v for k, v in row._mapping.items() if k not in _CLAIM_EXTRA_COLUMNS}
+        owner = row.owner or {}
+        item |= {"user_display_name": owner.get("display_name"), "user_email": owner.get("email")}
+        DISPATCH_SECONDS.observe(row.dispatch_s)
+        if warm is not None:
+            self.record_models(worker_id, warm | parse_keys(item["model_keys"]))
+        claim = Claim(item["item_id"], row.tenant_id, worker_id, item["attempt"])
+        return Claimed(claim, item, row.statuses)
 
     def claim(
         self, conn: Connection, worker_id: str, device: str | None = None, warm: frozenset[str] | None = None
@@ -404,6 +448,35 @@ class Dispatcher:
             return conn.execute(sa.select(sa.func.count()).where(sq.c.status == "in_progress")).scalar_one()
 
     # endregion
+
+
+def sync_dispatch_plans(db: Database) -> None:
+    """Writes each plan's tier and concurrency (billing/plans.py) where Postgres claims read them
+    (`dispatch_plans`); the row '' is what an unknown plan gets. `pingvas migrate` runs it."""
+    rows = [{"plan": "", "priority": UNKNOWN_PLAN.priority, "concurrent_queues": UNKNOWN_PLAN.concurrent_queues}]
+    rows += [{"plan": p.name, "priority": p.priority, "concurrent_queues": p.concurrent_queues} for p in PLANS.values()]
+    with system_scope(), db.begin() as conn:
+        conn.execute(sa.delete(dispatch_plans).where(dispatch_plans.c.plan.not_in([r["plan"] for r in rows])))
+        for row in rows:
+            upsert(conn, dispatch_plans, row, key=["plan"], update=["priority", "concurrent_queues"])
+
+
+def check_dispatch_plans(db: Database) -> None:
+    """A Postgres pod refuses to start when the database's plan tiers are not the code's."""
+    with system_scope(), db.begin() as conn:
+        stored = {tuple(r) for r in conn.execute(sa.select(dispatch_plans.c.plan, dispatch_plans.c.priority, dispatch_plans.c.concurrent_queues))}
+    wanted = {("", UNKNOWN_PLAN.priority, UNKNOWN_PLAN.concurrent_queues)}
+    wanted |= {(p.name, p.priority, p.concurrent_queues) for p in PLANS.values()}
+    if stored != wanted:
+        raise RuntimeError("The database's dispatch_plans differ from billing/plans.py: run `pingvas migrate`")
+
+
+# The claim (migration 0012): the item's columns come back expanded, beside the claim's own.
+_CLAIM_PG = sa.text(
+    "SELECT c.outcome, c.retry_in, c.dispatch_s, c.statuses, c.owner, (c.item).* "
+    "FROM pingvas_claim(:worker, :device, :lease, CAST(:warm AS varchar[]), :wait, :window) AS c"
+)
+_CLAIM_EXTRA_COLUMNS = frozenset({"outcome", "retry_in", "dispatch_s", "statuses", "owner", "tenant_id"})
 
 
 def _pending_tenants() -> sa.Select:

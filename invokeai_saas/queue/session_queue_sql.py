@@ -63,7 +63,7 @@ from invokeai.app.services.shared.pagination import CursorPaginatedResults
 from invokeai.app.services.shared.sqlite.sqlite_common import SQLiteDirection
 from invokeai_saas.db.database import Database, tenant_clause, utcnow
 from invokeai_saas.db.dialect import upsert
-from invokeai_saas.queue.claims import RACED, Deferred, Dispatcher, Reaped
+from invokeai_saas.queue.claims import RACED, Claimed, Deferred, Dispatcher, Raced, Reaped
 from invokeai_saas.core.running_claim import Claim, current_worker_id, fence, held_claim, hold
 from invokeai_saas.money import metering
 from invokeai_saas.media.images import discard_lost_attempts
@@ -74,7 +74,7 @@ from invokeai_saas.core.metrics import ITEM_SECONDS, WORKER_ERRORS
 from invokeai_saas.queue.warm import cached_model_keys, model_keys
 from invokeai_saas.queue.signals import CANCEL, PAUSE, RESUME, WAKE, QueueSignals, Signal
 from invokeai_saas.db.tables.session_queue import session_queue as sq
-from invokeai_saas.db.tables.tenancy import app_settings, tenants, users
+from invokeai_saas.db.tables.tenancy import app_settings, users
 from tenant_middleware.context import as_tenant, current_tenant_id, is_system_scope, system_scope
 
 TERMINAL = ("completed", "failed", "canceled")
@@ -146,6 +146,43 @@ def _item_select() -> sa.Select:
 
 def _to_item(row: Row) -> SessionQueueItem:
     return SessionQueueItem.queue_item_from_dict(dict(row._mapping))
+
+
+_EVENT_STATUSES = sa.text("SELECT pingvas_event_statuses(:tenant, :queue, :batch, :user)")
+
+
+def queue_item_tenant() -> str | None:
+    """The tenant whose items an event's statuses count: the current scope's (platform items: None)."""
+    return None if is_system_scope() else current_tenant_id()
+
+
+def _to_item_from(values: dict[str, Any]) -> SessionQueueItem:
+    return SessionQueueItem.queue_item_from_dict(dict(values))
+
+
+def _statuses_from(statuses: dict[str, Any], item: SessionQueueItem) -> tuple[BatchStatus, SessionQueueStatus]:
+    """An event's batch and queue status from `pingvas_event_statuses` (Postgres, one statement), as
+    `get_batch_status` and `get_queue_status` compute them for the item's owner."""
+    current = statuses["current"]
+    shown = current is not None and (item.user_id is None or current["user_id"] == item.user_id)
+    batch = BatchStatus(
+        batch_id=item.batch_id,
+        origin=statuses["origin"],
+        destination=statuses["destination"],
+        queue_id=item.queue_id,
+        **_status_counts(statuses["batch_counts"]),
+    )
+    user_counts = statuses["user_counts"]
+    queue = SessionQueueStatus(
+        queue_id=item.queue_id,
+        item_id=current["item_id"] if shown else None,
+        session_id=current["session_id"] if shown else None,
+        batch_id=current["batch_id"] if shown else None,
+        **_status_counts(statuses["counts"]),
+        user_pending=user_counts.get("pending", 0) if item.user_id is not None else None,
+        user_in_progress=user_counts.get("in_progress", 0) if item.user_id is not None else None,
+    )
+    return batch, queue
 
 
 def _counts(conn: Connection, where: sa.ColumnElement[bool]) -> dict[str, int]:
@@ -446,10 +483,12 @@ class SqlSessionQueue(SessionQueueBase):
         return highest or 0
 
     def dequeue(self, device: Optional[str] = None) -> Optional[SessionQueueItem]:
-        """Claims the next item in dispatch order for this thread's worker (see `dispatch.claims`).
-        One transaction claims it and reads what its status-changed event carries."""
+        """Claims the next item in dispatch order for this thread's worker (see `queue.claims`), with
+        what its status-changed event carries: on Postgres in one statement, on SQLite in one transaction."""
         if self._stopping:
             return None
+        if self._db.is_postgres:
+            return self._dequeue_postgres(device)
         with system_scope():
             with self._db.begin() as conn:
                 claim = self.dispatcher.claim(conn, current_worker_id(), device, self._warm_models())
@@ -459,17 +498,32 @@ class SqlSessionQueue(SessionQueueBase):
                         statuses = self._statuses_of(queue_item)
             if isinstance(claim, Claim | Deferred):
                 self.dispatcher.pass_over(claim.passed)
-            if claim is RACED:  # there is work, others just got to it first: no idle wait for the poll
-                self.signals.publish(None, Signal(WAKE))
-            elif isinstance(claim, Deferred):  # the work waits for warmer workers, at most until then
-                self.signals.wake_later(claim.seconds)
             if not isinstance(claim, Claim):
-                hold(None)
-                return None
+                return self._claimed_nothing(claim)
             hold(claim)
             with as_tenant(claim.tenant_id):
                 self._invoker.services.events.emit_queue_item_status_changed(queue_item, *statuses)
         return queue_item
+
+    def _dequeue_postgres(self, device: Optional[str]) -> Optional[SessionQueueItem]:
+        claimed = self.dispatcher.claim_postgres(current_worker_id(), device, self._warm_models())
+        if not isinstance(claimed, Claimed):
+            return self._claimed_nothing(claimed)
+        hold(claimed.claim)
+        queue_item = _to_item_from(claimed.row)
+        with as_tenant(claimed.claim.tenant_id):
+            self._invoker.services.events.emit_queue_item_status_changed(
+                queue_item, *_statuses_from(claimed.statuses, queue_item)
+            )
+        return queue_item
+
+    def _claimed_nothing(self, outcome: "Raced | Deferred | None") -> None:
+        if outcome is RACED:  # there is work, others just got to it first: no idle wait for the poll
+            self.signals.publish(None, Signal(WAKE))
+        elif isinstance(outcome, Deferred):  # the work waits for warmer workers, at most until then
+            self.signals.wake_later(outcome.seconds)
+        hold(None)
+        return None
 
     def record_warm_models(self, **_: Any) -> None:
         """A session runner's after-node callback: once a node has loaded its models (and the cache
@@ -759,7 +813,15 @@ class SqlSessionQueue(SessionQueueBase):
         self._invoker.services.events.emit_queue_item_status_changed(queue_item, *self._statuses_of(queue_item))
 
     def _statuses_of(self, queue_item: SessionQueueItem) -> tuple[BatchStatus, SessionQueueStatus]:
-        """The batch and queue status a status-changed event carries (one transaction, or the caller's)."""
+        """The batch and queue status a status-changed event carries (one transaction, or the caller's;
+        call it in the item's tenant scope). On Postgres one statement computes both."""
+        if self._db.is_postgres:
+            with self._db.begin() as conn:
+                statuses = conn.execute(
+                    _EVENT_STATUSES,
+                    {"tenant": queue_item_tenant(), "queue": queue_item.queue_id, "batch": queue_item.batch_id, "user": queue_item.user_id},
+                ).scalar_one()
+            return _statuses_from(statuses, queue_item)
         with self._db.begin():
             batch_status = self.get_batch_status(queue_id=queue_item.queue_id, batch_id=queue_item.batch_id)
             queue_status = self.get_queue_status(

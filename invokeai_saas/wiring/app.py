@@ -30,6 +30,7 @@ from invokeai_saas.wiring.branding import (
 )
 from invokeai_saas.db import Database
 from invokeai_saas.db.migrate import upgrade_if_empty
+from invokeai_saas.queue.claims import check_dispatch_plans, sync_dispatch_plans
 from invokeai_saas.accounts.audit import AuditLog
 from invokeai_saas.accounts.email_links import EmailAccounts
 from invokeai_saas.accounts.invitations import InvitationService
@@ -72,6 +73,15 @@ def open_database(settings: Settings) -> Database:
                     app_role=settings.db_app_role if settings.is_postgres else None)
 
 
+def prepare_database(db: Database) -> None:
+    """A pod's start: an embedded or empty database is brought to head (and its plan tiers written);
+    a Postgres pod refuses to start on plan tiers that are not the code's (`pingvas migrate`)."""
+    if upgrade_if_empty(db):
+        sync_dispatch_plans(db)
+    if db.is_postgres:
+        check_dispatch_plans(db)
+
+
 def readiness_checks(settings: Settings, db: Database) -> dict[str, Callable[[], None]]:
     """What `/readyz` checks: the database, Redis (when configured) and file storage."""
     checks: dict[str, Callable[[], None]] = {"database": lambda: _select_one(db)}
@@ -106,7 +116,7 @@ def create_app(settings: Settings, run_processor: bool = True) -> tuple[FastAPI,
     configure_logging(settings.log_format)
     configure_invokeai(settings)
     db = open_database(settings)
-    upgrade_if_empty(db)
+    prepare_database(db)
     watch_queue(db)
     accounts = AccountCache()
     ledger = ledger_for(settings, db)

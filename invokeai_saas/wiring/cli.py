@@ -82,6 +82,7 @@ def migrate(data_dir: DataDir = None) -> None:
     """Bring the database schema up to date (Alembic)."""
     from invokeai_saas.wiring.app import open_database
     from invokeai_saas.db.migrate import current_revision, upgrade
+    from invokeai_saas.queue.claims import sync_dispatch_plans
 
     settings = _settings(data_dir)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -89,6 +90,7 @@ def migrate(data_dir: DataDir = None) -> None:
     try:
         before = current_revision(db)
         upgrade(db)
+        sync_dispatch_plans(db)
         after = current_revision(db)
     finally:
         db.dispose()

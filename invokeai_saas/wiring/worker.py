@@ -18,8 +18,7 @@ from fastapi_events.middleware import EventHandlerASGIMiddleware
 import patches
 from invokeai_saas.accounts.account_cache import AccountCache
 from invokeai_saas.api.health import health_router
-from invokeai_saas.wiring.app import configure_invokeai, open_database, readiness_checks
-from invokeai_saas.db.migrate import upgrade_if_empty
+from invokeai_saas.wiring.app import configure_invokeai, open_database, prepare_database, readiness_checks
 from invokeai_saas.wiring.logs import configure_logging
 from invokeai_saas.core.metrics import watch_queue
 from invokeai_saas.accounts.rate_limits import parse_networks
@@ -34,7 +33,7 @@ def create_worker_app(settings: Settings) -> tuple[FastAPI, asyncio.AbstractEven
     configure_logging(settings.log_format)
     configure_invokeai(settings)
     db = open_database(settings)
-    upgrade_if_empty(db)
+    prepare_database(db)
     watch_queue(db)
     loop = asyncio.new_event_loop()
 

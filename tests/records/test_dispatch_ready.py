@@ -22,7 +22,7 @@ from invokeai_saas.queue.session_queue_sql import SqlSessionQueue
 from tenant_middleware.context import as_tenant, system_scope
 from tests.db_fixtures import make_tenant
 from tests.records.test_dispatch import claim_all, finish
-from tests.records.test_session_queue import batch, enqueue, in_processor_thread, start_queue
+from tests.records.test_session_queue import batch, enqueue, start_queue
 
 
 @pytest.fixture

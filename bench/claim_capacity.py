@@ -11,7 +11,7 @@ and N pending items in contiguous blocks of N/W per workspace, one batch each; e
 `session` is a trivial `add` graph serialized once by InvokeAI's own `prepare_values_to_insert`
 with the item's own session id; `model_keys` NULL.
 
-Then for each claimant count K, K worker processes (spawned once, reused) claim and complete for
+Then for each claimant count K, K worker processes (forked once, reused) claim and complete for
 `--seconds` through the queue service as a worker pod builds it: `SqlSessionQueue.dequeue` and
 `complete_queue_item` with a `CreditLedger` (each completion posts its usage entry), NOTIFY signals,
 the production dispatcher settings (30 s lease, 3 attempts, 10 s warm wait; the simulated worker
@@ -33,6 +33,9 @@ docs/architecture/dispatch-capacity.md (between its markers) with this run's.
 
     .venv/bin/python bench/claim_capacity.py [--depths 1000,100000,1000000] [--workspaces 10000]
         [--claimants 1,2,4,8,16] [--seconds 10] [--write] [--write-doc]
+
+The defaults take about 7 to 8 minutes on 2 cores (most of it seeding 1M items, 75-100 s, and the
+15 windows); about 12 GB of free memory for 16 claimants (forked: InvokeAI's import is shared).
 """
 
 from __future__ import annotations
@@ -54,7 +57,7 @@ from typing import Any, Iterator
 import common
 from common import free_port, log
 
-# This checkout's code, not whatever the venv's editable install points at (the spawned claimants
+# This checkout's code, not whatever the venv's editable install points at (the forked claimants
 # inherit sys.path).
 sys.path.insert(0, str(common.ROOT))
 
@@ -299,8 +302,6 @@ def _claimant(index: int, commands: Any, results: Any, go: Any, stop: Any) -> No
     `go` and claims until `stop`; ("exit",) ends it."""
     import sqlalchemy as sa
 
-    import invokeai_saas.queue.session_queue_sql  # noqa: F401  (InvokeAI's import, seconds, before "ready")
-
     bound: tuple[str, Any, Any] | None = None
 
     results.put(("ready", index))
@@ -322,11 +323,24 @@ def _claimant(index: int, commands: Any, results: Any, go: Any, stop: Any) -> No
         bound[1].dispose()
 
 
+def _import_queue() -> None:
+    """What the claimants run, imported once here before they fork: InvokeAI's import takes seconds and
+    about 700 MB per process, which forked children share with this one instead of repeating."""
+    import invokeai_saas.core.running_claim  # noqa: F401
+    import invokeai_saas.money.ledger  # noqa: F401
+    import invokeai_saas.queue.claims  # noqa: F401
+    import invokeai_saas.queue.session_queue_sql  # noqa: F401
+    import invokeai_saas.queue.signals  # noqa: F401
+    import tenant_middleware.context  # noqa: F401
+
+
 class Claimants:
-    """`n` claimant processes, spawned once (each imports InvokeAI, seconds apiece), used K at a time."""
+    """`n` claimant processes, forked once (before this process opens any database connection or
+    thread) and used K at a time."""
 
     def __init__(self, n: int) -> None:
-        ctx = mp.get_context("spawn")
+        _import_queue()
+        ctx = mp.get_context("fork")
         self.go, self.stop, self.results = ctx.Event(), ctx.Event(), ctx.Queue()
         self.commands = [ctx.Queue() for _ in range(n)]
         self.procs = [ctx.Process(target=_claimant, args=(i, self.commands[i], self.results, self.go, self.stop)) for i in range(n)]
@@ -422,6 +436,11 @@ class Window:
     def per_claim(self, value: float, scale: float = 1000.0) -> float:
         return scale * value / max(self.claims, 1)
 
+    @property
+    def server_ms(self) -> float:
+        """`c`: Postgres CPU ms per claim, all server processes."""
+        return self.per_claim(self.server_cpu_s)
+
 
 def measure(server: PrivateServer, claimants: Claimants, url: str, depth: int, workspaces: int, k: int, seconds: float) -> Window:
     import psycopg
@@ -456,7 +475,7 @@ def measure(server: PrivateServer, claimants: Claimants, url: str, depth: int, w
     heaviest = sorted(rows, key=lambda r: r[2], reverse=True)[:6]
     window.top = [(("" if r[0] else "(nested) ") + " ".join(r[4].split()), window.per_claim(r[2], 1.0), r[1] / max(window.claims, 1)) for r in heaviest]
     log(
-        f"depth {depth}, {plural(k, 'claimant')}: {window.rate:.0f} claims/s, server CPU {window.per_claim(window.server_cpu_s):.2f} ms/claim, "
+        f"depth {depth}, {plural(k, 'claimant')}: {window.rate:.0f} claims/s, server CPU {window.server_ms:.2f} ms/claim, "
         f"executor {window.per_claim(window.exec_ms, 1.0):.2f} ms/claim, {window.statements / max(window.claims, 1):.1f} statements/claim"
     )
     return window
@@ -491,7 +510,7 @@ def measured_table(windows: list[Window]) -> list[str]:
     ]
     for w in windows:
         lines.append(
-            f"| {depth_label(w)} | {w.claimants} | {w.rate:.0f} | {w.per_claim(w.server_cpu_s):.2f} / {w.per_claim(w.backend_cpu_s):.2f} "
+            f"| {depth_label(w)} | {w.claimants} | {w.rate:.0f} | {w.server_ms:.2f} / {w.per_claim(w.backend_cpu_s):.2f} "
             f"| {w.per_claim(w.exec_ms, 1.0):.2f} + {w.per_claim(w.plan_ms, 1.0):.2f} | {w.statements / max(w.claims, 1):.1f} "
             f"| {w.per_claim(w.claimant_cpu_s):.2f} | {w.polls} | {w.twice} |"
         )
@@ -502,7 +521,7 @@ def worst_by_depth(windows: list[Window]) -> list[Window]:
     """Per depth, the window whose claims cost the writer the most CPU (the sweep's worst case)."""
     worst: dict[int, Window] = {}
     for w in windows:
-        if w.claims and (w.depth not in worst or w.per_claim(w.server_cpu_s) > worst[w.depth].per_claim(w.server_cpu_s)):
+        if w.claims and (w.depth not in worst or w.server_ms > worst[w.depth].server_ms):
             worst[w.depth] = w
     return [worst[d] for d in sorted(worst)]
 
@@ -514,7 +533,7 @@ def capacity_table(windows: list[Window], writers: list[Writer], usable: float, 
         "|---|---|---|---|" + "---|" * len(item_seconds),
     ]
     for w in worst_by_depth(windows):
-        ms = w.per_claim(w.server_cpu_s)
+        ms = w.server_ms
         for writer in writers:
             rate = writer.vcpus * usable * 1000 / ms
             gpus = " | ".join(f"{rate * s:,.0f}" for s in item_seconds)
@@ -594,9 +613,9 @@ def main() -> int:
     windows: list[Window] = []
     template = session_template()
     with ExitStack() as stack:
-        server = stack.enter_context(private_server(args.keep))
         claimants = Claimants(max(counts))
         stack.callback(claimants.close)
+        server = stack.enter_context(private_server(args.keep))
         for depth in ints(args.depths):
             workspaces = min(args.workspaces, depth)
             url = prepare_database(server, depth, workspaces, template)

@@ -35,7 +35,7 @@ docs/architecture/dispatch-capacity.md (between its markers) with this run's.
         [--claimants 1,2,4,8,16] [--seconds 10] [--write] [--write-doc]
 
 The defaults take about 7 to 8 minutes on 2 cores (most of it seeding 1M items, 75-100 s, and the
-15 windows); about 12 GB of free memory for 16 claimants (forked: InvokeAI's import is shared).
+15 windows) and about 3 GB of memory (the 16 claimants are forked after InvokeAI's import and share it).
 """
 
 from __future__ import annotations
@@ -49,10 +49,11 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import common
 from common import free_port, log
@@ -117,7 +118,8 @@ class PrivateServer:
 
     def stop(self) -> None:
         if (self.data / "postmaster.pid").exists():
-            subprocess.run(_as_pg_user([str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop"]), stdout=subprocess.DEVNULL)
+            stop = [str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop"]
+            subprocess.run(_as_pg_user(stop), check=False, stdout=subprocess.DEVNULL)  # already down is fine
 
     def dsn(self, database: str = "postgres") -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
@@ -182,7 +184,10 @@ def cpu_seconds(before: dict[int, int], after: dict[int, int], pids: set[int] | 
 def session_template() -> str:
     """An `add` graph's session as the queue stores it, its id replaced by a placeholder."""
     from invokeai.app.invocations.math import AddInvocation
-    from invokeai.app.services.session_queue.session_queue_common import Batch, prepare_values_to_insert
+    from invokeai.app.services.session_queue.session_queue_common import (
+        Batch,
+        prepare_values_to_insert,
+    )
     from invokeai.app.services.shared.graph import Graph
 
     from invokeai_saas.queue.session_queue_sql import _INSERT_KEYS
@@ -326,10 +331,10 @@ def _claimant(index: int, commands: Any, results: Any, go: Any, stop: Any) -> No
 def _import_queue() -> None:
     """What the claimants run, imported once here before they fork: InvokeAI's import takes seconds and
     about 700 MB per process, which forked children share with this one instead of repeating."""
-    import invokeai_saas.core.running_claim  # noqa: F401
-    import invokeai_saas.money.ledger  # noqa: F401
-    import invokeai_saas.queue.claims  # noqa: F401
-    import invokeai_saas.queue.session_queue_sql  # noqa: F401
+    import invokeai_saas.core.running_claim
+    import invokeai_saas.money.ledger
+    import invokeai_saas.queue.claims
+    import invokeai_saas.queue.session_queue_sql
     import invokeai_saas.queue.signals  # noqa: F401
     import tenant_middleware.context  # noqa: F401
 
@@ -367,6 +372,8 @@ class Claimants:
         return t0, outcomes
 
     def close(self) -> None:
+        self.stop.set()  # an armed claimant (a window that failed to start) finishes at once
+        self.go.set()
         for q in self.commands:
             q.put(("exit",))
         for p in self.procs:
@@ -504,8 +511,10 @@ def depth_label(w: Window) -> str:
 
 def measured_table(windows: list[Window]) -> list[str]:
     lines = [
-        "| pending items / workspaces | claimants | claims/s (this machine) | Postgres CPU ms per claim: all processes / backends "
-        "| executor + planner ms per claim | statements per claim | claimant CPU ms per claim | empty polls | claimed twice |",
+        (
+            "| pending items / workspaces | claimants | claims/s (this machine) | Postgres CPU ms per claim: all processes / backends "
+            "| executor + planner ms per claim | statements per claim | claimant CPU ms per claim | empty polls | claimed twice |"
+        ),
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for w in windows:
@@ -574,8 +583,10 @@ def tables(windows: list[Window], writers: list[Writer], usable: float, item_sec
 def run_head(command: str, server_version: str, seconds: float) -> list[str]:
     return [
         *common.run_head(command, with_postgres=False),
-        f"- Postgres: a private PostgreSQL {server_version} started by the bench (shared_buffers 1GB, fsync and "
-        f"synchronous_commit on, a CHECKPOINT and VACUUM before each {seconds:g} s window); claimants share the cores with it",
+        (
+            f"- Postgres: a private PostgreSQL {server_version} started by the bench (shared_buffers 1GB, fsync and "
+            f"synchronous_commit on, a CHECKPOINT and VACUUM before each {seconds:g} s window); claimants share the cores with it"
+        ),
     ]
 
 

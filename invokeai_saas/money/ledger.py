@@ -97,10 +97,16 @@ class CreditLedger:
             "actor_user_id": actor_user_id,
             "created_at": utcnow(),
         }
-        if not conn.execute(_INSERT_ENTRY[conn.dialect.name], entry).first():
-            return None  # that key was written before
+        balance = {"b_tenant": tenant_id, "b_period": after.period, "b_extra": after.extra}
+        if conn.dialect.name == "postgresql":  # one round trip: the entry, and the balance only if it was written
+            values = {f"e_{key}": value for key, value in entry.items()} | balance
+            if conn.execute(_INSERT_ENTRY_SET_BALANCE_PG, values).first() is None:
+                return None  # that key was written before
+        else:
+            if not conn.execute(_INSERT_ENTRY[conn.dialect.name], entry).first():
+                return None
+            conn.execute(_SET_BALANCE, balance)
         LEDGER_ENTRIES.labels(kind.value).inc()
-        conn.execute(_SET_BALANCE, {"b_tenant": tenant_id, "b_period": after.period, "b_extra": after.extra})
         note_balance(conn, tenant_id, after.total)  # the studio's badge hears it once this commits
         if amount < 0 and not row.low_credits_noticed and after.total * LOW_CREDITS_DIVISOR < row.period_allowance:
             notice_if_low(conn, tenant_id, after.total, key)
@@ -266,6 +272,23 @@ _INSERT_ENTRY = {  # INSERT … ON CONFLICT (idempotency_key) DO NOTHING, a row 
     name: dialect.insert(ledger).on_conflict_do_nothing(index_elements=["idempotency_key"]).returning(ledger.c.entry_id)
     for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
 }
+_ENTRY_KEYS = ("tenant_id", "kind", "amount", "balance_after", "idempotency_key", "item_id", "attempt", "seconds",
+               "reason", "actor_user_id", "created_at")
+_inserted = (
+    postgresql.insert(ledger)
+    .values({key: sa.bindparam(f"e_{key}", type_=ledger.c[key].type) for key in _ENTRY_KEYS})
+    .on_conflict_do_nothing(index_elements=["idempotency_key"])
+    .returning(ledger.c.entry_id)
+    .cte("inserted")
+)
+# The entry (unless its key was written before) and, in the same statement, the new balance: a row
+# back only when both were written.
+_INSERT_ENTRY_SET_BALANCE_PG = (
+    sa.update(tenants)
+    .where(tenants.c.tenant_id == sa.bindparam("b_tenant"), sa.exists(sa.select(_inserted.c.entry_id)))
+    .values(credits_period=sa.bindparam("b_period"), credits_extra=sa.bindparam("b_extra"))
+    .returning(tenants.c.tenant_id)
+)
 
 
 def _start_period(conn: Connection, tenant_id: str, allowance: int) -> None:

@@ -18,7 +18,6 @@ from invokeai.app.services.board_records.board_records_common import (
     BoardRecordOrderBy,
     BoardRecordSaveException,
     BoardVisibility,
-    deserialize_board_record,
 )
 from invokeai.app.services.shared.pagination import OffsetPaginatedResults
 from invokeai.app.services.shared.sqlite.sqlite_common import SQLiteDirection
@@ -42,7 +41,13 @@ _VISIBLE_TO_ALL = (BoardVisibility.Shared.value, BoardVisibility.Public.value)
 
 
 def _to_record(row: RowMapping) -> BoardRecord:
-    return deserialize_board_record(dict(row))
+    """Stock's `deserialize_board_record` for a row that has every column (it also evaluates its
+    three timestamp defaults on every call, a cost a board list pays per board)."""
+    try:
+        visibility = BoardVisibility(row["board_visibility"])
+    except ValueError:
+        visibility = BoardVisibility.Private
+    return BoardRecord(**{**row, "board_visibility": visibility})
 
 
 def _listing_filter(kind: ScopeKind, is_admin: bool, include_archived: bool) -> list[Condition]:

@@ -20,6 +20,7 @@ import asyncio
 import json
 import logging
 import math
+from types import SimpleNamespace
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, Coroutine, Optional
@@ -99,6 +100,35 @@ _INSERT_KEYS = (
 _ITEM_COLUMNS = [c for c in sq.c if c.name != "tenant_id"]
 _STATUS_FIELDS = ("status", "status_sequence", "error_type", "error_message", "error_traceback")
 _STATUS_FIELDS += ("created_at", "updated_at", "started_at", "completed_at", "device")
+
+
+def _found_select(item_id: int) -> sa.Select:
+    """What a status change reads of an item before it moves it (the caller's scope)."""
+    return sa.select(sq.c.item_id, sq.c.status, sq.c.tenant_id, sq.c.worker_id, sq.c.attempt, sq.c.started_at).where(
+        sq.c.item_id == item_id, tenant_clause(sq)
+    )
+
+
+def _update_unless_finished(
+    conn: Connection, item_id: int, claim: Claim | None, values: dict[str, Any]
+) -> tuple[Any, Any]:
+    """Postgres: moves the item (locked, in the caller's scope) unless it is finished or this thread's
+    claim on it was lost, in one statement; returns (the item as it was, its new status fields), or
+    (None, None) when nothing moved (missing, finished or lost: the caller reads which)."""
+    old = _found_select(item_id).with_for_update().subquery("old")
+    guard = [sq.c.item_id == old.c.item_id, old.c.status.not_in(TERMINAL)]
+    if claim is not None:
+        guard += [old.c.worker_id == claim.worker_id, old.c.attempt == claim.attempt]
+    row = conn.execute(
+        sa.update(sq)
+        .where(*guard)
+        .values(**values)
+        .returning(*(c.label(f"old_{c.name}") for c in old.c), *(sq.c[name] for name in _STATUS_FIELDS))
+    ).first()
+    if row is None:
+        return None, None
+    found = SimpleNamespace(**{c.name: row._mapping[f"old_{c.name}"] for c in old.c})
+    return found, {name: row._mapping[name] for name in _STATUS_FIELDS}
 
 
 def _not_found(item_id: int) -> SessionQueueItemNotFoundError:
@@ -728,30 +758,31 @@ class SqlSessionQueue(SessionQueueBase):
         """
         if queue_item is not None and queue_item.item_id != item_id:
             raise ValueError(f"Queue item {queue_item.item_id} does not match requested item {item_id}")
-        updated: Row | None = None
+        updated: Any = None
         claim = held_claim(item_id)
+        values = _status_values(status) | {  # NUL: a text column on Postgres refuses it
+            "error_type": _without_nul(error_type),
+            "error_message": _without_nul(error_message),
+            "error_traceback": _without_nul(error_traceback),
+        }
+        if device is not None:
+            values["device"] = device
         with self._db.begin() as conn:
-            found = conn.execute(
-                sa.select(sq.c.item_id, sq.c.status, sq.c.tenant_id, sq.c.worker_id, sq.c.attempt, sq.c.started_at)
-                .where(sq.c.item_id == item_id, tenant_clause(sq))
-                .with_for_update()
-            ).first()
+            found: Any = None
+            if self._db.is_postgres:  # the guard and the UPDATE in one statement; else read why not
+                found, updated = _update_unless_finished(conn, item_id, claim, values)
             if found is None:
-                raise _not_found(item_id)
-            if found.status not in TERMINAL and not _lost(claim, found):
-                values = _status_values(status) | {  # NUL: a text column on Postgres refuses it
-                    "error_type": _without_nul(error_type),
-                    "error_message": _without_nul(error_message),
-                    "error_traceback": _without_nul(error_traceback),
-                }
-                if device is not None:
-                    values["device"] = device
-                updated = conn.execute(
-                    sa.update(sq)
-                    .where(sq.c.item_id == item_id)
-                    .values(**values)
-                    .returning(*(sq.c[name] for name in _STATUS_FIELDS))
-                ).one()
+                found = conn.execute(_found_select(item_id).with_for_update()).first()
+                if found is None:
+                    raise _not_found(item_id)
+                if found.status not in TERMINAL and not _lost(claim, found):
+                    updated = conn.execute(
+                        sa.update(sq)
+                        .where(sq.c.item_id == item_id)
+                        .values(**values)
+                        .returning(*(sq.c[name] for name in _STATUS_FIELDS))
+                    ).one()._mapping
+            if updated is not None:
                 if status in ("canceled", "pending"):  # stop it on its worker; wake a worker for it
                     self.signals.publish(conn, Signal(CANCEL if status == "canceled" else WAKE, item_id))
                 if claim is not None and status in TERMINAL and found.started_at is not None:
@@ -762,7 +793,7 @@ class SqlSessionQueue(SessionQueueBase):
                     if queue_item is None:
                         queue_item = self.get_queue_item(item_id)
                     else:
-                        for name, value in updated._mapping.items():
+                        for name, value in updated.items():
                             setattr(queue_item, name, value)
                     statuses = self._statuses_of(queue_item)
         with as_tenant(found.tenant_id):

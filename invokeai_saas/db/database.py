@@ -143,6 +143,15 @@ class Database:
         A single statement sees one snapshot, so it needs no transaction of its own. Inside an
         open transaction this joins it, like `begin()`.
         """
+        with self.one_statement() as conn:
+            yield conn
+
+    @contextmanager
+    def one_statement(self) -> Iterator[Connection]:
+        """A connection for ONE statement, a write included: a single statement is atomic by itself,
+        so on Postgres it runs in autocommit, without BEGIN/COMMIT round trips. Inside an open
+        transaction this joins it, like `begin()`.
+        """
         if _open_connection.get() is not None or not self.is_postgres:
             with self.begin() as conn:
                 yield conn

@@ -182,3 +182,42 @@ def test_row_level_security_covers_the_account_tables(database: Database, tenant
     with system_scope(), database.begin() as conn:
         assert {tenant, other_tenant} <= set(conn.scalars(sa.select(tenants.c.tenant_id)))
         assert {mine, theirs} <= set(conn.scalars(sa.select(users.c.user_id)))
+
+
+@pytest.mark.parametrize("database", ["postgres"], indirect=True)
+def test_a_nested_scope_is_switched_back_only_when_the_enclosing_block_runs_another_statement(
+    database: Database, tenant: str, other_tenant: str
+) -> None:
+    """A worker's claim (system scope) reads the item as its tenant in two nested blocks: one switch
+    there, none back before COMMIT; and every statement still runs in the scope of its block."""
+    switches: list[str] = []
+
+    def count(_conn, _cursor, statement, *_args) -> None:  # type: ignore[no-untyped-def]
+        if "set_config('pingvas.tenant_id'" in statement:
+            switches.append(statement)
+
+    def setting(conn: sa.Connection) -> str:
+        return conn.execute(sa.text("SELECT current_setting('pingvas.tenant_id')")).scalar_one()
+
+    sa.event.listen(database.engine, "before_cursor_execute", count)
+    try:
+        with system_scope(), database.begin() as conn:
+            setting(conn)
+            switches.clear()
+            for _ in range(2):
+                with as_tenant(other_tenant), database.begin() as inner:
+                    assert setting(inner) == other_tenant
+            assert len(switches) == 1
+        assert len(switches) == 1  # nothing ran after the nested blocks: no switch back before COMMIT
+        with as_tenant(other_tenant), database.begin() as conn:
+            assert setting(conn) == other_tenant
+        assert len(switches) == 1  # the connection kept the scope the last transaction ended with
+        with system_scope(), database.begin() as conn:
+            with as_tenant(tenant), database.begin() as inner:
+                assert setting(inner) == tenant
+            assert conn.execute(sa.text("SELECT current_setting('pingvas.system')")).scalar_one() == "on"
+            with database.transaction() as cursor:  # a raw cursor gets the enclosing scope too
+                cursor.execute("SELECT current_setting('pingvas.system')")
+                assert cursor.fetchone()[0] == "on"
+    finally:
+        sa.event.remove(database.engine, "before_cursor_execute", count)

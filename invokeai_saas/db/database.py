@@ -70,6 +70,7 @@ class Database:
             self.url, connect_args=connect_args, pool_size=10, max_overflow=20, pool_recycle=1800, pool_use_lifo=True
         )
         _ping_idle_connections(engine)
+        event.listen(engine, "before_cursor_execute", _restore_scope)
         if self.app_role:
             role = self.app_role
 
@@ -86,6 +87,7 @@ class Database:
         """A DB-API cursor inside `begin()`: the slice of InvokeAI's SqliteDatabase that stock services
         reach through a record service's `_db` (the orphaned-models scan reads `models` with it)."""
         with self.begin() as conn:
+            _restore_scope_now(conn)  # a raw cursor passes no `before_cursor_execute`
             cursor = conn.connection.cursor()
             try:
                 yield cursor
@@ -97,14 +99,16 @@ class Database:
         """A transaction; nested calls in the same context join the outer one.
 
         A nested call under another scope (say `system_scope()` inside a tenant's transaction)
-        switches the connection's RLS scope for its block and switches it back afterwards.
+        switches the connection's RLS scope for its block and switches it back before the next
+        statement of the enclosing block, if there is one: two nested blocks of one scope in a row,
+        or a nested block that ends the transaction's work, cost no switch back.
         """
         outer = _open_connection.get()
         if outer is not None:
             if not self.is_postgres:
                 yield outer
                 return
-            outer_scope = outer.info.get(_SCOPE_KEY)
+            outer_scope = outer.info.pop(_RESTORE_KEY, None) or outer.info.get(_SCOPE_KEY)
             _bind_scope(outer)
             try:
                 yield outer
@@ -112,7 +116,7 @@ class Database:
                 outer.info.pop(_SCOPE_KEY, None)  # the transaction is likely aborted: no SQL here
                 raise
             if outer_scope is not None and outer.info.get(_SCOPE_KEY) != outer_scope:
-                _set_scope(outer, outer_scope)
+                outer.info[_RESTORE_KEY] = outer_scope  # see `_restore_scope`
             return
         if self._lock is not None:
             self._lock.acquire()
@@ -132,6 +136,10 @@ class Database:
                     # forget it before the connection goes back to the pool.
                     conn.info.pop(_SCOPE_KEY, None)
                     raise
+                finally:
+                    # A switch back nothing ran after: the scope the transaction ended with stays
+                    # the connection's (`_SCOPE_KEY`), and the next transaction binds its own.
+                    conn.info.pop(_RESTORE_KEY, None)
         finally:
             if self._lock is not None:
                 self._lock.release()
@@ -143,20 +151,33 @@ class Database:
         A single statement sees one snapshot, so it needs no transaction of its own. Inside an
         open transaction this joins it, like `begin()`.
         """
+        with self.one_statement() as conn:
+            yield conn
+
+    @contextmanager
+    def one_statement(self) -> Iterator[Connection]:
+        """A connection for ONE statement, a write included: a single statement is atomic by itself,
+        so on Postgres it runs in autocommit, without BEGIN/COMMIT round trips. Inside an open
+        transaction this joins it, like `begin()`.
+        """
         if _open_connection.get() is not None or not self.is_postgres:
             with self.begin() as conn:
                 yield conn
             return
-        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        with self._autocommit() as conn:
             _bind_scope(conn)  # in autocommit the setting is committed at once: nothing to roll back
             yield conn
 
     @contextmanager
     def self_scoped(self) -> Iterator[Connection]:
-        """A Postgres connection for ONE statement that sets its own scope (a server-side function
-        such as `pingvas_claim`): autocommit, and no scope bound, so no round trip to switch it."""
-        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        """A Postgres connection for ONE statement that sets its own scope for its own transaction (a
+        server-side function such as `pingvas_claim`): autocommit, never joining an open transaction
+        (the scope it sets would outlive the statement there), and no scope bound, so no switch."""
+        with self._autocommit() as conn:
             yield conn
+
+    def _autocommit(self) -> Any:
+        return self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
 
     @contextmanager
     def cluster_lock(self, name: str, wait: bool = False, engine: Engine | None = None) -> Iterator[bool]:
@@ -183,7 +204,8 @@ class Database:
         self.engine.dispose()
 
 
-_SCOPE_KEY = "pingvas_scope"
+_SCOPE_KEY = "pingvas_scope"  # the RLS scope the connection has now
+_RESTORE_KEY = "pingvas_scope_restore"  # the scope its next statement needs, left by a nested block
 # A pooled connection idle longer than this is pinged before use: one the server dropped (a restart,
 # a failover, an idle timeout) is replaced instead of failing the request that drew it. Connections
 # in steady use skip the round trip.
@@ -218,18 +240,34 @@ def _bind_scope(conn: Connection) -> None:
         _set_scope(conn, scope)
 
 
+def _restore_scope(conn: Connection, *_: Any) -> None:
+    """Before any statement: the scope an enclosing block needs again after a nested block of
+    another scope, set first on the driver's connection (no event of its own, no recursion)."""
+    scope = conn.info.pop(_RESTORE_KEY, None)
+    if scope is not None and conn.info.get(_SCOPE_KEY) != scope:
+        conn.connection.driver_connection.execute(_SET_SCOPE_SQL, {"t": scope[0], "s": scope[1], "p": scope[2]})  # type: ignore[union-attr]
+        conn.info[_SCOPE_KEY] = scope
+
+
+def _restore_scope_now(conn: Connection) -> None:
+    scope = conn.info.pop(_RESTORE_KEY, None)
+    if scope is not None and conn.info.get(_SCOPE_KEY) != scope:
+        _set_scope(conn, scope)
+
+
 def _on(flag: bool) -> str:
     return "on" if flag else "off"
 
 
+_SET_SCOPE_SQL = (
+    "SELECT set_config('pingvas.tenant_id', %(t)s, false), set_config('pingvas.system', %(s)s, false),"
+    " set_config('pingvas.platform', %(p)s, false)"
+)
+_SET_SCOPE = sa.text(_SET_SCOPE_SQL.replace("%(t)s", ":t").replace("%(s)s", ":s").replace("%(p)s", ":p"))
+
+
 def _set_scope(conn: Connection, scope: tuple[str, str, str]) -> None:
-    conn.execute(
-        sa.text(
-            "SELECT set_config('pingvas.tenant_id', :t, false), set_config('pingvas.system', :s, false),"
-            " set_config('pingvas.platform', :p, false)"
-        ),
-        {"t": scope[0], "s": scope[1], "p": scope[2]},
-    )
+    conn.execute(_SET_SCOPE, {"t": scope[0], "s": scope[1], "p": scope[2]})
     conn.info[_SCOPE_KEY] = scope
 
 

@@ -24,3 +24,10 @@ def insert_ignore(conn: Connection, table: sa.Table, values: dict[str, Any] | li
     stmt = _insert(conn, table).values(values).on_conflict_do_nothing(index_elements=list(key))
     # Counted from RETURNING: the driver's rowcount of a single-row insert is not reliable here.
     return len(conn.execute(stmt.returning(sa.literal(1))).all())
+
+
+def insert_ignore_statement(conn: Connection, table: sa.Table, key: Sequence[str]) -> sa.Insert:
+    """INSERT … ON CONFLICT (key) DO NOTHING RETURNING the key, its values bound at each execution:
+    build it once per dialect and reuse it (a row came back = inserted)."""
+    stmt = _insert(conn, table).on_conflict_do_nothing(index_elements=list(key))
+    return stmt.returning(*(table.c[k] for k in key))

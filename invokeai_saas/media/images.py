@@ -24,9 +24,16 @@ from typing import Any, Callable, Optional
 
 import sqlalchemy as sa
 
+from PIL.Image import Image as PILImageType
+
+from invokeai.app.services.image_files.image_files_common import ImageFileSaveException
+from invokeai.app.services.image_files.image_subfolder_strategy import create_subfolder_strategy
 from invokeai.app.services.image_records.image_records_common import (
     ImageCategory,
     ImageRecordNotFoundException,
+    ImageRecordSaveException,
+    InvalidImageCategoryException,
+    InvalidOriginException,
     ResourceOrigin,
 )
 from invokeai.app.services.images.images_common import ImageDTO, image_record_to_dto
@@ -61,22 +68,104 @@ class SqlImageService(ImageService):
     def _services(self):  # type: ignore[no-untyped-def]
         return self._ImageService__invoker.services  # type: ignore[attr-defined]
 
-    def create(self, *args: Any, **kwargs: Any) -> ImageDTO:
-        origin = _argument(ImageService.create, self, args, kwargs, "image_origin")
-        if origin == ResourceOrigin.EXTERNAL:
+    def create(
+        self,
+        image: PILImageType,
+        image_origin: ResourceOrigin,
+        image_category: ImageCategory,
+        node_id: str | None = None,
+        session_id: str | None = None,
+        board_id: str | None = None,
+        is_intermediate: bool | None = False,
+        metadata: str | None = None,
+        workflow: str | None = None,
+        graph: str | None = None,
+        user_id: str | None = None,
+    ) -> ImageDTO:
+        """Stock's create (record, board, files, in that order, under the image-mutation lock), in two
+        transactions: the record (one INSERT), then its size admitted against the quota while this
+        worker's claim holds. Its DTO is built from what was written, not read back."""
+        if image_origin not in ResourceOrigin:
+            raise InvalidOriginException
+        if image_category not in ImageCategory:
+            raise InvalidImageCategoryException
+        if image_origin == ResourceOrigin.EXTERNAL:
             with self._db.begin() as conn:
                 check_quota(conn, current_tenant_id())
-        dto = super().create(*args, **kwargs)
+        services = self._services
+        image_name = services.names.create_image_name()
+        strategy = create_subfolder_strategy(services.configuration.image_subfolder_strategy)
+        subfolder = strategy.get_subfolder(image_name, image_category, is_intermediate or False)
+        width, height = image.size
+        try:
+            with self._image_mutation_lock():  # see stock: the record commits before its files exist
+                record = self._image_records.insert_new(
+                    image_name=image_name,
+                    image_origin=image_origin,
+                    image_category=image_category,
+                    width=width,
+                    height=height,
+                    has_workflow=workflow is not None or graph is not None,
+                    is_intermediate=is_intermediate,
+                    node_id=node_id,
+                    metadata=metadata,
+                    session_id=session_id,
+                    user_id=user_id,
+                    image_subfolder=subfolder,
+                )
+                on_board = self._add_to_board(board_id, image_name)
+                services.image_files.save(
+                    image_name=image_name, image=image, metadata=metadata, workflow=workflow, graph=graph,
+                    image_subfolder=subfolder,
+                )
+        except ImageRecordSaveException:
+            services.logger.error("Failed to save image record")
+            raise
+        except ImageFileSaveException:
+            services.logger.error("Failed to save image file")
+            self._ImageService__clean_up_failed_save(image_name, subfolder)  # type: ignore[attr-defined]
+            raise
+        self._keep(image_name, subfolder)
+        urls = services.urls
+        dto = image_record_to_dto(
+            image_record=record,
+            image_url=urls.get_image_url(image_name),
+            thumbnail_url=urls.get_image_url(image_name, True),
+            board_id=on_board,
+        )
+        self._on_changed(dto)
+        return dto
+
+    def _add_to_board(self, board_id: str | None, image_name: str) -> str | None:
+        """The board the new image is on: `board_id` once added; as stock, a failure only warns."""
+        if board_id is None:
+            return None
+        try:
+            self._services.board_image_records.add_image_to_board(board_id=board_id, image_name=image_name)
+        except Exception as e:
+            self._services.logger.warning(f"Failed to add image to board {board_id}: {e}")
+            return None
+        return board_id
+
+    def _keep(self, image_name: str, subfolder: str) -> None:
+        """Counts a written image's bytes against the quota (see `admit`); one refused or saved under a
+        lost claim is deleted and the refusal raised."""
         files = self._services.image_files
-        size = files_size(lambda thumb: files.get_path(dto.image_name, thumb, image_subfolder=dto.image_subfolder))
+        size = files_size(lambda thumb: files.get_path(image_name, thumb, image_subfolder=subfolder))
         try:
             with self._db.begin() as conn:
-                _check_claim(conn)
-                admit(conn, images, "image_name", dto.image_name, size)
+                if not admit(conn, images, "image_name", image_name, size, current_claim()):
+                    _check_claim(conn)
         except Exception:
-            self._discard(dto.image_name)
+            self._discard(image_name)
             raise
-        return dto
+
+    def get_pil_image(self, image_name: str) -> PILImageType:
+        # The next node reading the image this item just saved: its subfolder is known, no query.
+        created = self._image_records.created_here(image_name)
+        if created is None:
+            return super().get_pil_image(image_name)
+        return self._services.image_files.get(image_name, image_subfolder=created[1])
 
     def _discard(self, image_name: str) -> None:
         """Deletes an image that was written but not kept (records first, files through the delete journal)."""
@@ -145,8 +234,8 @@ class SqlVideoService(VideoService):
         size = files_size(lambda thumb: files.get_path(dto.video_name, thumb, video_subfolder=dto.video_subfolder))
         try:
             with self._db.begin() as conn:
-                _check_claim(conn)
-                admit(conn, videos, "video_name", dto.video_name, size)
+                if not admit(conn, videos, "video_name", dto.video_name, size, current_claim()):
+                    _check_claim(conn)
         except Exception:
             try:
                 self.delete(dto.video_name)

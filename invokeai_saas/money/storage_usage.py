@@ -22,8 +22,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from billing.entitlements import entitlements, parse_overrides
+from invokeai_saas.core.running_claim import Claim
 from invokeai_saas.db import Database
 from invokeai_saas.db.tables.media import images, videos
+from invokeai_saas.db.tables.session_queue import session_queue as sq
 from invokeai_saas.db.tables.tenancy import tenants
 from tenant_middleware.context import system_scope
 from tenant_middleware.errors import ErrorCode, ServiceError
@@ -38,29 +40,69 @@ def record_size(conn: Connection, table: sa.Table, name_column: str, name: str, 
         _add(conn, tenant_id, size)
 
 
-def admit(conn: Connection, table: sa.Table, name_column: str, name: str, size: int) -> None:
+def admit(
+    conn: Connection, table: sa.Table, name_column: str, name: str, size: int, claim: Claim | None = None
+) -> bool:
     """The size of a media row whose files were just written, counted against its workspace's quota:
     refused (403 storage_quota_exceeded, nothing recorded) once the workspace stores as much as its
-    plan allows. Call it inside the transaction that keeps the object; the caller removes a refused one."""
-    tenant_id = _set_size(conn, table, name_column, name, size)
-    if tenant_id is None or not size:
-        return
-    plan = conn.execute(sa.select(tenants.c.plan, tenants.c.overrides).where(tenants.c.tenant_id == tenant_id)).first()
-    if plan is None:
-        return
-    limit = entitlements(plan.plan, parse_overrides(plan.overrides)).storage_limit_bytes
+    plan allows. Call it inside the transaction that keeps the object; the caller removes a refused one.
+    With `claim` (a worker saving an output of the queue item it runs) the row is sized only while
+    that claim is still the item's current one. False when no row was sized: none unsized by that
+    name, or the claim no longer holds (the caller tells which)."""
+    params: dict[str, object] = {"s_name": name, "s_size": size}
+    if claim is not None:
+        params |= {"c_item": claim.item_id, "c_worker": claim.worker_id, "c_attempt": claim.attempt}
+    sized = conn.execute(_sizing(table, name_column, claim is not None), params).first()
+    if sized is None:
+        return False
+    if sized.tenant_id is None or not size or sized.plan is None:
+        return True
+    limit = entitlements(sized.plan, parse_overrides(sized.overrides)).storage_limit_bytes
     if limit is None:
-        _add(conn, tenant_id, size)
-        return
+        _add(conn, sized.tenant_id, size)
+        return True
     # Postgres re-checks the condition on the row as the previous writer left it, once its lock is released.
-    added = conn.execute(
-        sa.update(tenants)
-        .where(tenants.c.tenant_id == tenant_id, tenants.c.storage_bytes < limit)
-        .values(storage_bytes=tenants.c.storage_bytes + size)
-    ).rowcount
+    added = conn.execute(_ADD_UNDER_LIMIT, {"a_tenant": sized.tenant_id, "a_limit": limit, "a_size": size}).rowcount
     if not added:
-        stored = conn.execute(sa.select(tenants.c.storage_bytes).where(tenants.c.tenant_id == tenant_id)).scalar_one()
+        stored = conn.execute(sa.select(tenants.c.storage_bytes).where(tenants.c.tenant_id == sized.tenant_id)).scalar_one()
         raise _full(stored, limit)
+    return True
+
+
+# Built once: a worker admits each image it saves.
+_ADD_UNDER_LIMIT = (
+    sa.update(tenants)
+    .where(tenants.c.tenant_id == sa.bindparam("a_tenant"), tenants.c.storage_bytes < sa.bindparam("a_limit"))
+    .values(storage_bytes=tenants.c.storage_bytes + sa.bindparam("a_size"))
+)
+_CLAIM_HELD = sa.exists().where(
+    sq.c.item_id == sa.bindparam("c_item"), sq.c.worker_id == sa.bindparam("c_worker"), sq.c.attempt == sa.bindparam("c_attempt")
+)
+_SIZINGS: dict[tuple[str, str, bool], sa.Update] = {}
+
+
+def _sizing(table: sa.Table, name_column: str, fenced: bool) -> sa.Update:
+    """UPDATE the unsized row `s_name` to `s_size` bytes (while the claim `c_*` holds, if `fenced`),
+    RETURNING its tenant and that tenant's plan: one round trip for what `admit` needs."""
+    key = (table.name, name_column, fenced)
+    stmt = _SIZINGS.get(key)
+    if stmt is None:
+        where = [table.c[name_column] == sa.bindparam("s_name"), table.c.size_bytes == 0]
+        if fenced:
+            where.append(_CLAIM_HELD)
+        of_tenant = tenants.c.tenant_id == table.c.tenant_id
+        stmt = (
+            sa.update(table)
+            .where(*where)
+            .values(size_bytes=sa.bindparam("s_size"))
+            .returning(
+                table.c.tenant_id,
+                sa.select(tenants.c.plan).where(of_tenant).correlate(table).scalar_subquery().label("plan"),
+                sa.select(tenants.c.overrides).where(of_tenant).correlate(table).scalar_subquery().label("overrides"),
+            )
+        )
+        _SIZINGS[key] = stmt
+    return stmt
 
 
 def _set_size(conn: Connection, table: sa.Table, name_column: str, name: str, size: int) -> str | None:

@@ -1,5 +1,12 @@
 """InvokeAI's event service, with each event stamped by the tenant it was raised in and, in a
-cluster, relayed to every other pod (`event_bridge`)."""
+cluster, relayed to every other pod (`event_bridge`).
+
+An event nothing in this process listens to (a worker pod has no sockets: node started, progress,
+complete) is not handed to the event loop: each hand-over wakes the loop thread, which then takes
+the interpreter from the worker thread running the item, to find no handler.
+"""
+
+from fastapi_events.handlers.local import local_handler
 
 from invokeai.app.services.events.events_common import EventBase
 from invokeai.app.services.events.events_fastapievents import FastAPIEventService
@@ -29,7 +36,8 @@ class TenantEventService(FastAPIEventService):
         tenant_id = current_tenant_id() if stamped else None
         if stamped:
             stamp_event_tenant(event, tenant_id)
-        super().dispatch(event)
+        if _listened_to(event):
+            super().dispatch(event)
         if self.bridge is not None:
             self.bridge.publish(event, tenant_id, stamped)
 
@@ -45,3 +53,10 @@ class TenantEventService(FastAPIEventService):
         if stamped:
             stamp_event_tenant(event, tenant_id)
         super().dispatch(event)
+
+
+def _listened_to(event: EventBase) -> bool:
+    """Whether a handler of this process takes the event (InvokeAI registers them on fastapi-events'
+    local handler, the only one its middleware serves)."""
+    handlers_for = getattr(local_handler, "_get_handlers_for_event", None)
+    return handlers_for is None or bool(handlers_for(event_name=event.__event_name__))

@@ -23,6 +23,7 @@ from invokeai.app.services.invoker import Invoker
 from invokeai.app.services.session_processor.session_processor_base import SessionProcessorBase
 from invokeai.app.services.session_processor.session_processor_common import SessionProcessorStatus
 from invokeai.app.services.session_processor.session_processor_default import DefaultSessionProcessor
+from invokeai.app.services.session_processor.workflow_call_runtime import WorkflowCallQueueLifecycle
 from invokeai.app.services.session_queue.session_queue_common import SessionQueueItemNotFoundError
 
 from invokeai_saas.money import metering
@@ -69,6 +70,18 @@ class NoSessionProcessor(SessionProcessorBase):
         return set()
 
 
+class TopLevelItemLifecycle(WorkflowCallQueueLifecycle):
+    """Stock re-reads every item once its session ran (its session JSON parsed again) to resume, fail
+    or cancel the parent of a workflow-call child. An item with no parent has nothing to do there,
+    and an item's parent never changes, so only a child's run pays that read."""
+
+    def run_queue_item(self, queue_item: Any) -> None:
+        if queue_item.parent_item_id is None:
+            self._session_runner.run(queue_item)
+            return
+        super().run_queue_item(queue_item)
+
+
 class TenantAwareSessionProcessor(DefaultSessionProcessor):
     """InvokeAI's processor, one claimant per generation device, sharing the queue with other pods."""
 
@@ -88,6 +101,8 @@ class TenantAwareSessionProcessor(DefaultSessionProcessor):
     def start(self, invoker: Invoker) -> None:
         self._ready.clear()
         super().start(invoker)  # threads wait in _process until the pause state is applied
+        for worker in self._workers:
+            worker.runner.workflow_call_queue_lifecycle = TopLevelItemLifecycle(worker.runner)
         self.worker_ids = [f"{POD_ID}#{index}" for index in range(len(self._workers))]
         queue = self._queue()
         with system_scope():

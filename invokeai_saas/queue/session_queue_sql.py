@@ -17,12 +17,14 @@ Scopes:
 """
 
 import asyncio
+import functools
 import json
 import logging
 import math
 from types import SimpleNamespace
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any, Coroutine, Optional
 
 import sqlalchemy as sa
@@ -64,8 +66,9 @@ from invokeai.app.services.shared.pagination import CursorPaginatedResults
 from invokeai.app.services.shared.sqlite.sqlite_common import SQLiteDirection
 from invokeai_saas.db.database import Database, tenant_clause, utcnow
 from invokeai_saas.db.dialect import upsert
+from invokeai_saas.db.prepared import ScopeKind, scope_clause, scope_kind, scope_params
 from invokeai_saas.queue.claims import RACED, Claimed, Deferred, Dispatcher, Raced, Reaped
-from invokeai_saas.core.running_claim import Claim, current_worker_id, fence, held_claim, hold
+from invokeai_saas.core.running_claim import Claim, current_worker_id, held_claim, hold
 from invokeai_saas.money import metering
 from invokeai_saas.media.images import discard_lost_attempts
 from tenant_middleware.errors import ErrorCode, ServiceError
@@ -305,6 +308,29 @@ _RUNNING_ATTEMPT = (
     .where(sq.c.item_id == sa.bindparam("r_item"), sq.c.attempt == sa.bindparam("r_attempt"), sq.c.status == "in_progress")
     .with_for_update()
 )
+
+
+# The item whose session this worker thread runs (see `SqlSessionQueue.running`).
+_running_item: ContextVar[SessionQueueItem | None] = ContextVar("pingvas_running_item", default=None)
+
+
+@functools.cache
+def _save_session_statement(kind: ScopeKind, fenced: bool) -> sa.Update:
+    """A worker saves each item's session: built once per kind of scope (see `db.prepared`)."""
+    where = [sq.c.item_id == sa.bindparam("s_item"), scope_clause(sq, kind)]
+    if fenced:
+        where += [sq.c.worker_id == sa.bindparam("c_worker"), sq.c.attempt == sa.bindparam("c_attempt")]
+    return (
+        sa.update(sq)
+        .where(*where)
+        .values(session=sa.bindparam("s_session"), updated_at=sa.bindparam("s_now"))
+        .returning(*(sq.c[name] for name in _STATUS_FIELDS))
+    )
+
+
+@functools.cache
+def _status_of_statement(kind: ScopeKind) -> sa.Select:
+    return sa.select(sq.c.status).where(sq.c.item_id == sa.bindparam("s_item"), scope_clause(sq, kind))
 
 
 class LeaseLost(SessionQueueItemNotFoundError):
@@ -895,31 +921,46 @@ class SqlSessionQueue(SessionQueueBase):
         return self.get_queue_item(item_id)
 
     def save_queue_item_session(self, item_id: int, session: GraphExecutionState, session_json: str | None = None) -> None:
-        session_json = session_json or session_to_json(session)
+        self._save_session(item_id, session, session_json or session_to_json(session))
+
+    def _save_session(self, item_id: int, session: GraphExecutionState, session_json: str) -> Row:
+        """Stores the session (fenced by this thread's claim, if it holds one): one statement, which
+        returns the item's status fields as they are now."""
         claim = held_claim(item_id)
         if session.errors:
             metering.node_failed(item_id)
-        with self._item_owner_scope(item_id), self._db.begin() as conn:
-            result = conn.execute(
-                sa.update(sq)
-                .where(sq.c.item_id == item_id, tenant_clause(sq), fence(claim))
-                .values(session=session_json, updated_at=utcnow())
-            )
-        if result.rowcount == 0:
+        params: dict[str, Any] = {"s_item": item_id, "s_session": session_json, "s_now": utcnow()}
+        if claim is not None:
+            params |= {"c_worker": claim.worker_id, "c_attempt": claim.attempt}
+        with self._item_owner_scope(item_id), self._db.one_statement() as conn:
+            stmt = _save_session_statement(scope_kind(), claim is not None)
+            row = conn.execute(stmt, params | scope_params()).first()
+        if row is None:
             raise LeaseLost(f"Queue item {item_id} is no longer held by this worker") if claim else _not_found(item_id)
+        return row
+
+    def running(self, queue_item: SessionQueueItem, **_: Any) -> None:
+        """A session runner's before-run callback: the item whose session this thread runs now, so
+        `set_queue_item_session` can hand that item back updated instead of reading it again."""
+        _running_item.set(queue_item)
 
     def set_queue_item_session(self, item_id: int, session: GraphExecutionState) -> SessionQueueItem:
         session_json = session_to_json(session)  # before the transaction: a large session takes a while
-        with self._item_owner_scope(item_id), self._db.begin():  # one transaction: a worker does this per item
-            self.save_queue_item_session(item_id, session, session_json)
-            return self.get_queue_item(item_id)
+        running = _running_item.get()
+        if running is None or running.item_id != item_id or running.session is not session:
+            with self._item_owner_scope(item_id), self._db.begin():  # one transaction
+                self._save_session(item_id, session, session_json)
+                return self.get_queue_item(item_id)
+        # The item this thread runs: what it holds is what was stored, but for its status fields
+        # (a cancel may have landed meanwhile), which the save returns.
+        for name, value in self._save_session(item_id, session, session_json)._mapping.items():
+            setattr(running, name, value)
+        return running
 
     def status_of(self, item_id: int) -> str | None:
         """An item's status in the caller's scope (a worker's: the item's tenant), None when it is gone."""
-        with self._db.begin() as conn:
-            return conn.execute(
-                sa.select(sq.c.status).where(sq.c.item_id == item_id, tenant_clause(sq))
-            ).scalar_one_or_none()
+        with self._db.read() as conn:
+            return conn.execute(_status_of_statement(scope_kind()), {"s_item": item_id, **scope_params()}).scalar_one_or_none()
 
     # endregion
 

@@ -1,6 +1,7 @@
 """InvokeAI's image records on SQLAlchemy Core, scoped to the current tenant."""
 
 import functools
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date as Date
@@ -28,8 +29,9 @@ from invokeai.app.services.shared.pagination import OffsetPaginatedResults
 from invokeai.app.services.shared.sqlite.sqlite_common import SQLiteDirection
 from invokeai.app.services.virtual_boards.virtual_boards_common import VirtualSubBoardDTO
 from invokeai_saas.accounts import audit
+from invokeai_saas.core.running_claim import Claim, current_claim
 from invokeai_saas.db import Database, tenant_clause, utcnow
-from invokeai_saas.db.dialect import insert_ignore
+from invokeai_saas.db.dialect import insert_ignore, insert_ignore_statement
 from invokeai_saas.db.prepared import ScopeKind, scope_clause, scope_kind, scope_params
 from invokeai_saas.db.tables.media import board_images, images
 from invokeai_saas.db.tables.session_queue import session_queue
@@ -47,6 +49,57 @@ _CHUNK = 500
 def _chunks(names: Sequence[str]) -> Iterator[Sequence[str]]:
     for start in range(0, len(names), _CHUNK):
         yield names[start : start + _CHUNK]
+
+
+# A worker thread's item reads back the images it just wrote (the next node's input): who owns each
+# and where its files are is remembered for the item it runs now, instead of a query per read.
+_CREATED_PER_ITEM = 256
+
+
+class _Created(threading.local):
+    """Images this thread created while running one claim: name -> (tenant, user_id, subfolder)."""
+
+    claim: Claim | None = None
+    images: dict[str, tuple[str | None, str, str]]
+
+    def __init__(self) -> None:
+        self.images = {}
+
+
+def _record_values(
+    image_name: str,
+    image_origin: ResourceOrigin,
+    image_category: ImageCategory,
+    width: int,
+    height: int,
+    has_workflow: bool,
+    is_intermediate: bool | None,
+    starred: bool | None,
+    session_id: str | None,
+    node_id: str | None,
+    metadata: str | None,
+    user_id: str | None,
+    image_subfolder: str,
+) -> dict[str, object]:
+    now = utcnow()
+    return {
+        "tenant_id": current_tenant_id(),
+        "image_name": image_name,
+        "image_origin": image_origin.value,
+        "image_category": image_category.value,
+        "width": width,
+        "height": height,
+        "node_id": node_id,
+        "session_id": session_id,
+        "metadata": metadata,
+        "is_intermediate": bool(is_intermediate),
+        "starred": bool(starred),
+        "has_workflow": has_workflow,
+        "user_id": user_id or "system",
+        "image_subfolder": image_subfolder,
+        "created_at": now,
+        "updated_at": now,
+    }
 
 
 def _to_record(row: RowMapping) -> ImageRecord:
@@ -177,6 +230,33 @@ class SqlImageRecordStorage(ImageRecordStorageBase):
     def __init__(self, db: Database) -> None:
         super().__init__()
         self._db = db
+        self._created = _Created()
+        self._insert_new: dict[str, sa.Insert] = {}  # per dialect: built once
+
+    def _remember(self, image_name: str, user_id: str, subfolder: str) -> None:
+        claim = current_claim()
+        if claim is None:
+            return
+        created = self._created
+        if created.claim != claim or len(created.images) >= _CREATED_PER_ITEM:
+            created.claim, created.images = claim, {}
+        created.images[image_name] = (current_tenant_id(), user_id, subfolder)
+
+    def _forget(self, image_names: Sequence[str]) -> None:
+        for name in image_names:
+            self._created.images.pop(name, None)
+
+    def created_here(self, image_name: str) -> tuple[str, str] | None:
+        """(user_id, subfolder) of an image this worker thread created for the queue item it runs
+        now, in the current tenant; None for any other image (read it from the database)."""
+        claim = current_claim()
+        created = self._created
+        if claim is None or created.claim != claim:
+            return None
+        found = created.images.get(image_name)
+        if found is None or found[0] != current_tenant_id():
+            return None
+        return found[1], found[2]
 
     def _row_with(self, column: sa.ColumnElement, image_name: str) -> Optional[RowMapping]:
         with self._db.begin() as conn:
@@ -190,6 +270,9 @@ class SqlImageRecordStorage(ImageRecordStorageBase):
         return _to_record(row)
 
     def get_user_id(self, image_name: str) -> Optional[str]:
+        created = self.created_here(image_name)
+        if created is not None:
+            return created[0]
         row = self._row_with(images.c.user_id, image_name)
         return None if row is None else row["user_id"]
 
@@ -215,6 +298,7 @@ class SqlImageRecordStorage(ImageRecordStorageBase):
             values["starred"] = changes.starred
         if not values:
             return
+        self._forget([image_name])
         try:
             with self._db.begin() as conn:
                 conn.execute(
@@ -271,6 +355,7 @@ class SqlImageRecordStorage(ImageRecordStorageBase):
         return OffsetPaginatedResults(items=records, offset=offset, limit=limit, total=count), boards
 
     def delete(self, image_name: str) -> None:
+        self._forget([image_name])
         try:
             with self._db.begin() as conn:
                 gone = conn.execute(
@@ -283,6 +368,7 @@ class SqlImageRecordStorage(ImageRecordStorageBase):
             raise ImageRecordDeleteException from e
 
     def delete_many(self, image_names: list[str]) -> None:
+        self._forget(image_names)
         try:
             with self._db.begin() as conn:
                 for chunk in _chunks(image_names):
@@ -335,6 +421,7 @@ class SqlImageRecordStorage(ImageRecordStorageBase):
             return [(r.image_name, r.image_subfolder) for r in conn.execute(query)]
 
     def delete_intermediates_by_names(self, image_names: list[str]) -> list[str]:
+        self._forget(image_names)
         # The is_intermediate predicate rides on the DELETE itself, so an image promoted in the
         # meantime keeps its record; RETURNING reports exactly the rows this call removed.
         removed: set[str] = set()
@@ -369,25 +456,10 @@ class SqlImageRecordStorage(ImageRecordStorageBase):
         user_id: Optional[str] = None,
         image_subfolder: str = "",
     ) -> datetime:
-        now = utcnow()
-        values = {
-            "tenant_id": current_tenant_id(),
-            "image_name": image_name,
-            "image_origin": image_origin.value,
-            "image_category": image_category.value,
-            "width": width,
-            "height": height,
-            "node_id": node_id,
-            "session_id": session_id,
-            "metadata": metadata,
-            "is_intermediate": bool(is_intermediate),
-            "starred": bool(starred),
-            "has_workflow": has_workflow,
-            "user_id": user_id or "system",
-            "image_subfolder": image_subfolder,
-            "created_at": now,
-            "updated_at": now,
-        }
+        values = _record_values(
+            image_name, image_origin, image_category, width, height, has_workflow, is_intermediate, starred,
+            session_id, node_id, metadata, user_id, image_subfolder,
+        )
         try:
             with self._db.begin() as conn:
                 # Stock is INSERT OR IGNORE: saving an existing name keeps the existing row.
@@ -400,6 +472,48 @@ class SqlImageRecordStorage(ImageRecordStorageBase):
         if created_at is None:  # the name is taken by another tenant's image
             raise ImageRecordSaveException
         return created_at
+
+    def insert_new(
+        self,
+        image_name: str,
+        image_origin: ResourceOrigin,
+        image_category: ImageCategory,
+        width: int,
+        height: int,
+        has_workflow: bool,
+        is_intermediate: bool | None = False,
+        session_id: str | None = None,
+        node_id: str | None = None,
+        metadata: str | None = None,
+        user_id: str | None = None,
+        image_subfolder: str = "",
+    ) -> ImageRecord:
+        """`save` for a freshly named image, in one statement: the record as stored, built from what
+        was written rather than read back. A name already taken falls back to `save`'s semantics
+        (the existing row is kept; another tenant's name is refused)."""
+        values = _record_values(
+            image_name, image_origin, image_category, width, height, has_workflow, is_intermediate, False,
+            session_id, node_id, metadata, user_id, image_subfolder,
+        )
+        try:
+            with self._db.one_statement() as conn:
+                inserted = conn.execute(self._insert_statement(conn), values).first() is not None
+        except sa.exc.SQLAlchemyError as e:
+            raise ImageRecordSaveException from e
+        if not inserted:
+            try:
+                return self.get(image_name)
+            except ImageRecordNotFoundException as e:  # the name is taken by another tenant's image
+                raise ImageRecordSaveException from e
+        self._remember(image_name, values["user_id"], image_subfolder)
+        return _to_record({**values, "deleted_at": None})  # type: ignore[arg-type]
+
+    def _insert_statement(self, conn: sa.Connection) -> sa.Insert:
+        stmt = self._insert_new.get(conn.dialect.name)
+        if stmt is None:
+            stmt = insert_ignore_statement(conn, images, ["image_name"])
+            self._insert_new[conn.dialect.name] = stmt
+        return stmt
 
     def get_most_recent_image_for_board(self, board_id: str) -> Optional[ImageRecord]:
         query = (

@@ -257,7 +257,7 @@ def build_services(
     session_processor = (
         TenantAwareSessionProcessor(
             session_runner=DefaultSessionRunner(
-                on_before_run_session_callbacks=[metering.session_started],
+                on_before_run_session_callbacks=[metering.session_started, session_queue.running],
                 on_after_run_node_callbacks=[session_queue.record_warm_models],
             ),
             polling_interval=settings.queue_poll_seconds,

@@ -118,20 +118,43 @@ def _update_unless_finished(
     """Postgres: moves the item (locked, in the caller's scope) unless it is finished or this thread's
     claim on it was lost, in one statement; returns (the item as it was, its new status fields), or
     (None, None) when nothing moved (missing, finished or lost: the caller reads which)."""
-    old = _found_select(item_id).with_for_update().subquery("old")
-    guard = [sq.c.item_id == old.c.item_id, old.c.status.not_in(TERMINAL)]
+    plain = {k: v for k, v in values.items() if k != "status_sequence"}  # that one is `_NEXT_STATUS_SEQUENCE`
+    stmt = _transition_statement(scope_kind(), claim is not None, tuple(sorted(plain)))
+    params = {"t_item": item_id, **{f"v_{k}": v for k, v in plain.items()}, **scope_params()}
     if claim is not None:
-        guard += [old.c.worker_id == claim.worker_id, old.c.attempt == claim.attempt]
-    row = conn.execute(
+        params |= {"c_worker": claim.worker_id, "c_attempt": claim.attempt}
+    row = conn.execute(stmt, params).first()
+    if row is None:
+        return None, None
+    found = SimpleNamespace(**{name: row._mapping[f"old_{name}"] for name in _FOUND_FIELDS})
+    return found, {name: row._mapping[name] for name in _STATUS_FIELDS}
+
+
+_NEXT_STATUS_SEQUENCE = sa.func.coalesce(sq.c.status_sequence, 0) + 1
+_FOUND_FIELDS = ("item_id", "status", "tenant_id", "worker_id", "attempt", "started_at")
+
+
+@functools.cache
+def _transition_statement(kind: ScopeKind, fenced: bool, plain: tuple[str, ...]) -> sa.Update:
+    """`_update_unless_finished`'s statement, built once per shape: the item's row locked in a
+    subquery, the guard on what it was, the new values, and both back."""
+    old = (
+        sa.select(*(sq.c[name] for name in _FOUND_FIELDS))
+        .where(sq.c.item_id == sa.bindparam("t_item"), scope_clause(sq, kind))
+        .with_for_update()
+        .subquery("old")
+    )
+    guard = [sq.c.item_id == old.c.item_id, *(old.c.status != done for done in TERMINAL)]  # no IN list to expand per call
+    if fenced:
+        guard += [old.c.worker_id == sa.bindparam("c_worker"), old.c.attempt == sa.bindparam("c_attempt")]
+    values: dict[str, Any] = {k: sa.bindparam(f"v_{k}", type_=sq.c[k].type) for k in plain}
+    values["status_sequence"] = _NEXT_STATUS_SEQUENCE
+    return (
         sa.update(sq)
         .where(*guard)
         .values(**values)
-        .returning(*(c.label(f"old_{c.name}") for c in old.c), *(sq.c[name] for name in _STATUS_FIELDS))
-    ).first()
-    if row is None:
-        return None, None
-    found = SimpleNamespace(**{c.name: row._mapping[f"old_{c.name}"] for c in old.c})
-    return found, {name: row._mapping[name] for name in _STATUS_FIELDS}
+        .returning(*(old.c[name].label(f"old_{name}") for name in _FOUND_FIELDS), *(sq.c[name] for name in _STATUS_FIELDS))
+    )
 
 
 def _not_found(item_id: int) -> SessionQueueItemNotFoundError:
@@ -154,7 +177,7 @@ def _status_values(status: str) -> dict[str, Any]:
     now = utcnow()
     values: dict[str, Any] = {
         "status": status,
-        "status_sequence": sa.func.coalesce(sq.c.status_sequence, 0) + 1,
+        "status_sequence": _NEXT_STATUS_SEQUENCE,
         "updated_at": now,
     }
     if status == "in_progress":

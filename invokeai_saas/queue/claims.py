@@ -52,7 +52,10 @@ _EPOCH = datetime(1970, 1, 1)
 WORKER_LOST = "WorkerLost"
 
 CLAIM_ROUNDS = 5
-CLAIM_WINDOW = 64  # ready tenants a Postgres claim reads at a time
+# Ready tenants a Postgres claim reads at a time. Plain dispatch claims from the first that may run;
+# warm-model dispatch ranks a window before it claims, so this bounds its reads per claim (and the
+# tenants among which warmth may reorder).
+CLAIM_WINDOW = 16
 
 LostAttempt = Callable[[Connection, int, "str | None", int], None]  # (conn, item_id, tenant_id, attempt)
 

@@ -220,6 +220,7 @@ DECLARE
     v_scanned integer := 0;
     v_kept integer;
     v_any_race boolean := false;
+    v_restarts integer := 0;
 BEGIN
     PERFORM set_config('pingvas.system', 'on', true);  -- every tenant's items, for this transaction only
     -- Windows of the ready list, in dispatch order. A tenant that may not run is parked (it leaves the
@@ -333,6 +334,8 @@ BEGIN
         END LOOP;
         IF v_raced_tier IS NOT NULL THEN
             v_any_race := true;
+            v_restarts := v_restarts + 1;
+            EXIT WHEN v_restarts > 2;  -- busy: the caller tries again (and wakes the other workers)
             v_offset := 0;
         ELSE
             v_offset := v_offset + v_kept;

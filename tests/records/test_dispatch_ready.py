@@ -5,7 +5,6 @@ ready again; these tests try to leave a tenant with work parked."""
 
 import threading
 import time
-from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
@@ -21,16 +20,8 @@ from invokeai_saas.core.running_claim import as_worker, hold
 from invokeai_saas.queue.session_queue_sql import SqlSessionQueue
 from tenant_middleware.context import as_tenant, system_scope
 from tests.db_fixtures import make_tenant
-from tests.records.test_dispatch import claim_all, finish
-from tests.records.test_session_queue import batch, enqueue, start_queue
-
-
-@pytest.fixture
-def queue(database: Database) -> Iterator[SqlSessionQueue]:
-    queue, _ = start_queue(database)
-    with system_scope(), database.begin() as conn:
-        conn.execute(sa.update(sq).where(sq.c.status.in_(("pending", "in_progress"))).values(status="canceled"))
-    yield queue
+from tests.records.test_dispatch import claim_all, finish, queue  # noqa: F401 (the fixture)
+from tests.records.test_session_queue import batch, enqueue
 
 
 def set_tenant(database: Database, tenant_id: str, **values: object) -> None:

@@ -166,9 +166,12 @@ class Dispatcher:
     def claim(
         self, conn: Connection, worker_id: str, device: str | None = None, warm: frozenset[str] | None = None
     ) -> "Claim | None | Raced | Deferred":
-        """Claims the next item in dispatch order inside `conn`'s transaction (system scope). `RACED`:
-        other workers won every race for the items that may run; try again at once, there is work.
-        `warm`: the models this worker holds, for warm-model dispatch (see `dispatch.warm`)."""
+        """SQLite (one process, the Database lock held): claims the next item in dispatch order inside
+        `conn`'s transaction (system scope). `RACED`: other workers won every race for the items that
+        may run; try again at once, there is work. `warm`: the models this worker holds, for warm-model
+        dispatch (see `queue.warm`). Postgres claims with `claim_postgres`."""
+        if self._db.is_postgres:
+            raise RuntimeError("Postgres claims with claim_postgres (one statement, its own locks)")
         warm = warm if warm is not None and self.warm_wait > timedelta(0) else None
         for _ in range(CLAIM_ROUNDS):
             claim = self._claim_round(conn, worker_id, device, warm)
@@ -208,16 +211,8 @@ class Dispatcher:
         return RACED if raced_tier is not None else None
 
     def _claim_for(self, conn: Connection, candidate: _Candidate, worker_id: str, device: str | None) -> "Claim | Raced | None":
-        """Claims `candidate`'s next item; RACED when another worker got there first, None when its plan's
-        concurrency is already in use."""
-        if not self._lock_tenant(conn, candidate.tenant_id):
-            return RACED  # another worker is claiming for this tenant right now
-        if self._db.is_postgres:  # what the candidate list saw may have changed before the lock
-            last_turn, running = self._turn_and_running(conn, candidate.tenant_id)
-            if last_turn != candidate.last_claimed_at:
-                return RACED  # it was served since we looked: its turn has passed
-            if candidate.concurrency is not None and running >= candidate.concurrency:
-                return None
+        """Claims `candidate`'s next item (its concurrency was checked by `_candidates`, under the same
+        Database lock); RACED when it has none pending any more."""
         item = conn.execute(
             sa.select(sq.c.item_id, sq.c.attempt, sq.c.updated_at)
             .where(sq.c.status == "pending", _same_tenant(candidate.tenant_id))
@@ -246,11 +241,7 @@ class Dispatcher:
 
     def _candidates(self, conn: Connection) -> list[_Candidate]:
         """Tenants with pending items that may run, in dispatch order (tier, then oldest turn)."""
-        if self._db.is_postgres:
-            # A queue table's statistics are stale by nature (thousands of rows arrive in a second);
-            # planned from them, the probes below became scans. Index probes, for this claim only.
-            conn.execute(_INDEX_PROBES_ONLY)
-        rows = conn.execute(_PENDING_TENANTS_PG if self._db.is_postgres else _pending_tenants()).all()
+        rows = conn.execute(_pending_tenants()).all()
         candidates = []
         now = utcnow()
         for tenant_id, first_item_id, plan, overrides, status, last_claimed_at, running_now, head_models, passed_at, credits, hold_at in rows:
@@ -320,19 +311,6 @@ class Dispatcher:
             )
 
     # endregion
-
-    @staticmethod
-    def _turn_and_running(conn: Connection, tenant_id: str | None) -> tuple[datetime, int]:
-        last = sa.select(queue_turns.c.last_claimed_at).where(queue_turns.c.turn_key == (tenant_id or PLATFORM_TURN_KEY))
-        running = sa.select(sa.func.count()).where(sq.c.status == "in_progress", _same_tenant(tenant_id))
-        row = conn.execute(sa.select(last.scalar_subquery(), running.scalar_subquery())).one()
-        return row[0] or _EPOCH, row[1]
-
-    def _lock_tenant(self, conn: Connection, tenant_id: str | None) -> bool:
-        if not self._db.is_postgres:
-            return True  # SQLite: the Database lock already serializes every claim
-        key = f"pingvas.claim:{tenant_id or PLATFORM_TURN_KEY}"
-        return bool(conn.execute(sa.select(sa.func.pg_try_advisory_xact_lock(sa.func.hashtext(key)))).scalar_one())
 
     @staticmethod
     def _take_turn(conn: Connection, tenant_id: str | None, now: datetime) -> None:
@@ -522,48 +500,6 @@ def _pending_tenants() -> sa.Select:
         .outerjoin(queue_turns, queue_turns.c.turn_key == sa.func.coalesce(pending.c.tenant_id, PLATFORM_TURN_KEY))
         .outerjoin(running, running.c.tenant_id.is_not_distinct_from(pending.c.tenant_id))
     )
-
-
-# The same on Postgres without reading every pending row (a group-by over thousands of rows, each
-# through the row-level-security filter, took most of a claim): the tenants with pending items are
-# found one index probe each (a "loose index scan" over ix_session_queue_status_tenant), then each
-# one's first item and running count are single probes too. Platform items (tenant NULL) separately.
-_INDEX_PROBES_ONLY = sa.text(
-    "SELECT set_config('enable_seqscan', 'off', true), set_config('enable_bitmapscan', 'off', true)"
-)
-_PENDING_TENANTS_PG = sa.text(
-    """
-WITH RECURSIVE pending_tenants(tenant_id) AS (
-    (SELECT tenant_id FROM session_queue
-      WHERE status = 'pending' AND tenant_id IS NOT NULL ORDER BY tenant_id LIMIT 1)
-    UNION ALL
-    SELECT (SELECT q.tenant_id FROM session_queue q
-             WHERE q.status = 'pending' AND q.tenant_id > p.tenant_id ORDER BY q.tenant_id LIMIT 1)
-    FROM pending_tenants p WHERE p.tenant_id IS NOT NULL
-)
-SELECT p.tenant_id,
-       (SELECT q.item_id FROM session_queue q
-         WHERE q.status = 'pending' AND q.tenant_id = p.tenant_id ORDER BY q.item_id LIMIT 1),
-       t.plan, t.overrides, t.status, turns.last_claimed_at,
-       (SELECT count(*) FROM session_queue r WHERE r.status = 'in_progress' AND r.tenant_id = p.tenant_id),
-       (SELECT h.model_keys FROM session_queue h
-         WHERE h.status = 'pending' AND h.tenant_id = p.tenant_id ORDER BY h.priority DESC, h.item_id LIMIT 1),
-       turns.passed_at, t.credits_period + t.credits_extra, t.billing_hold_at
-FROM pending_tenants p
-LEFT JOIN tenants t ON t.tenant_id = p.tenant_id
-LEFT JOIN queue_turns turns ON turns.turn_key = p.tenant_id
-WHERE p.tenant_id IS NOT NULL
-UNION ALL
-SELECT NULL, min(item_id), NULL, NULL, NULL,
-       (SELECT last_claimed_at FROM queue_turns WHERE turn_key = ''),
-       (SELECT count(*) FROM session_queue r WHERE r.status = 'in_progress' AND r.tenant_id IS NULL),
-       (SELECT h.model_keys FROM session_queue h
-         WHERE h.status = 'pending' AND h.tenant_id IS NULL ORDER BY h.priority DESC, h.item_id LIMIT 1),
-       (SELECT passed_at FROM queue_turns WHERE turn_key = ''), NULL, NULL
-FROM session_queue WHERE status = 'pending' AND tenant_id IS NULL
-HAVING count(*) > 0
-"""
-)
 
 
 def _turns(candidates: list[_Candidate]) -> tuple[PassedTurn, ...]:

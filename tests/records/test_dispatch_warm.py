@@ -18,7 +18,7 @@ from invokeai.backend.model_manager.taxonomy import BaseModelType, ModelType
 from invokeai_saas.db import Database
 from invokeai_saas.db.tables.dispatch import queue_turns, queue_workers
 from invokeai_saas.db.tables.session_queue import session_queue as sq
-from invokeai_saas.queue.claims import Deferred, Dispatcher
+from invokeai_saas.queue.claims import Claimed, Deferred, Dispatcher
 from invokeai_saas.core.running_claim import Claim
 from invokeai_saas.queue.warm import cached_model_keys, model_keys
 from invokeai_saas.queue.session_queue_sql import SqlSessionQueue
@@ -70,10 +70,16 @@ def queue(database: Database) -> Iterator[SqlSessionQueue]:
 
 
 def claim(queue: SqlSessionQueue, worker: str, *warm: str) -> Claim | Deferred | None:
-    with system_scope(), queue._db.begin() as conn:
-        result = queue.dispatcher.claim(conn, worker, warm=frozenset(warm))
-    if isinstance(result, Claim | Deferred):
-        queue.dispatcher.pass_over(result.passed)
+    """One claim by `worker` holding `warm`: on Postgres the server-side claim (which stamps the turns it
+    passes over itself), on SQLite the Python one."""
+    if queue._db.is_postgres:
+        claimed = queue.dispatcher.claim_postgres(worker, warm=frozenset(warm))
+        result = claimed.claim if isinstance(claimed, Claimed) else claimed
+    else:
+        with system_scope(), queue._db.begin() as conn:
+            result = queue.dispatcher.claim(conn, worker, warm=frozenset(warm))
+        if isinstance(result, Claim | Deferred):
+            queue.dispatcher.pass_over(result.passed)
     assert isinstance(result, Claim | Deferred) or result is None
     return result
 

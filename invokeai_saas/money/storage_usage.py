@@ -52,12 +52,16 @@ def admit(
     params: dict[str, object] = {"s_name": name, "s_size": size}
     if claim is not None:
         params |= {"c_item": claim.item_id, "c_worker": claim.worker_id, "c_attempt": claim.attempt}
-    sized = conn.execute(_sizing(table, name_column, claim is not None), params).first()
+    with_plan = conn.dialect.name == "postgresql"
+    sized = conn.execute(_sizing(table, name_column, claim is not None, with_plan), params).first()
     if sized is None:
         return False
-    if sized.tenant_id is None or not size or sized.plan is None:
+    if sized.tenant_id is None or not size:
         return True
-    limit = entitlements(sized.plan, parse_overrides(sized.overrides)).storage_limit_bytes
+    plan = sized if with_plan else conn.execute(_PLAN, {"p_tenant": sized.tenant_id}).first()
+    if plan is None or plan.plan is None:
+        return True
+    limit = entitlements(plan.plan, parse_overrides(plan.overrides)).storage_limit_bytes
     if limit is None:
         _add(conn, sized.tenant_id, size)
         return True
@@ -78,29 +82,28 @@ _ADD_UNDER_LIMIT = (
 _CLAIM_HELD = sa.exists().where(
     sq.c.item_id == sa.bindparam("c_item"), sq.c.worker_id == sa.bindparam("c_worker"), sq.c.attempt == sa.bindparam("c_attempt")
 )
-_SIZINGS: dict[tuple[str, str, bool], sa.Update] = {}
+_PLAN = sa.select(tenants.c.plan, tenants.c.overrides).where(tenants.c.tenant_id == sa.bindparam("p_tenant"))
+_SIZINGS: dict[tuple[str, str, bool, bool], sa.Update] = {}
 
 
-def _sizing(table: sa.Table, name_column: str, fenced: bool) -> sa.Update:
+def _sizing(table: sa.Table, name_column: str, fenced: bool, with_plan: bool) -> sa.Update:
     """UPDATE the unsized row `s_name` to `s_size` bytes (while the claim `c_*` holds, if `fenced`),
-    RETURNING its tenant and that tenant's plan: one round trip for what `admit` needs."""
-    key = (table.name, name_column, fenced)
+    RETURNING its tenant and, `with_plan`, that tenant's plan: one round trip for what `admit` needs.
+    Postgres only: SQLite 3.40 answers NULL for the second of two correlated subqueries in RETURNING
+    (the overrides, so a contract's quota went unenforced), so there the plan is a read of its own."""
+    key = (table.name, name_column, fenced, with_plan)
     stmt = _SIZINGS.get(key)
     if stmt is None:
         where = [table.c[name_column] == sa.bindparam("s_name"), table.c.size_bytes == 0]
         if fenced:
             where.append(_CLAIM_HELD)
         of_tenant = tenants.c.tenant_id == table.c.tenant_id
-        stmt = (
-            sa.update(table)
-            .where(*where)
-            .values(size_bytes=sa.bindparam("s_size"))
-            .returning(
-                table.c.tenant_id,
-                sa.select(tenants.c.plan).where(of_tenant).correlate(table).scalar_subquery().label("plan"),
-                sa.select(tenants.c.overrides).where(of_tenant).correlate(table).scalar_subquery().label("overrides"),
-            )
-        )
+        plan = [
+            sa.select(tenants.c.plan).where(of_tenant).correlate(table).scalar_subquery().label("plan"),
+            sa.select(tenants.c.overrides).where(of_tenant).correlate(table).scalar_subquery().label("overrides"),
+        ]
+        stmt = sa.update(table).where(*where).values(size_bytes=sa.bindparam("s_size"))
+        stmt = stmt.returning(table.c.tenant_id, *(plan if with_plan else []))
         _SIZINGS[key] = stmt
     return stmt
 

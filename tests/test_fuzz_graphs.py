@@ -117,7 +117,7 @@ def test_every_fuzzed_graph_ends_terminal_charged_once_and_leaves_the_worker_ser
     unknown = set(graph_fuzz.SKIPPED) - set(graph_fuzz.node_types(openapi))
     if unknown:
         run.problem(f"graph_fuzz.SKIPPED names node types the studio does not have (update the list): {sorted(unknown)}")
-    with httpx.Client(base_url=fuzz_studio.url, headers=owner.headers, timeout=60, transport=RetryIdempotentReads()) as c:
+    with fuzz_studio.client(owner) as c:
         _fuzz(run, c, graph_fuzz.cases(openapi, seed, TOTAL_GRAPHS, targets))
         if not run.unreachable:
             _ledger_adds_up(run, c)
@@ -141,21 +141,6 @@ def _targets(studio: Studio, owner: Account, escape_dir: Path) -> tuple[graph_fu
         foreign = upload_image(s).json()["image_name"]
         openapi = c.get("/openapi.json").json()
     return graph_fuzz.Targets(image=image, foreign_image=foreign, escape_dir=str(escape_dir)), openapi
-
-
-class RetryIdempotentReads(httpx.HTTPTransport):
-    """A GET sent on a keep-alive connection the server is closing at that moment (its idle timeout
-    fired late, on a studio busy with a heavy graph) meets a reset; like a browser, send that GET
-    once more on a new connection. A studio that really stopped answering fails the retry too, and
-    enqueues (POSTs) are never retried: their dropped connections stay reported as problems."""
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        try:
-            return super().handle_request(request)
-        except (httpx.ReadError, httpx.RemoteProtocolError):
-            if request.method != "GET":
-                raise
-            return super().handle_request(request)
 
 
 def _fuzz(run: Run, c: httpx.Client, cases: list[graph_fuzz.Case]) -> None:

@@ -434,8 +434,7 @@ class Dispatcher:
 def sync_dispatch_plans(db: Database) -> None:
     """Writes each plan's tier and concurrency (billing/plans.py) where Postgres claims read them
     (`dispatch_plans`); the row '' is what an unknown plan gets. `pingvas migrate` runs it."""
-    rows = [{"plan": "", "priority": UNKNOWN_PLAN.priority, "concurrent_queues": UNKNOWN_PLAN.concurrent_queues}]
-    rows += [{"plan": p.name, "priority": p.priority, "concurrent_queues": p.concurrent_queues} for p in PLANS.values()]
+    rows = _plan_rows()
     with system_scope(), db.begin() as conn:
         conn.execute(sa.delete(dispatch_plans).where(dispatch_plans.c.plan.not_in([r["plan"] for r in rows])))
         for row in rows:
@@ -446,10 +445,15 @@ def check_dispatch_plans(db: Database) -> None:
     """A Postgres pod refuses to start when the database's plan tiers are not the code's."""
     with system_scope(), db.begin() as conn:
         stored = {tuple(r) for r in conn.execute(sa.select(dispatch_plans.c.plan, dispatch_plans.c.priority, dispatch_plans.c.concurrent_queues))}
-    wanted = {("", UNKNOWN_PLAN.priority, UNKNOWN_PLAN.concurrent_queues)}
-    wanted |= {(p.name, p.priority, p.concurrent_queues) for p in PLANS.values()}
+    wanted = {(r["plan"], r["priority"], r["concurrent_queues"]) for r in _plan_rows()}
     if stored != wanted:
         raise RuntimeError("The database's dispatch_plans differ from billing/plans.py: run `pingvas migrate`")
+
+
+def _plan_rows() -> list[dict[str, Any]]:
+    """`dispatch_plans` as billing/plans.py says it should be ("" is what an unknown plan gets)."""
+    plans = [("", UNKNOWN_PLAN), *PLANS.items()]
+    return [{"plan": name, "priority": p.priority, "concurrent_queues": p.concurrent_queues} for name, p in plans]
 
 
 # The claim (migration 0012): the item's columns come back expanded, beside the claim's own.

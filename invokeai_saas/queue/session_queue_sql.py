@@ -212,10 +212,6 @@ def queue_item_tenant() -> str | None:
     return None if is_system_scope() else current_tenant_id()
 
 
-def _to_item_from(values: dict[str, Any]) -> SessionQueueItem:
-    return SessionQueueItem.queue_item_from_dict(dict(values))
-
-
 def _statuses_from(statuses: dict[str, Any], item: SessionQueueItem) -> tuple[BatchStatus, SessionQueueStatus]:
     """An event's batch and queue status from `pingvas_event_statuses` (Postgres, one statement), as
     `get_batch_status` and `get_queue_status` compute them for the item's owner."""
@@ -589,7 +585,7 @@ class SqlSessionQueue(SessionQueueBase):
         if not isinstance(claimed, Claimed):
             return self._claimed_nothing(claimed)
         hold(claimed.claim)
-        queue_item = _to_item_from(claimed.row)
+        queue_item = SessionQueueItem.queue_item_from_dict(claimed.row)
         with as_tenant(claimed.claim.tenant_id):
             self._invoker.services.events.emit_queue_item_status_changed(
                 queue_item, *_statuses_from(claimed.statuses, queue_item)

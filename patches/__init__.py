@@ -33,14 +33,18 @@ def apply_all() -> None:
     from patches import (
         image_access_not_found,
         integer_exp_bound,
+        node_memory_error,
         package_files_read_only,
         processor_gc,
         server_file_nodes,
         sockets_tenant_rooms,
+        tile_count_bound,
     )
 
     sockets_tenant_rooms.apply()
     integer_exp_bound.apply()
+    tile_count_bound.apply()
+    node_memory_error.apply()
     server_file_nodes.apply()
     image_access_not_found.apply()
     processor_gc.apply()

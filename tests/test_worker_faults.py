@@ -128,6 +128,10 @@ FAILS_ALONE = {
     "a power beyond 64 bits (froze the pod)": ({"type": "integer_math", "operation": "EXP", "a": 3, "b": 2**63}, "does not fit"),
     "a server file read": ({"type": "prompt_from_file", "file_path": "/etc/passwd", "max_prompts": 0}, "files on the server"),
     "a NUL in the error it raises": ({"type": "workflow_return_get", "key": "a\u0000b"}, ""),
+    # each grew its tile list until the worker's memory ran out, and the worker thread died
+    "a tile grid 2**64 px wide": ({"type": "calculate_image_tiles", "image_width": 2**64, "image_height": 1024}, "tiles"),
+    "2**32 even tiles": ({"type": "calculate_image_tiles_even_split", "image_width": 2**64, "num_tiles_x": 2**32}, "tiles"),
+    "a min-overlap grid 2**64 px high": ({"type": "calculate_image_tiles_min_overlap", "image_height": 2**64}, "tiles"),
 }
 
 

@@ -1,0 +1,60 @@
+"""The three `calculate_image_tiles*` nodes refuse a grid of more than `MAX_TILES` tiles.
+
+Why: stock builds the tile list one `Tile` at a time from the image size a graph states, with no upper
+bound (`image_width` 2**64 asks for about 10**16 tiles). The list grew until the worker's memory ran
+out: under a memory limit the worker thread died on the MemoryError, without one the pod is killed. No
+image the studio can make needs more than a few thousand tiles (64 × 64 tiles of 256 px cover a 16k
+image), so a larger grid fails its node, at once, with its size in the message.
+"""
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+from patches.route_not_found import PatchTargetMissing
+
+MAX_TILES = 4096
+
+
+def _overlap_grid(node: Any) -> tuple[int, int] | None:
+    width, height, overlap = node.tile_width - node.overlap, node.tile_height - node.overlap, node.overlap
+    if width <= 0 or height <= 0:
+        return None  # stock refuses it
+    return math.ceil((node.image_width - overlap) / width), math.ceil((node.image_height - overlap) / height)
+
+
+def _even_split_grid(node: Any) -> tuple[int, int] | None:
+    return node.num_tiles_x, node.num_tiles_y
+
+
+def _min_overlap_grid(node: Any) -> tuple[int, int] | None:
+    overlap = node.min_overlap
+    width, height = min(node.tile_width, node.image_width) - overlap, min(node.tile_height, node.image_height) - overlap
+    if width <= 0 or height <= 0:
+        return None  # stock refuses it (or divides by zero)
+    return math.ceil((node.image_width - overlap) / width), math.ceil((node.image_height - overlap) / height)
+
+
+def _bounded(node_class: type, grid: Callable[[Any], tuple[int, int] | None]) -> None:
+    stock = getattr(node_class, "invoke", None)
+    if stock is None:
+        raise PatchTargetMissing(f"{node_class.__name__} no longer defines invoke")
+    if getattr(stock, "_pingvas_bounded", False):
+        return
+
+    def invoke(self: Any, context: Any) -> Any:
+        size = grid(self)
+        if size is not None and size[0] * size[1] > MAX_TILES:
+            raise ValueError(f"{size[0]} × {size[1]} tiles is more than the {MAX_TILES} tiles a node may compute")
+        return stock(self, context)
+
+    invoke._pingvas_bounded = True  # type: ignore[attr-defined]
+    node_class.invoke = invoke  # type: ignore[attr-defined]
+
+
+def apply() -> None:
+    from invokeai.app.invocations import tiles
+
+    _bounded(tiles.CalculateImageTilesInvocation, _overlap_grid)
+    _bounded(tiles.CalculateImageTilesEvenSplitInvocation, _even_split_grid)
+    _bounded(tiles.CalculateImageTilesMinimumOverlapInvocation, _min_overlap_grid)

@@ -31,6 +31,7 @@ def apply_all() -> None:
     if _applied:
         return
     from patches import (
+        collection_size_bound,
         image_access_not_found,
         integer_exp_bound,
         node_memory_error,
@@ -44,6 +45,7 @@ def apply_all() -> None:
     sockets_tenant_rooms.apply()
     integer_exp_bound.apply()
     tile_count_bound.apply()
+    collection_size_bound.apply()
     node_memory_error.apply()
     server_file_nodes.apply()
     image_access_not_found.apply()

@@ -12,7 +12,6 @@ leases and charges running items, beats every second):
 import json
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -132,6 +131,11 @@ FAILS_ALONE = {
     "a tile grid 2**64 px wide": ({"type": "calculate_image_tiles", "image_width": 2**64, "image_height": 1024}, "tiles"),
     "2**32 even tiles": ({"type": "calculate_image_tiles_even_split", "image_width": 2**64, "num_tiles_x": 2**32}, "tiles"),
     "a min-overlap grid 2**64 px high": ({"type": "calculate_image_tiles_min_overlap", "image_height": 2**64}, "tiles"),
+    # each built its whole list at any stated size: enough to get a pod without a memory limit killed
+    "a range of 2**40 integers": ({"type": "range", "start": 0, "stop": 2**40, "step": 1}, "collection node"),
+    "a range of size 2**40": ({"type": "range_of_size", "start": 0, "size": 2**40, "step": 1}, "collection node"),
+    "2**40 random integers": ({"type": "random_range", "size": 2**40}, "collection node"),
+    "a float range of 2**40 steps": ({"type": "float_range", "start": 0, "stop": 1, "steps": 2**40}, "collection node"),
 }
 
 

@@ -1,0 +1,54 @@
+"""The nodes that build a collection from a stated size refuse more than `MAX_ITEMS` items.
+
+Why: `range`, `range_of_size`, `random_range` and `float_range` build the whole list in memory, at
+any size a graph states. `range` with `stop` 2**28 asks for about 10 GB of Python integers: on a pod
+without a memory limit of its own the kernel kills the pod (and the other items it was running),
+and the item, handed back, kills the next pod until it runs out of attempts. No graph needs more
+items than the queue holds: InvokeAI's default `max_queue_size` is 10,000, so a larger collection
+fails its node at once.
+"""
+
+from collections.abc import Callable
+from typing import Any
+
+from patches.route_not_found import PatchTargetMissing
+
+MAX_ITEMS = 10_000
+
+
+def _range_length(node: Any) -> int:
+    """`len(range(start, stop, step))` for integers of any size (`len` stops at 2**63)."""
+    start, stop, step = node.start, node.stop, node.step
+    if step == 0:
+        return 0  # stock refuses it
+    return max(0, -((start - stop) // step)) if step > 0 else max(0, -((stop - start) // -step))
+
+
+def _range_of_size_length(node: Any) -> int:
+    return node.size
+
+
+def _bounded(node_class: type, length: Callable[[Any], int]) -> None:
+    stock = getattr(node_class, "invoke", None)
+    if stock is None:
+        raise PatchTargetMissing(f"{node_class.__name__} no longer defines invoke")
+    if getattr(stock, "_pingvas_bounded", False):
+        return
+
+    def invoke(self: Any, context: Any) -> Any:
+        items = length(self)
+        if items > MAX_ITEMS:
+            raise ValueError(f"{items} items is more than the {MAX_ITEMS} items a collection node may build")
+        return stock(self, context)
+
+    invoke._pingvas_bounded = True  # type: ignore[attr-defined]
+    node_class.invoke = invoke  # type: ignore[attr-defined]
+
+
+def apply() -> None:
+    from invokeai.app.invocations import collections, param_easing
+
+    _bounded(collections.RangeInvocation, _range_length)
+    _bounded(collections.RangeOfSizeInvocation, _range_of_size_length)
+    _bounded(collections.RandomRangeInvocation, _range_of_size_length)
+    _bounded(param_easing.FloatLinearRangeInvocation, lambda node: node.steps)

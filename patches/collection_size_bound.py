@@ -11,7 +11,7 @@ fails its node at once.
 from collections.abc import Callable
 from typing import Any
 
-from patches.route_not_found import PatchTargetMissing
+from patches.bounded_invoke import refuse_before_invoke
 
 MAX_ITEMS = 10_000
 
@@ -28,27 +28,18 @@ def _range_of_size_length(node: Any) -> int:
     return node.size
 
 
-def _bounded(node_class: type, length: Callable[[Any], int]) -> None:
-    stock = getattr(node_class, "invoke", None)
-    if stock is None:
-        raise PatchTargetMissing(f"{node_class.__name__} no longer defines invoke")
-    if getattr(stock, "_pingvas_bounded", False):
-        return
+def _size_refusal(length: Callable[[Any], int]) -> Callable[[Any], str | None]:
+    def refusal(node: Any) -> str | None:
+        items = length(node)
+        return None if items <= MAX_ITEMS else f"{items} items is more than the {MAX_ITEMS} items a collection node may build"
 
-    def invoke(self: Any, context: Any) -> Any:
-        items = length(self)
-        if items > MAX_ITEMS:
-            raise ValueError(f"{items} items is more than the {MAX_ITEMS} items a collection node may build")
-        return stock(self, context)
-
-    invoke._pingvas_bounded = True  # type: ignore[attr-defined]
-    node_class.invoke = invoke  # type: ignore[attr-defined]
+    return refusal
 
 
 def apply() -> None:
     from invokeai.app.invocations import collections, param_easing
 
-    _bounded(collections.RangeInvocation, _range_length)
-    _bounded(collections.RangeOfSizeInvocation, _range_of_size_length)
-    _bounded(collections.RandomRangeInvocation, _range_of_size_length)
-    _bounded(param_easing.FloatLinearRangeInvocation, lambda node: node.steps)
+    refuse_before_invoke(collections.RangeInvocation, _size_refusal(_range_length))
+    refuse_before_invoke(collections.RangeOfSizeInvocation, _size_refusal(_range_of_size_length))
+    refuse_before_invoke(collections.RandomRangeInvocation, _size_refusal(_range_of_size_length))
+    refuse_before_invoke(param_easing.FloatLinearRangeInvocation, _size_refusal(lambda node: node.steps))

@@ -11,7 +11,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from patches.route_not_found import PatchTargetMissing
+from patches.bounded_invoke import refuse_before_invoke
 
 MAX_TILES = 4096
 
@@ -35,26 +35,19 @@ def _min_overlap_grid(node: Any) -> tuple[int, int] | None:
     return math.ceil((node.image_width - overlap) / width), math.ceil((node.image_height - overlap) / height)
 
 
-def _bounded(node_class: type, grid: Callable[[Any], tuple[int, int] | None]) -> None:
-    stock = getattr(node_class, "invoke", None)
-    if stock is None:
-        raise PatchTargetMissing(f"{node_class.__name__} no longer defines invoke")
-    if getattr(stock, "_pingvas_bounded", False):
-        return
+def _grid_refusal(grid: Callable[[Any], tuple[int, int] | None]) -> Callable[[Any], str | None]:
+    def refusal(node: Any) -> str | None:
+        size = grid(node)
+        if size is None or size[0] * size[1] <= MAX_TILES:
+            return None
+        return f"{size[0]} × {size[1]} tiles is more than the {MAX_TILES} tiles a node may compute"
 
-    def invoke(self: Any, context: Any) -> Any:
-        size = grid(self)
-        if size is not None and size[0] * size[1] > MAX_TILES:
-            raise ValueError(f"{size[0]} × {size[1]} tiles is more than the {MAX_TILES} tiles a node may compute")
-        return stock(self, context)
-
-    invoke._pingvas_bounded = True  # type: ignore[attr-defined]
-    node_class.invoke = invoke  # type: ignore[attr-defined]
+    return refusal
 
 
 def apply() -> None:
     from invokeai.app.invocations import tiles
 
-    _bounded(tiles.CalculateImageTilesInvocation, _overlap_grid)
-    _bounded(tiles.CalculateImageTilesEvenSplitInvocation, _even_split_grid)
-    _bounded(tiles.CalculateImageTilesMinimumOverlapInvocation, _min_overlap_grid)
+    refuse_before_invoke(tiles.CalculateImageTilesInvocation, _grid_refusal(_overlap_grid))
+    refuse_before_invoke(tiles.CalculateImageTilesEvenSplitInvocation, _grid_refusal(_even_split_grid))
+    refuse_before_invoke(tiles.CalculateImageTilesMinimumOverlapInvocation, _grid_refusal(_min_overlap_grid))

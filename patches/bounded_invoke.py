@@ -1,6 +1,7 @@
 """A helper for the patches that bound a node's inputs (not a patch itself): runs a check before a
 node's stock `invoke`, failing the node with the check's reason."""
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -15,6 +16,7 @@ def refuse_before_invoke(node_class: type, refusal: Callable[[Any], str | None])
     if getattr(stock, "_pingvas_bounded", False):
         return
 
+    @functools.wraps(stock)  # InvokeAI reads a node's output type off `invoke`'s signature
     def invoke(self: Any, context: Any) -> Any:
         reason = refusal(self)
         if reason is not None:

@@ -5,6 +5,7 @@ holds the GIL until it finishes (hours): the whole pod, `/healthz` included, fro
 was watched. InvokeAI's integers end up in 64-bit fields anyway, so a larger power fails its node.
 """
 
+import functools
 from typing import Any
 
 from patches.route_not_found import PatchTargetMissing
@@ -21,6 +22,7 @@ def apply() -> None:
     if getattr(stock, "_pingvas_bounded", False):
         return
 
+    @functools.wraps(stock)  # InvokeAI reads a node's output type off `invoke`'s signature
     def invoke(self: Any, context: Any) -> Any:
         if self.operation == "EXP" and abs(self.a) > 1 and self.b > 0 and (abs(self.a).bit_length() - 1) * self.b >= MAX_BITS:
             raise ValueError(f"{self.a} ^ {self.b} does not fit in {MAX_BITS} bits")

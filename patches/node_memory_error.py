@@ -8,6 +8,7 @@ frames are cleared first, so the memory is freed, and the node fails with a plai
 names it, the way any other node error fails its item alone.
 """
 
+import functools
 import traceback
 from typing import Any
 
@@ -23,6 +24,7 @@ def apply() -> None:
     if getattr(stock, "_pingvas_frees_memory", False):
         return
 
+    @functools.wraps(stock)
     def invoke_internal(self: Any, context: Any, services: Any) -> Any:
         try:
             return stock(self, context, services)

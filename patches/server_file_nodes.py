@@ -8,6 +8,8 @@ validators still run at enqueue (a path that does not exist is refused there), w
 note lists as an open gap.
 """
 
+import functools
+from collections.abc import Callable
 from typing import Any
 
 from patches.route_not_found import PatchTargetMissing
@@ -15,8 +17,12 @@ from patches.route_not_found import PatchTargetMissing
 REASON = "This node reads or writes files on the server, which Pingvas Studio's shared workers do not allow."
 
 
-def _refuse(self: Any, context: Any) -> Any:
-    raise PermissionError(REASON)
+def _refusing(stock: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(stock)  # InvokeAI reads the node's output type off `invoke`'s signature to check edges
+    def refuse(self: Any, context: Any) -> Any:
+        raise PermissionError(REASON)
+
+    return refuse
 
 
 def apply() -> None:
@@ -26,4 +32,4 @@ def apply() -> None:
     for node in (PromptsFromFileInvocation, SaveImageToFileInvocation):
         if not callable(getattr(node, "invoke", None)):
             raise PatchTargetMissing(f"{node.__name__} no longer defines invoke")
-        node.invoke = _refuse  # type: ignore[method-assign]
+        node.invoke = _refusing(node.invoke)  # type: ignore[method-assign]

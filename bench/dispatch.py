@@ -73,7 +73,8 @@ class Side:
     def enqueue(self, graph: dict[str, Any], runs: int = 1) -> tuple[str, list[int]]:
         r = self.client.post("/api/v1/queue/default/enqueue_batch", json={"batch": {"graph": graph, "runs": runs}, "prepend": False})
         r.raise_for_status()
-        return r.json()["batch"]["batch_id"], r.json()["item_ids"]
+        body = r.json()
+        return body["batch"]["batch_id"], body["item_ids"]
 
     def item(self, item_id: int) -> dict[str, Any]:
         r = self.client.get(f"/api/v1/queue/default/i/{item_id}")

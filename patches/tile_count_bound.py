@@ -7,7 +7,6 @@ image the studio can make needs more than a few thousand tiles (64 × 64 tiles o
 image), so a larger grid fails its node, at once, with its size in the message.
 """
 
-import math
 from collections.abc import Callable
 from typing import Any
 
@@ -16,11 +15,16 @@ from patches.bounded_invoke import refuse_before_invoke
 MAX_TILES = 4096
 
 
+def _grid(width: int, height: int, tile_width: int, tile_height: int, overlap: int) -> tuple[int, int] | None:
+    """Tiles across and down, as stock counts them (in integers: a stated size may pass a float's range)."""
+    step_x, step_y = tile_width - overlap, tile_height - overlap
+    if step_x <= 0 or step_y <= 0:
+        return None  # stock refuses it (or divides by zero)
+    return -((overlap - width) // step_x), -((overlap - height) // step_y)
+
+
 def _overlap_grid(node: Any) -> tuple[int, int] | None:
-    width, height, overlap = node.tile_width - node.overlap, node.tile_height - node.overlap, node.overlap
-    if width <= 0 or height <= 0:
-        return None  # stock refuses it
-    return math.ceil((node.image_width - overlap) / width), math.ceil((node.image_height - overlap) / height)
+    return _grid(node.image_width, node.image_height, node.tile_width, node.tile_height, node.overlap)
 
 
 def _even_split_grid(node: Any) -> tuple[int, int] | None:
@@ -28,11 +32,8 @@ def _even_split_grid(node: Any) -> tuple[int, int] | None:
 
 
 def _min_overlap_grid(node: Any) -> tuple[int, int] | None:
-    overlap = node.min_overlap
-    width, height = min(node.tile_width, node.image_width) - overlap, min(node.tile_height, node.image_height) - overlap
-    if width <= 0 or height <= 0:
-        return None  # stock refuses it (or divides by zero)
-    return math.ceil((node.image_width - overlap) / width), math.ceil((node.image_height - overlap) / height)
+    tile_width, tile_height = min(node.tile_width, node.image_width), min(node.tile_height, node.image_height)
+    return _grid(node.image_width, node.image_height, tile_width, tile_height, node.min_overlap)
 
 
 def _grid_refusal(grid: Callable[[Any], tuple[int, int] | None]) -> Callable[[Any], str | None]:

@@ -109,28 +109,36 @@ _WORKSPACE_COLUMNS = [
     tenants.c.billing_hold_at, tenants.c.trial_ends_at, tenants.c.storage_bytes, tenants.c.status,
 ]  # fmt: skip
 _WORKSPACE = sa.select(*_WORKSPACE_COLUMNS).where(tenants.c.tenant_id == sa.bindparam("tenant_id"))
-_WORKSPACE_LOCKED_PG = sa.select(
-    *_WORKSPACE_COLUMNS,
-    sa.func.pg_advisory_xact_lock(sa.func.hashtext(sa.literal("pingvas.enqueue:") + sa.bindparam("tenant_id"))).label("locked"),
-).where(tenants.c.tenant_id == sa.bindparam("tenant_id"))
-_QUEUED = sa.select(
-    sa.func.coalesce(sa.func.sum(sq.c.estimate_credits), 0),
-    sa.func.count().filter(sa.and_(sq.c.status == "pending", sq.c.queue_id == sa.bindparam("queue_id"))),
-).where(sq.c.tenant_id == sa.bindparam("tenant_id"), sq.c.status.in_(WAITING_STATUSES))
+_ENQUEUE_LOCK_PG = sa.select(
+    sa.func.pg_advisory_xact_lock(sa.func.hashtext(sa.literal("pingvas.enqueue:") + sa.bindparam("tenant_id")))
+)
+_QUEUED = (
+    sa.select(
+        sa.func.coalesce(sa.func.sum(sq.c.estimate_credits), 0).label("held"),
+        sa.func.count().filter(sa.and_(sq.c.status == "pending", sq.c.queue_id == sa.bindparam("queue_id"))).label("pending"),
+    )
+    .where(sq.c.tenant_id == sa.bindparam("tenant_id"), sq.c.status.in_(WAITING_STATUSES))
+    .subquery()
+)
+_WORKSPACE_AND_QUEUED = (
+    sa.select(*_WORKSPACE_COLUMNS, _QUEUED.c.held, _QUEUED.c.pending)
+    .select_from(tenants.join(_QUEUED, sa.true()))
+    .where(tenants.c.tenant_id == sa.bindparam("tenant_id"))
+)
 
 
 def workspace_state(conn: Connection, tenant_id: str, lock: bool = False, queue_id: str = "default") -> WorkspaceState:
-    """Everything the gate reads of a workspace; `lock`: its enqueues are serialized until this
-    transaction ends (on Postgres an advisory lock taken by the same statement: no row is written; on
-    SQLite the Database lock). Its queued items are summed by a statement of their own, after the lock:
-    a subquery of the locking statement would read them as they were before it waited for a concurrent
-    enqueue. (The workspace's row itself changes under enqueues only through the ledger, whose charges
-    may land meanwhile: the balance read here can be a charge old, which dispatch then covers.)"""
-    query = _WORKSPACE_LOCKED_PG if lock and conn.dialect.name == "postgresql" else _WORKSPACE
-    row = conn.execute(query, {"tenant_id": tenant_id}).one()
-    held, pending = conn.execute(_QUEUED, {"tenant_id": tenant_id, "queue_id": queue_id}).one()
-    state = {k: v for k, v in row._mapping.items() if k != "locked"}
-    return WorkspaceState(**state, held=int(held), pending=pending)
+    """Everything the gate reads of a workspace, its balance and what its queued items hold read by one
+    statement (one snapshot: an item's completion and its charge commit together, so the two agree);
+    `lock`: its enqueues are serialized until this transaction ends (on Postgres an advisory lock taken
+    by a statement of its own, before the read: a statement reads rows as they were when it started, so
+    one that waited for the lock would see the balance from before a concurrent item's charge and the
+    queue from after it, and admit a batch the balance does not cover; on SQLite the Database lock)."""
+    if lock and conn.dialect.name == "postgresql":
+        conn.execute(_ENQUEUE_LOCK_PG, {"tenant_id": tenant_id})
+    row = conn.execute(_WORKSPACE_AND_QUEUED, {"tenant_id": tenant_id, "queue_id": queue_id}).one()
+    state = dict(row._mapping)
+    return WorkspaceState(**{**state, "held": int(state["held"])})
 
 
 @dataclass(frozen=True)

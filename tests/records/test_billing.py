@@ -23,6 +23,7 @@ from invokeai_saas.db.tables.models import models
 from invokeai_saas.db.tables.session_queue import session_queue
 from invokeai_saas.db.tables.tenancy import tenants
 from invokeai_saas.queue.claims import Dispatcher
+from invokeai_saas.money.gating import workspace_state
 from invokeai_saas.money.ledger import CreditLedger
 from invokeai_saas.queue.session_queue_sql import SqlSessionQueue
 from tenant_middleware.context import as_tenant, system_scope
@@ -308,6 +309,47 @@ def test_100_concurrent_enqueues_with_10_credits_never_spend_past_the_balance(da
     while run_attempt(queue, 0.05, expect=False) is not None:  # each: a twentieth of a second, charged 1 credit
         ran += 1
     assert ran == 10 and sum(balance(database, tenant_id)) == 0
+
+
+def test_an_enqueue_that_waited_while_the_last_credit_was_charged_is_refused(database: Database, queue: SqlSessionQueue) -> None:
+    """CI found it: an enqueue waiting for the workspace's enqueue lock while its one queued item
+    completed (the item's charge and its end commit together) read the balance from before the charge
+    and the queue from after it, so it saw a free credit that was spent, and queued an item."""
+    tenant_id = make_tenant(database, credits=1)
+    one_item(queue, tenant_id)
+    outcome: list[str] = []
+
+    def enqueue_one() -> None:
+        with as_tenant(tenant_id):
+            try:
+                asyncio.run(queue.enqueue_batch(Q, batch([2]), False))
+                outcome.append("queued")
+            except ServiceError as e:
+                outcome.append(e.code.value)
+
+    waiting = threading.Thread(target=enqueue_one)
+    if database.is_postgres:
+        with system_scope(), database.begin() as holder:  # another enqueue of the workspace holds its lock meanwhile
+            workspace_state(holder, tenant_id, lock=True)
+            waiting.start()
+            wait_for_advisory_lock_waiter(database)
+            run_attempt(queue, 0.05)  # the queued item runs: charged its credit, in its last status change
+    else:  # SQLite serializes the whole transaction: the enqueue comes after the charge
+        run_attempt(queue, 0.05)
+        waiting.start()
+    waiting.join(timeout=60)
+    assert outcome == ["insufficient_credits"]
+    assert sum(balance(database, tenant_id)) == 0 and queued(database, tenant_id) == 1  # the one that ran
+
+
+def wait_for_advisory_lock_waiter(database: Database) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with system_scope(), database.begin() as conn:
+            if conn.execute(sa.text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")).scalar_one():
+                return
+        time.sleep(0.02)
+    raise AssertionError("the enqueue never waited for the workspace's lock")
 
 
 @pytest.mark.parametrize("plan", ["starter", "pro", "studio", "enterprise"])

@@ -21,7 +21,10 @@ C. Claim throughput: 8 worker processes claiming and completing trivial items (`
    measured beside it. Beside it, in the same run and on the
    same Postgres, the floor: as many processes each looping one `UPDATE … WHERE id = (SELECT …
    FOR UPDATE SKIP LOCKED LIMIT 1) RETURNING id` and one completing UPDATE on a bare table, so the
-   ratio of ours to the floor is read from one run. `--claim-workers 1,2,4,8,16` sweeps claimants.
+   ratio of ours to the floor is read from one run. Also beside it, on a fresh database seeded the
+   same way: our claim function alone (`pingvas_claim` from raw psycopg, prepared, and a bare
+   completing UPDATE: no SQLAlchemy, no queue item parsed, no ledger, no event), the most any
+   completion or client could leave of our claim. `--claim-workers 1,2,4,8,16` sweeps claimants.
 D. Warm-start rate against FIFO (bench/warm_start.py): 4 workers, 6 models, 12 workspaces enqueueing
    in waves; warm-model dispatch (the default wait) against plain FIFO on the same seeded workload,
    the real claim code on Postgres, each worker's model cache simulated (3 models, LRU). Goal: at
@@ -192,9 +195,9 @@ def _claimer(url: str, start: Any, results: Any, index: int) -> None:
     db.dispose()
 
 
-def measure_claims(url: str, total: int, workers: int) -> tuple[float, int, int, float]:
-    """(claims per second, items claimed, items claimed more than once, statements per item: its claim,
-    its completion, and the claimants' polls while the queue drains, over items claimed)."""
+def seed_claim_queue(url: str, total: int) -> int:
+    """A fresh database migrated, with `total` trivial items queued by 50 workspaces of every plan
+    through the queue service; returns the items queued."""
     import asyncio
     import logging
 
@@ -203,14 +206,13 @@ def measure_claims(url: str, total: int, workers: int) -> tuple[float, int, int,
     from invokeai.app.services.shared.graph import Graph
     from invokeai_saas.db import Database
     from invokeai_saas.db.migrate import upgrade
+    from tenant_middleware.context import as_tenant
 
     db = Database(url, schema=common.SCHEMA, app_role=common.APP_ROLE)
     upgrade(db)
     queue = common.started_queue(db, logging.getLogger("bench"))
     plans = ["enterprise"] * 5 + ["studio"] * 10 + ["pro"] * 15 + ["starter"] * 20
     per_tenant = total // len(plans)
-    from tenant_middleware.context import as_tenant
-
     graph = Graph()
     graph.add_node(AddInvocation(id="add", a=1, b=2))
     for i, plan in enumerate(plans):
@@ -218,7 +220,13 @@ def measure_claims(url: str, total: int, workers: int) -> tuple[float, int, int,
             batch = Batch(graph=graph, data=[[BatchDatum(node_path="add", field_name="a", items=list(range(per_tenant)))]])
             asyncio.run(queue.enqueue_batch("default", batch, False))
     db.dispose()
-    log(f"claims: {per_tenant * len(plans)} items queued; starting {workers} worker processes")
+    return per_tenant * len(plans)
+
+
+def measure_claims(url: str, total: int, workers: int) -> tuple[float, int, int, float]:
+    """(claims per second, items claimed, items claimed more than once, statements per item: its claim,
+    its completion, and the claimants' polls while the queue drains, over items claimed)."""
+    log(f"claims: {seed_claim_queue(url, total)} items queued; starting {workers} worker processes")
     ctx = mp.get_context("spawn")
     start, results = ctx.Event(), ctx.Queue()
     procs = [ctx.Process(target=_claimer, args=(url, start, results, n)) for n in range(workers)]
@@ -295,6 +303,59 @@ def measure_floor(url: str, total: int, workers: int) -> tuple[float, int, int]:
     return len(claimed) / (t_end - t0), len(claimed), len(claimed) - len(set(claimed))
 
 
+# --------------------------------------------------------------------------- C''. the claim function alone
+
+CLAIM_FUNCTION = "SELECT c.outcome, (c.item).item_id FROM pingvas_claim(%s, NULL, 30.0, NULL, 10.0, 16) AS c"
+BARE_COMPLETE = "UPDATE session_queue SET status = 'completed', completed_at = now() WHERE item_id = %s"
+
+
+def _claim_function_claimer(dsn: str, start: Any, results: Any, index: int) -> None:
+    """Our claim with nothing around it: `pingvas_claim` (tiers, turns, caps, the lease, the event's
+    statuses) from raw psycopg, prepared and autocommitted, and a bare completing UPDATE: no SQLAlchemy,
+    no queue item parsed, no ledger, no event. What the claim statement itself allows."""
+    import psycopg
+
+    claimed: list[int] = []
+    idle_since: float | None = None
+    with psycopg.connect(dsn, autocommit=True, options=f"-c search_path={common.SCHEMA}") as conn:
+        results.put(("ready", index))
+        start.wait()
+        while True:
+            outcome, item_id = conn.execute(CLAIM_FUNCTION, (f"bare-{index}",), prepare=True).fetchone()
+            if outcome != "claimed":
+                idle_since = idle_since or time.monotonic()
+                if time.monotonic() - idle_since > 1.0:
+                    break
+                time.sleep(0 if outcome == "raced" else 0.001)
+                continue
+            idle_since = None
+            conn.execute(BARE_COMPLETE, (item_id,), prepare=True)
+            claimed.append(item_id)
+    results.put((index, claimed, time.monotonic()))
+
+
+def measure_claim_function(url: str, total: int, workers: int) -> Throughput:
+    """(claims per second, items claimed, items claimed more than once) of `pingvas_claim` alone, on a
+    queue seeded as the claim run's, with as many processes."""
+    seed_claim_queue(url, total)
+    dsn = url.replace("postgresql+psycopg://", "postgresql://")
+    ctx = mp.get_context("spawn")
+    start, results = ctx.Event(), ctx.Queue()
+    procs = [ctx.Process(target=_claim_function_claimer, args=(dsn, start, results, n)) for n in range(workers)]
+    for p in procs:
+        p.start()
+    for _ in procs:
+        results.get(timeout=300)
+    t0 = time.monotonic()
+    start.set()
+    outcomes = [results.get(timeout=600) for _ in procs]
+    for p in procs:
+        p.join(timeout=60)
+    claimed = [item for _, items, _ in outcomes for item in items]
+    t_end = max(t for _, items, t in outcomes if items) - 1.0  # each stops after 1 s idle
+    return len(claimed) / (t_end - t0), len(claimed), len(claimed) - len(set(claimed))
+
+
 # --------------------------------------------------------------------------- sides
 
 
@@ -319,7 +380,7 @@ Throughput = tuple[float, int, int]  # claims/s, items claimed, items claimed tw
 Claims = tuple[float, int, int, float]  # ... and statements per item
 
 
-def report(per_item: dict[str, list[float]], latency: dict[str, list[float]], claims: dict[int, tuple[Claims, Throughput]],
+def report(per_item: dict[str, list[float]], latency: dict[str, list[float]], claims: dict[int, tuple[Claims, Throughput, Throughput]],
            warm: list[dict[str, WarmResult]], command: str) -> tuple[str, bool]:
     ping = statistics.mean(per_item["pingvas"])
     stock = statistics.mean(per_item["stock"])
@@ -340,14 +401,17 @@ def report(per_item: dict[str, list[float]], latency: dict[str, list[float]], cl
         f"| p99 <= {LATENCY_P99_GOAL_MS:.0f} ms | {'PASS' if ok_latency else 'FAIL'} |",
     ]
     ok_claims = True
-    for workers, ((rate, count, duplicates, per_item_statements), (floor, _, floor_twice)) in sorted(claims.items()):
+    for workers, ((rate, count, duplicates, per_item_statements), (floor, _, floor_twice), (bare, _, bare_twice)) in sorted(
+        claims.items()
+    ):
         goal = workers != CLAIMS_GOAL_WORKERS or (rate >= CLAIMS_GOAL_PER_S and rate >= CLAIMS_GOAL_OF_FLOOR * floor)
-        ok_claims = ok_claims and goal and duplicates == 0 and floor_twice == 0
+        ok_claims = ok_claims and goal and duplicates == 0 and floor_twice == 0 and bare_twice == 0
         lines.append(
             f"| claim throughput, {workers} worker processes, {count} trivial items of 50 workspaces "
             f"| {rate:.0f} claims/s ({duplicates} claimed twice, {per_item_statements:.1f} statements per item); "
             f"the floor in the same run (2 statements per item): {floor:.0f}/s, "
-            f"ours {100 * rate / floor:.1f} % of it | (no shared queue) "
+            f"ours {100 * rate / floor:.1f} % of it; our claim function alone (raw psycopg, bare completion): "
+            f"{bare:.0f}/s, {100 * bare / floor:.1f} % of the floor ({bare_twice} claimed twice) | (no shared queue) "
             f"| {f'>= {CLAIMS_GOAL_PER_S:.0f}/s and >= {100 * CLAIMS_GOAL_OF_FLOOR:.0f} % of the floor' if workers == CLAIMS_GOAL_WORKERS else '(sweep)'} | {'PASS' if goal and not duplicates else 'FAIL'} |"
         )
     ok_warm = all(run["warm"].rate >= WARM_GOAL for run in warm)
@@ -386,12 +450,15 @@ def main() -> int:
             sides = [start_pingvas_cluster(work, stack, url), Side("stock", stock.server.url, stock.headers)]
             per_item = measure_per_item(sides, args.items, args.rounds)
             latency = measure_latency(sides, args.latency_items, args.pause)
-        claims: dict[int, tuple[Claims, Throughput]] = {}
+        claims: dict[int, tuple[Claims, Throughput, Throughput]] = {}
         for workers in (int(n) for n in args.claim_workers.split(",") if args.claims):
             with ExitStack() as stack:  # a fresh database per claimant count: the same queue each time
                 claim_url, _ = common.create_database(stack, args.keep)
                 ours = measure_claims(claim_url, args.claims, workers)
-                claims[workers] = (ours, measure_floor(claim_url, args.claims, workers))
+                floor = measure_floor(claim_url, args.claims, workers)
+            with ExitStack() as stack:
+                bare_url, _ = common.create_database(stack, args.keep)
+                claims[workers] = (ours, floor, measure_claim_function(bare_url, args.claims, workers))
         warm = [measure_warm_start(args.warm_waves, args.keep) for _ in range(args.warm_runs if args.warm_waves else 0)]
         section, ok = report(per_item, latency, claims, warm, command)
         print(section)

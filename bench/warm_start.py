@@ -200,7 +200,7 @@ def measure_warm_start(waves: int, keep: bool = False, warm_wait_s: float = 10.0
 
 def describe(results: dict[str, WarmResult]) -> str:
     return "; ".join(
-        f"{name}: {r.warm}/{r.claims} warm ({100 * r.rate:.1f} %; cold while held elsewhere: {r.cold_held_elsewhere}), all done in {r.seconds:.1f} s, wait p95 {r.wait_p95_s:.2f} s"
+        f"{name}: {r.warm}/{r.claims} warm ({100 * r.rate:.2f} %; cold while held elsewhere: {r.cold_held_elsewhere}), all done in {r.seconds:.1f} s, wait p95 {r.wait_p95_s:.2f} s"
         for name, r in results.items()
     )
 

@@ -227,18 +227,7 @@ def measure_claims(url: str, total: int, workers: int) -> tuple[float, int, int,
     """(claims per second, items claimed, items claimed more than once, statements per item: its claim,
     its completion, and the claimants' polls while the queue drains, over items claimed)."""
     log(f"claims: {seed_claim_queue(url, total)} items queued; starting {workers} worker processes")
-    ctx = mp.get_context("spawn")
-    start, results = ctx.Event(), ctx.Queue()
-    procs = [ctx.Process(target=_claimer, args=(url, start, results, n)) for n in range(workers)]
-    for p in procs:
-        p.start()
-    for _ in procs:  # each process imports InvokeAI and connects before it waits on `start`
-        results.get(timeout=600)
-    t0 = time.monotonic()
-    start.set()
-    outcomes = [results.get(timeout=900) for _ in procs]
-    for p in procs:
-        p.join(timeout=60)
+    t0, outcomes = run_claimants(_claimer, url, workers, ready_timeout=600)  # each imports InvokeAI before it waits
     claimed = [item for _, items, _, _ in outcomes for item in items]
     t_end = max(t for _, items, t, _ in outcomes if items) - 1.0  # each stops after 1 s idle
     duplicates = len(claimed) - len(set(claimed))
@@ -286,21 +275,8 @@ def measure_floor(url: str, total: int, workers: int) -> tuple[float, int, int]:
         conn.execute("CREATE INDEX ix_bench_floor_pending ON bench_floor (status, priority DESC, id)")
         conn.execute("INSERT INTO bench_floor (status, priority) SELECT 'pending', g %% 4 FROM generate_series(1, %s) g", (total,))
         conn.execute("ANALYZE bench_floor")
-    ctx = mp.get_context("spawn")
-    start, results = ctx.Event(), ctx.Queue()
-    procs = [ctx.Process(target=_floor_claimer, args=(dsn, start, results, n)) for n in range(workers)]
-    for p in procs:
-        p.start()
-    for _ in procs:
-        results.get(timeout=300)
-    t0 = time.monotonic()
-    start.set()
-    outcomes = [results.get(timeout=600) for _ in procs]
-    for p in procs:
-        p.join(timeout=60)
-    claimed = [item for _, items, _ in outcomes for item in items]
-    t_end = max(t for _, items, t in outcomes if items)
-    return len(claimed) / (t_end - t0), len(claimed), len(claimed) - len(set(claimed))
+    t0, outcomes = run_claimants(_floor_claimer, dsn, workers)
+    return throughput(t0, outcomes, idle_tail_s=0.0)
 
 
 # --------------------------------------------------------------------------- C''. the claim function alone
@@ -338,21 +314,33 @@ def measure_claim_function(url: str, total: int, workers: int) -> Throughput:
     """(claims per second, items claimed, items claimed more than once) of `pingvas_claim` alone, on a
     queue seeded as the claim run's, with as many processes."""
     seed_claim_queue(url, total)
-    dsn = url.replace("postgresql+psycopg://", "postgresql://")
+    t0, outcomes = run_claimants(_claim_function_claimer, url.replace("postgresql+psycopg://", "postgresql://"), workers)
+    return throughput(t0, outcomes, idle_tail_s=1.0)  # each stops after 1 s idle
+
+
+def run_claimants(target: Any, url: str, workers: int, ready_timeout: float = 300) -> tuple[float, list[Any]]:
+    """Starts `workers` processes of `target(url, start, results, index)`, lets them go at once when
+    every one is ready, and returns the start time and each one's outcome."""
     ctx = mp.get_context("spawn")
     start, results = ctx.Event(), ctx.Queue()
-    procs = [ctx.Process(target=_claim_function_claimer, args=(dsn, start, results, n)) for n in range(workers)]
+    procs = [ctx.Process(target=target, args=(url, start, results, n)) for n in range(workers)]
     for p in procs:
         p.start()
     for _ in procs:
-        results.get(timeout=300)
+        results.get(timeout=ready_timeout)
     t0 = time.monotonic()
     start.set()
-    outcomes = [results.get(timeout=600) for _ in procs]
+    outcomes = [results.get(timeout=900) for _ in procs]
     for p in procs:
         p.join(timeout=60)
+    return t0, outcomes
+
+
+def throughput(t0: float, outcomes: list[tuple[int, list[int], float]], idle_tail_s: float) -> Throughput:
+    """(claims per second, items claimed, items claimed more than once) from raw claimants' outcomes;
+    `idle_tail_s`: how long each one waited idle before it stopped (not part of the run)."""
     claimed = [item for _, items, _ in outcomes for item in items]
-    t_end = max(t for _, items, t in outcomes if items) - 1.0  # each stops after 1 s idle
+    t_end = max(t for _, items, t in outcomes if items) - idle_tail_s
     return len(claimed) / (t_end - t0), len(claimed), len(claimed) - len(set(claimed))
 
 

@@ -283,6 +283,16 @@ def test_queued_items_hold_credits_so_a_batch_beyond_the_balance_is_refused(data
     assert queued(database, tenant_id) == 3
 
 
+def enqueue_outcome(queue: SqlSessionQueue, tenant_id: str, values: list[int]) -> str:
+    """'queued', or the code the enqueue was refused with."""
+    with as_tenant(tenant_id):
+        try:
+            asyncio.run(queue.enqueue_batch(Q, batch(values), False))
+            return "queued"
+        except ServiceError as e:
+            return e.code.value
+
+
 def test_100_concurrent_enqueues_with_10_credits_never_spend_past_the_balance(database: Database, queue: SqlSessionQueue) -> None:
     """The bound: a batch is queued only if the balance left after queued items' estimates covers its
     own, and a workspace at zero gets no worker; so 10 credits buy at most 10 one-second items."""
@@ -292,12 +302,7 @@ def test_100_concurrent_enqueues_with_10_credits_never_spend_past_the_balance(da
 
     def one() -> None:
         start.wait()
-        with as_tenant(tenant_id):
-            try:
-                asyncio.run(queue.enqueue_batch(Q, batch([1]), False))
-                outcomes.append("queued")
-            except ServiceError as e:
-                outcomes.append(e.code.value)
+        outcomes.append(enqueue_outcome(queue, tenant_id, [1]))
 
     threads = [threading.Thread(target=one) for _ in range(100)]
     for t in threads:
@@ -319,15 +324,7 @@ def test_an_enqueue_that_waited_while_the_last_credit_was_charged_is_refused(dat
     one_item(queue, tenant_id)
     outcome: list[str] = []
 
-    def enqueue_one() -> None:
-        with as_tenant(tenant_id):
-            try:
-                asyncio.run(queue.enqueue_batch(Q, batch([2]), False))
-                outcome.append("queued")
-            except ServiceError as e:
-                outcome.append(e.code.value)
-
-    waiting = threading.Thread(target=enqueue_one)
+    waiting = threading.Thread(target=lambda: outcome.append(enqueue_outcome(queue, tenant_id, [2])))
     if database.is_postgres:
         with system_scope(), database.begin() as holder:  # another enqueue of the workspace holds its lock meanwhile
             workspace_state(holder, tenant_id, lock=True)

@@ -281,7 +281,7 @@ def measure_floor(url: str, total: int, workers: int) -> tuple[float, int, int]:
 
 # --------------------------------------------------------------------------- C''. the claim function alone
 
-CLAIM_FUNCTION = "SELECT c.outcome, (c.item).item_id FROM pingvas_claim(%s, NULL, 30.0, NULL, 10.0, 16) AS c"
+CLAIM_FUNCTION = "SELECT c.outcome, (c.item).item_id FROM pingvas_claim(%s, NULL, %s, NULL, 0.0, %s) AS c"  # warm dispatch off
 BARE_COMPLETE = "UPDATE session_queue SET status = 'completed', completed_at = now() WHERE item_id = %s"
 
 
@@ -291,13 +291,16 @@ def _claim_function_claimer(dsn: str, start: Any, results: Any, index: int) -> N
     no queue item parsed, no ledger, no event. What the claim statement itself allows."""
     import psycopg
 
+    from invokeai_saas.queue.claims import CLAIM_WINDOW, Dispatcher
+
+    lease_s = Dispatcher(None).lease.total_seconds()  # type: ignore[arg-type]  # the queue's default dispatcher, as _claimer's
     claimed: list[int] = []
     idle_since: float | None = None
     with psycopg.connect(dsn, autocommit=True, options=f"-c search_path={common.SCHEMA}") as conn:
         results.put(("ready", index))
         start.wait()
         while True:
-            outcome, item_id = conn.execute(CLAIM_FUNCTION, (f"bare-{index}",), prepare=True).fetchone()
+            outcome, item_id = conn.execute(CLAIM_FUNCTION, (f"bare-{index}", lease_s, CLAIM_WINDOW), prepare=True).fetchone()
             if outcome != "claimed":
                 idle_since = idle_since or time.monotonic()
                 if time.monotonic() - idle_since > 1.0:

@@ -339,11 +339,17 @@ def test_an_enqueue_that_waited_while_the_last_credit_was_charged_is_refused(dat
     assert sum(balance(database, tenant_id)) == 0 and queued(database, tenant_id) == 1  # the one that ran
 
 
+_ADVISORY_LOCK_WAITERS = sa.text(
+    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+    " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+)
+
+
 def wait_for_advisory_lock_waiter(database: Database) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         with system_scope(), database.begin() as conn:
-            if conn.execute(sa.text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")).scalar_one():
+            if conn.execute(_ADVISORY_LOCK_WAITERS).scalar_one():
                 return
         time.sleep(0.02)
     raise AssertionError("the enqueue never waited for the workspace's lock")
